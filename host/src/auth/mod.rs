@@ -1,0 +1,8 @@
+//! Digest authentication (RFC 7616, RFC 8760): response computation, stateless nonces and
+//! nonce-count replay protection.
+
+pub mod digest;
+pub mod nonce;
+pub mod replay;
+
+pub use digest::Secret;

@@ -1,0 +1,131 @@
+//! Stateless nonces: `time . random . HMAC(time . random)` in hex. Any node holding the key
+//! can check a nonce and tell its age without having stored it.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const TIME_HEX: usize = 12;
+const RANDOM_HEX: usize = 16;
+const MAC_HEX: usize = 32;
+/// The length of every nonce this module issues.
+pub const NONCE_LEN: usize = TIME_HEX + RANDOM_HEX + MAC_HEX;
+
+/// What a nonce turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Ours and fresh; `id` names it for the nonce-count table.
+    Fresh { id: u64 },
+    /// Ours, but older than the TTL (answered with `stale=true`).
+    Stale,
+    /// Not ours, or tampered with.
+    Invalid,
+}
+
+/// Issues and checks nonces with one secret key.
+#[derive(Clone)]
+pub struct Nonces {
+    mac: HmacSha256,
+    ttl_ms: u64,
+}
+
+impl std::fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nonces")
+            .field("ttl_ms", &self.ttl_ms)
+            .finish()
+    }
+}
+
+fn push_hex(out: &mut String, value: u64, digits: usize) {
+    for i in (0..digits).rev() {
+        let d = ((value >> (i * 4)) & 15) as u32;
+        out.push(char::from_digit(d, 16).unwrap_or('0'));
+    }
+}
+
+impl Nonces {
+    /// A nonce issuer with this key and lifetime in seconds.
+    pub fn new(key: &[u8], ttl_secs: u64) -> Nonces {
+        Nonces {
+            mac: HmacSha256::new_from_slice(key).expect("HMAC takes any key length"),
+            ttl_ms: ttl_secs.saturating_mul(1000),
+        }
+    }
+
+    fn tag(&self, prefix: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(prefix.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A new nonce for the time `now_ms` (milliseconds since the Unix epoch).
+    pub fn issue(&self, now_ms: u64) -> String {
+        let mut s = String::with_capacity(NONCE_LEN);
+        push_hex(&mut s, now_ms, TIME_HEX);
+        push_hex(&mut s, rand::random::<u64>(), RANDOM_HEX);
+        let tag = self.tag(&s);
+        for b in &tag[..MAC_HEX / 2] {
+            push_hex(&mut s, u64::from(*b), 2);
+        }
+        s
+    }
+
+    /// Checks a nonce at the time `now_ms`.
+    pub fn check(&self, nonce: &str, now_ms: u64) -> NonceCheck {
+        if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return NonceCheck::Invalid;
+        }
+        let (prefix, mac_hex) = nonce.split_at(TIME_HEX + RANDOM_HEX);
+        let tag = self.tag(prefix);
+        let mut expected = String::with_capacity(MAC_HEX);
+        for b in &tag[..MAC_HEX / 2] {
+            push_hex(&mut expected, u64::from(*b), 2);
+        }
+        let equal: bool = subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            mac_hex.to_ascii_lowercase().as_bytes(),
+        )
+        .into();
+        if !equal {
+            return NonceCheck::Invalid;
+        }
+        let issued = u64::from_str_radix(&prefix[..TIME_HEX], 16).unwrap_or(0);
+        let id = u64::from_str_radix(&prefix[TIME_HEX..], 16).unwrap_or(0);
+        if issued > now_ms.saturating_add(60_000) || now_ms.saturating_sub(issued) > self.ttl_ms {
+            NonceCheck::Stale
+        } else {
+            NonceCheck::Fresh { id }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_stale_invalid() {
+        let n = Nonces::new(b"secret", 300);
+        let t0 = 1_700_000_000_000;
+        let nonce = n.issue(t0);
+        assert_eq!(nonce.len(), NONCE_LEN);
+        assert!(matches!(
+            n.check(&nonce, t0 + 1000),
+            NonceCheck::Fresh { .. }
+        ));
+        assert_eq!(n.check(&nonce, t0 + 301_000), NonceCheck::Stale);
+        let mut forged = nonce.clone().into_bytes();
+        forged[0] = if forged[0] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            n.check(std::str::from_utf8(&forged).unwrap(), t0),
+            NonceCheck::Invalid
+        );
+        assert_eq!(
+            Nonces::new(b"other", 300).check(&nonce, t0),
+            NonceCheck::Invalid
+        );
+        assert_ne!(n.issue(t0), n.issue(t0), "the random part differs");
+    }
+}

@@ -1,0 +1,426 @@
+//! Reading and checking a configuration file. Every error names the file, the line and the
+//! key, whether TOML, serde or a later check found it.
+
+use super::{Challenge, Config};
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// The configuration `sipreg run` uses without `--config`: UDP and TCP on 127.0.0.1:5060,
+/// any domain, open registration.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// A configuration error, printed as `file:line:column: key: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    /// The dotted key (`registrar.min_expires`, `aliases[2].ha1`), when one applies.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if let Some(k) = &self.key {
+            write!(f, "key `{k}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads and checks a configuration file.
+///
+/// # Errors
+/// A [`ConfigError`] for an unreadable file, bad TOML, an unknown key or a bad value.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        key: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
+    (line, column)
+}
+
+/// The dotted path of the key whose key or value span is the smallest one containing
+/// `offset` (tables opened by a `[header]` have spans that do not cover their entries, so the
+/// whole tree is searched rather than only the spans that contain the offset).
+fn key_at(table: &DeTable<'_>, offset: usize) -> Option<String> {
+    fn walk(table: &DeTable<'_>, prefix: &str, offset: usize, best: &mut Option<(usize, String)>) {
+        for (k, v) in table.iter() {
+            let path = if prefix.is_empty() {
+                k.get_ref().to_string()
+            } else {
+                format!("{prefix}.{}", k.get_ref())
+            };
+            visit(v, path, k.span(), offset, best);
+        }
+    }
+    fn visit(
+        v: &Spanned<DeValue<'_>>,
+        path: String,
+        key_span: Range<usize>,
+        offset: usize,
+        best: &mut Option<(usize, String)>,
+    ) {
+        for span in [key_span, v.span()] {
+            if span.contains(&offset) && best.as_ref().is_none_or(|(len, _)| span.len() <= *len) {
+                *best = Some((span.len(), path.clone()));
+            }
+        }
+        match v.get_ref() {
+            DeValue::Table(t) => walk(t, &path, offset, best),
+            DeValue::Array(a) => {
+                for (i, item) in a.iter().enumerate() {
+                    visit(item, format!("{path}[{i}]"), item.span(), offset, best);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    walk(table, "", offset, &mut best);
+    best.map(|(_, path)| path)
+}
+
+/// The span of the key at a path of keys and indices, or of the nearest parent present.
+fn span_of(table: &Spanned<DeTable<'_>>, path: &[PathPart<'_>]) -> Range<usize> {
+    let mut span = 0..0;
+    let mut node: Option<&DeTable<'_>> = Some(table.get_ref());
+    let mut array: Option<&[Spanned<DeValue<'_>>]> = None;
+    for part in path {
+        let next = match (part, node, array) {
+            (PathPart::Key(k), Some(t), _) => {
+                t.iter()
+                    .find(|(key, _)| key.get_ref() == k)
+                    .map(|(key, v)| {
+                        span = key.span();
+                        v
+                    })
+            }
+            (PathPart::Index(i), _, Some(a)) => a.get(*i).inspect(|v| span = v.span()),
+            _ => None,
+        };
+        let Some(v) = next else { break };
+        (node, array) = match v.get_ref() {
+            DeValue::Table(t) => (Some(t), None),
+            DeValue::Array(a) => (None, Some(&a[..])),
+            _ => (None, None),
+        };
+    }
+    span
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+struct Problem {
+    path: Vec<PathPart<'static>>,
+    key: String,
+    message: String,
+}
+
+fn problem(path: Vec<PathPart<'static>>, message: impl Into<String>) -> Problem {
+    let mut key = String::new();
+    for p in &path {
+        match p {
+            PathPart::Key(k) => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            PathPart::Index(i) => key.push_str(&format!("[{i}]")),
+        }
+    }
+    Problem {
+        path,
+        key,
+        message: message.into(),
+    }
+}
+
+/// Parses and checks configuration text; `file` names it in errors.
+///
+/// # Errors
+/// A [`ConfigError`] naming file, line and key.
+pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    let doc = DeTable::parse(text).map_err(|e| {
+        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            key: None,
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let (line, column) = line_col(text, offset);
+        let mut message = e.message().trim().to_owned();
+        if message.starts_with("missing field") && offset == 0 {
+            message.push_str(" (in the top level)");
+        }
+        ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            key: key_at(doc.get_ref(), offset),
+            message,
+        }
+    })?;
+    if let Some(p) = check(&config).into_iter().next() {
+        let (line, column) = line_col(text, span_of(&doc, &p.path).start);
+        return Err(ConfigError {
+            file: file.to_owned(),
+            line,
+            column,
+            key: Some(p.key),
+            message: p.message,
+        });
+    }
+    Ok(config)
+}
+
+/// The checks that concern more than one value.
+fn check(c: &Config) -> Vec<Problem> {
+    use PathPart::{Index, Key};
+    let mut out = Vec::new();
+    if c.server.listen.is_empty() {
+        out.push(problem(
+            vec![Key("server"), Key("listen")],
+            "at least one listen address is needed",
+        ));
+    }
+    for (i, d) in c.server.domains.iter().enumerate() {
+        if crate::sip::via::split_host_port(d).is_none_or(|(_, port)| port.is_some()) {
+            out.push(problem(
+                vec![Key("server"), Key("domains"), Index(i)],
+                format!("\"{d}\" is not a domain name or IP address"),
+            ));
+        }
+    }
+    let r = &c.registrar;
+    if r.min_expires > r.max_expires {
+        out.push(problem(
+            vec![Key("registrar"), Key("min_expires")],
+            format!(
+                "min_expires ({}) is above max_expires ({})",
+                r.min_expires, r.max_expires
+            ),
+        ));
+    }
+    if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+        out.push(problem(
+            vec![Key("registrar"), Key("default_expires")],
+            format!(
+                "default_expires ({}) is outside min_expires..max_expires ({}..{})",
+                r.default_expires, r.min_expires, r.max_expires
+            ),
+        ));
+    }
+    if r.max_contacts == 0 {
+        out.push(problem(
+            vec![Key("registrar"), Key("max_contacts")],
+            "max_contacts must be at least 1",
+        ));
+    }
+    let auth_on = c.auth.challenge != Challenge::Off;
+    if auth_on && c.auth.realm.is_none() && c.server.domains.is_empty() {
+        out.push(problem(
+            vec![Key("auth"), Key("realm")],
+            "a realm is needed when no [server] domains are listed",
+        ));
+    }
+    if c.auth.nonce_ttl == 0 {
+        out.push(problem(
+            vec![Key("auth"), Key("nonce_ttl")],
+            "nonce_ttl must be at least 1 second",
+        ));
+    }
+    let mut seen_alias = std::collections::HashMap::new();
+    let mut secrets: std::collections::HashMap<String, (Option<&str>, Option<&str>)> =
+        std::collections::HashMap::new();
+    for (i, a) in c.aliases.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("aliases"), Index(i), Key(k)];
+        let Some((user, host)) = super::super::hooks::builtin::split_alias(&a.alias) else {
+            out.push(problem(
+                at("alias"),
+                format!("\"{}\" is not user@domain", a.alias),
+            ));
+            continue;
+        };
+        let key = format!("{user}@{}", host.to_ascii_lowercase());
+        if seen_alias.insert(key.clone(), i).is_some() {
+            out.push(problem(
+                at("alias"),
+                format!("alias \"{}\" is listed twice", a.alias),
+            ));
+        }
+        if !c.server.domains.is_empty()
+            && !c
+                .server
+                .domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            out.push(problem(
+                at("alias"),
+                format!("domain \"{host}\" is not in [server] domains"),
+            ));
+        }
+        if a.password.is_some() && a.ha1.is_some() {
+            out.push(problem(at("ha1"), "give password or ha1, not both"));
+        }
+        if auth_on && a.password.is_none() && a.ha1.is_none() {
+            out.push(problem(
+                at("alias"),
+                "authentication is on: give password or ha1",
+            ));
+        }
+        if let Some(h) = &a.ha1 {
+            let alg = match h.len() {
+                32 => Some(crate::sip::digest::Algorithm::Md5),
+                64 => Some(crate::sip::digest::Algorithm::Sha256),
+                _ => None,
+            };
+            if alg.is_none() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push(problem(
+                    at("ha1"),
+                    "ha1 must be 32 (MD5) or 64 (SHA-256) hex digits",
+                ));
+            } else if let Some(alg) = alg
+                && !c.auth.algorithms.contains(&alg)
+            {
+                out.push(problem(
+                    at("ha1"),
+                    format!("ha1 is for {alg}, which auth.algorithms does not list"),
+                ));
+            }
+        }
+        if a.transports.as_ref().is_some_and(|t| t.is_empty()) {
+            out.push(problem(
+                at("transports"),
+                "an empty list lets the alias register nowhere; omit it for all",
+            ));
+        }
+        let username = a.username.clone().unwrap_or_else(|| user.to_owned());
+        let secret = (a.password.as_deref(), a.ha1.as_deref());
+        if let Some(prev) = secrets.insert(username.clone(), secret)
+            && prev != secret
+        {
+            out.push(problem(
+                at("username"),
+                format!("user name \"{username}\" is used by another alias with other credentials"),
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+domains = ["example.com"]
+
+[registrar]
+min_expires = 60
+
+[auth]
+challenge = "www"
+algorithms = ["SHA-256", "MD5"]
+
+[[aliases]]
+alias = "alice@example.com"
+password = "wonderland"
+transports = ["udp"]
+"#;
+
+    #[test]
+    fn good_config_and_default() {
+        let c = parse(GOOD, "good.toml").unwrap();
+        assert_eq!(c.server.listen.len(), 2);
+        assert_eq!(
+            c.aliases[0].transports,
+            Some(vec![super::super::Transport::Udp])
+        );
+        parse(DEFAULT_CONFIG, "default").unwrap();
+    }
+
+    fn error(text: &str) -> String {
+        parse(text, "x.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = error(&GOOD.replace("min_expires = 60", "min_expires = 60\nmin_expire = 5"));
+        assert!(
+            e.starts_with("x.toml:8:1: key `registrar.min_expire`: unknown field `min_expire`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_line_and_key() {
+        let e = error(&GOOD.replace("\"SHA-256\", \"MD5\"", "\"SHA256\""));
+        assert!(e.starts_with("x.toml:11:"), "{e}");
+        assert!(
+            e.contains("key `auth.algorithms`") && e.contains("unknown algorithm \"SHA256\""),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("udp:127.0.0.1:5060\"", "sctp:127.0.0.1:5060\""));
+        assert!(
+            e.starts_with("x.toml:3:") && e.contains("key `server.listen"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("min_expires = 60", "min_expires = \"60\""));
+        assert!(
+            e.starts_with("x.toml:7:") && e.contains("registrar.min_expires"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn checks_across_values_name_line_and_key() {
+        let e = error(&GOOD.replace("min_expires = 60", "min_expires = 9000"));
+        assert!(
+            e.starts_with("x.toml:7:1: key `registrar.min_expires`: min_expires (9000) is above"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("password = \"wonderland\"", "ha1 = \"abc\""));
+        assert!(e.starts_with("x.toml:15:1: key `aliases[0].ha1`"), "{e}");
+        let e = error(&GOOD.replace("alice@example.com", "alice@other.org"));
+        assert!(
+            e.contains("key `aliases[0].alias`") && e.contains("not in [server] domains"),
+            "{e}"
+        );
+        let e = error("[server]\nlisten = []\n");
+        assert!(e.starts_with("x.toml:2:1: key `server.listen`"), "{e}");
+        let e = error("[server\nlisten = []\n");
+        assert!(e.starts_with("x.toml:1:"), "{e}");
+    }
+}

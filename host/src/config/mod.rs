@@ -1,0 +1,200 @@
+//! The configuration file: strict TOML (an unknown key is an error), checked as a whole
+//! before the server starts. See `examples/sipreg.toml` for every key with its meaning.
+
+mod listen;
+mod load;
+
+pub use listen::{Listen, Transport};
+pub use load::{ConfigError, DEFAULT_CONFIG, load_file, parse};
+
+use crate::sip::digest::Algorithm;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: Server,
+    #[serde(default)]
+    pub registrar: Registrar,
+    #[serde(default)]
+    pub auth: Auth,
+    #[serde(default)]
+    pub aliases: Vec<Alias>,
+}
+
+/// `[server]`: where to listen and which domains are served.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub listen: Vec<Listen>,
+    /// The domains served; empty serves whatever domain a REGISTER names.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The largest message accepted, in bytes.
+    #[serde(default = "defaults::max_message_size")]
+    pub max_message_size: usize,
+    /// Seconds a TCP connection may stay silent before it is closed.
+    #[serde(default = "defaults::tcp_idle_timeout")]
+    pub tcp_idle_timeout: u64,
+}
+
+/// What happens to a REGISTER for an alias that is not in `[[aliases]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownAlias {
+    /// 403 Forbidden.
+    Forbidden,
+    /// 404 Not Found.
+    NotFound,
+    /// Challenged like a real alias and never accepted.
+    Challenge,
+}
+
+/// `[registrar]`: the RFC 3261 section 10.3 knobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registrar {
+    #[serde(default = "defaults::default_expires")]
+    pub default_expires: u32,
+    #[serde(default = "defaults::min_expires")]
+    pub min_expires: u32,
+    #[serde(default = "defaults::max_expires")]
+    pub max_expires: u32,
+    #[serde(default = "defaults::max_contacts")]
+    pub max_contacts: usize,
+    #[serde(default = "defaults::unknown_alias")]
+    pub unknown_alias: UnknownAlias,
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            default_expires: defaults::default_expires(),
+            min_expires: defaults::min_expires(),
+            max_expires: defaults::max_expires(),
+            max_contacts: defaults::max_contacts(),
+            unknown_alias: defaults::unknown_alias(),
+        }
+    }
+}
+
+/// How a REGISTER is challenged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Challenge {
+    /// 401 with WWW-Authenticate; credentials in Authorization.
+    Www,
+    /// 407 with Proxy-Authenticate; credentials in Proxy-Authorization.
+    Proxy,
+    /// No authentication.
+    Off,
+}
+
+/// `[auth]`: digest authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    #[serde(default = "defaults::challenge")]
+    pub challenge: Challenge,
+    /// The realm; defaults to the first served domain.
+    #[serde(default)]
+    pub realm: Option<String>,
+    #[serde(default = "defaults::algorithms", deserialize_with = "algorithms")]
+    pub algorithms: Vec<Algorithm>,
+    #[serde(default = "defaults::nonce_ttl")]
+    pub nonce_ttl: u64,
+    /// The key nonces are signed with; random per start when absent. Nodes that share
+    /// clients must share it.
+    #[serde(default)]
+    pub nonce_secret: Option<String>,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            challenge: defaults::challenge(),
+            realm: None,
+            algorithms: defaults::algorithms(),
+            nonce_ttl: defaults::nonce_ttl(),
+            nonce_secret: None,
+        }
+    }
+}
+
+fn algorithms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(serde::de::Error::custom("at least one algorithm is needed"));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for n in names {
+        let a = Algorithm::from_token(&n).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown algorithm \"{n}\", expected \"SHA-256\" or \"MD5\""
+            ))
+        })?;
+        if out.contains(&a) {
+            return Err(serde::de::Error::custom(format!(
+                "algorithm \"{n}\" listed twice"
+            )));
+        }
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// One `[[aliases]]` entry: a device alias allowed to register.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alias {
+    /// `user@domain` (a `sip:` prefix is allowed).
+    pub alias: String,
+    /// The digest user name; defaults to the user part of the alias.
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256.
+    #[serde(default)]
+    pub ha1: Option<String>,
+    /// Transports this alias may register over; all when absent.
+    #[serde(default)]
+    pub transports: Option<Vec<Transport>>,
+}
+
+mod defaults {
+    use super::{Challenge, UnknownAlias};
+    use crate::sip::digest::Algorithm;
+
+    pub fn max_message_size() -> usize {
+        65_535
+    }
+    pub fn tcp_idle_timeout() -> u64 {
+        600
+    }
+    pub fn default_expires() -> u32 {
+        3600
+    }
+    pub fn min_expires() -> u32 {
+        60
+    }
+    pub fn max_expires() -> u32 {
+        7200
+    }
+    pub fn max_contacts() -> usize {
+        10
+    }
+    pub fn unknown_alias() -> UnknownAlias {
+        UnknownAlias::Forbidden
+    }
+    pub fn challenge() -> Challenge {
+        Challenge::Www
+    }
+    pub fn algorithms() -> Vec<Algorithm> {
+        vec![Algorithm::Md5]
+    }
+    pub fn nonce_ttl() -> u64 {
+        300
+    }
+}

@@ -1,0 +1,226 @@
+//! One request in, at most one reply out: parsing, the syntax checks, `on_request`, and the
+//! dispatch to the registrar, OPTIONS or `route`. Transports and in-process tests both call
+//! [`Core::handle`].
+
+use crate::config::{Config, Transport};
+use crate::hooks::builtin::Builtin;
+use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision};
+use crate::registrar::register::{Outcome, hook_failure};
+use crate::registrar::{Location, Registrar};
+use crate::sip::method::Method;
+use crate::sip::request::{self, Refusal};
+use crate::sip::response::{encode, encode_salvaged};
+use crate::sip::{HeaderName, Message, Reply, StartLine};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The methods the registrar answers itself.
+pub const ALLOW: &str = "REGISTER, OPTIONS";
+
+/// Option tags this registrar supports (a `Require` naming any other gets 420).
+pub const SUPPORTED: &[&str] = &[];
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// A reply was written.
+    Replied,
+    /// Nothing to answer (an ACK, a response, or a hook's `Drop`).
+    Silent,
+    /// Unusable: no reply possible; counted.
+    Dropped,
+}
+
+/// Counters of what was not answered.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub dropped: AtomicU64,
+    pub responses_ignored: AtomicU64,
+}
+
+/// The request handler shared by all transports.
+#[derive(Debug)]
+pub struct Core {
+    registrar: Registrar,
+    chain: HookChain,
+    pub counters: Counters,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn to_tag(msg: &Message) -> String {
+    let mut h = DefaultHasher::new();
+    msg.header(HeaderName::CallId).hash(&mut h);
+    msg.header(HeaderName::From).hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+impl Core {
+    /// A core with the built-in hooks after `extra` (in order).
+    pub fn new(config: &Config, extra: Vec<Arc<dyn Hooks>>) -> Core {
+        let mut hooks = extra;
+        hooks.push(Arc::new(Builtin::new(config)));
+        let chain = HookChain::new(hooks);
+        let registrar = Registrar::new(config, chain.clone(), Arc::new(Location::new()));
+        Core {
+            registrar,
+            chain,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The registrar (for its location store and timer).
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
+    /// Handles one message from `src`; a reply, if any, is appended to `out`.
+    pub fn handle(
+        &self,
+        bytes: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let msg = match Message::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(target: "sipreg::support", source = %src, error = %e, "Unparsable message");
+                return if encode_salvaged(bytes, src, e.code(), &e.0, out) {
+                    Handled::Replied
+                } else {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    Handled::Dropped
+                };
+            }
+        };
+        if let StartLine::Response { .. } = msg.start() {
+            self.counters
+                .responses_ignored
+                .fetch_add(1, Ordering::Relaxed);
+            return Handled::Silent;
+        }
+        if request::top_via(&msg).is_none() {
+            tracing::info!(target: "sipreg::support", source = %src, "Request without a readable Via dropped");
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return Handled::Dropped;
+        }
+        summarise_request(&msg, src, transport);
+        let reply = match self.decide(&msg, src, transport, now_ms) {
+            Outcome::Reply(r) => r,
+            Outcome::Drop => return Handled::Silent,
+        };
+        encode(&msg, src, &reply, &to_tag(&msg), out);
+        summarise_response(&msg, src, transport, &reply);
+        Handled::Replied
+    }
+
+    fn decide(&self, msg: &Message, src: SocketAddr, transport: Transport, now_ms: u64) -> Outcome {
+        let checked = match request::check(msg) {
+            Ok(c) => c,
+            Err(Refusal { code, reason }) => {
+                tracing::info!(target: "sipreg::support", source = %src, status = code, reason = %reason, "Malformed request");
+                return Outcome::Reply(Reply::with_reason(code, reason));
+            }
+        };
+        let method = msg.method().cloned().unwrap_or(Method::Options);
+        if method.is_ack() {
+            return Outcome::Drop;
+        }
+        // RFC 3261 section 8.2.2.3: every option in Require must be one we support.
+        if !matches!(&method, Method::Known(rsip::Method::Cancel)) {
+            let unsupported: Vec<&str> = msg
+                .headers_named(HeaderName::Require)
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
+                .collect();
+            if !unsupported.is_empty() {
+                tracing::info!(target: "sipreg::support", source = %src, unsupported = %unsupported.join(", "), "Unsupported extension required");
+                return Outcome::Reply(
+                    Reply::new(420).header("Unsupported", unsupported.join(", ")),
+                );
+            }
+        }
+        let req = RequestInfo {
+            msg,
+            source: src,
+            transport,
+        };
+        match self.chain.on_request(&req) {
+            Ok(Decision::Continue | Decision::Accept) => {}
+            Ok(Decision::Respond(r)) => return Outcome::Reply(r),
+            Ok(Decision::Drop) => return Outcome::Drop,
+            Err(e) => return Outcome::Reply(hook_failure(&e)),
+        }
+        match method {
+            Method::Register => self.registrar.register(&req, &checked, now_ms),
+            Method::Options => Outcome::Reply(
+                Reply::new(200)
+                    .header("Allow", ALLOW)
+                    .header("Accept", "application/sdp")
+                    .header("Supported", SUPPORTED.join(", ")),
+            ),
+            Method::Other(_) => Outcome::Reply(Reply::new(501).header("Allow", ALLOW)),
+            Method::Known(_) => match self.chain.route(&req) {
+                Ok(RouteDecision::Respond(r)) => Outcome::Reply(r),
+                Ok(_) => Outcome::Reply(Reply::new(405).header("Allow", ALLOW)),
+                Err(e) => Outcome::Reply(hook_failure(&e)),
+            },
+        }
+    }
+
+    /// Expires due bindings (the server's timer calls this every second).
+    pub fn expire_due(&self, now_ms: u64) -> usize {
+        self.registrar.expire_due(now_ms)
+    }
+}
+
+fn contacts_of(msg: &Message) -> String {
+    msg.headers_named(HeaderName::Contact)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn summarise_request(msg: &Message, src: SocketAddr, transport: Transport) {
+    tracing::info!(
+        target: "sipreg::support",
+        src_address = %src.ip(),
+        src_port = src.port(),
+        transport = transport.via_token(),
+        method = %msg.method().map(ToString::to_string).unwrap_or_default(),
+        request_uri = msg.request_uri().unwrap_or(""),
+        from = msg.header(HeaderName::From).unwrap_or(""),
+        to = msg.header(HeaderName::To).unwrap_or(""),
+        contacts = %contacts_of(msg),
+        call_id = msg.header(HeaderName::CallId).unwrap_or(""),
+        cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
+        "Summarised received SIP request"
+    );
+}
+
+fn summarise_response(msg: &Message, src: SocketAddr, transport: Transport, reply: &Reply) {
+    tracing::info!(
+        target: "sipreg::support",
+        dst_address = %src.ip(),
+        dst_port = src.port(),
+        transport = transport.via_token(),
+        method = %msg.method().map(ToString::to_string).unwrap_or_default(),
+        from = msg.header(HeaderName::From).unwrap_or(""),
+        to = msg.header(HeaderName::To).unwrap_or(""),
+        contacts = %reply.headers.iter().filter(|(n, _)| n == "Contact").map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "),
+        call_id = msg.header(HeaderName::CallId).unwrap_or(""),
+        cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
+        status_code = reply.code,
+        reason = %reply.reason,
+        "Summarised sending SIP response"
+    );
+}

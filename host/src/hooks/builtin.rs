@@ -1,0 +1,198 @@
+//! The built-in hook implementation, last in every chain: the `[[aliases]]` list with its
+//! credentials and transports, and the `unknown_alias` policy.
+
+use super::{
+    AuthDecision, AuthRequest, BindRequest, Credentials, Decision, HookError, Hooks, RequestInfo,
+};
+use crate::auth::Secret;
+use crate::config::{Challenge, Config, Transport, UnknownAlias};
+use crate::sip::Reply;
+use crate::sip::digest::Algorithm;
+use std::collections::HashMap;
+
+/// Splits `user@domain` (an optional `sip:`/`sips:` prefix is dropped).
+pub fn split_alias(alias: &str) -> Option<(&str, &str)> {
+    let a = alias
+        .strip_prefix("sip:")
+        .or_else(|| alias.strip_prefix("sips:"))
+        .unwrap_or(alias);
+    let (user, host) = a.split_once('@')?;
+    (!user.is_empty() && crate::sip::via::split_host_port(host).is_some_and(|(_, p)| p.is_none()))
+        .then_some((user, host))
+}
+
+#[derive(Debug)]
+struct AliasEntry {
+    username: String,
+    transports: Option<Vec<Transport>>,
+}
+
+/// The built-in policy.
+#[derive(Debug)]
+pub struct Builtin {
+    aliases: HashMap<String, AliasEntry>,
+    secrets: HashMap<String, Secret>,
+    unknown_alias: UnknownAlias,
+    auth_on: bool,
+}
+
+impl Builtin {
+    /// Builds the alias and credential tables from a checked configuration.
+    pub fn new(config: &Config) -> Builtin {
+        let mut aliases = HashMap::new();
+        let mut secrets = HashMap::new();
+        for a in &config.aliases {
+            let Some((user, host)) = split_alias(&a.alias) else {
+                continue;
+            };
+            let username = a.username.clone().unwrap_or_else(|| user.to_owned());
+            let secret = match (&a.password, &a.ha1) {
+                (Some(p), _) => Some(Secret::Password(p.clone())),
+                (None, Some(h)) => Some(Secret::Ha1 {
+                    algorithm: if h.len() == 64 {
+                        Algorithm::Sha256
+                    } else {
+                        Algorithm::Md5
+                    },
+                    hex: h.to_ascii_lowercase(),
+                }),
+                (None, None) => None,
+            };
+            if let Some(s) = secret {
+                secrets.insert(username.clone(), s);
+            }
+            aliases.insert(
+                format!("{user}@{}", host.to_ascii_lowercase()),
+                AliasEntry {
+                    username,
+                    transports: a.transports.clone(),
+                },
+            );
+        }
+        Builtin {
+            aliases,
+            secrets,
+            unknown_alias: config.registrar.unknown_alias,
+            auth_on: config.auth.challenge != Challenge::Off,
+        }
+    }
+
+    /// Whether an alias list is configured at all (without one, any alias may register).
+    fn has_list(&self) -> bool {
+        !self.aliases.is_empty()
+    }
+}
+
+impl Hooks for Builtin {
+    fn name(&self) -> &str {
+        "builtin"
+    }
+
+    fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Result<AuthDecision, HookError> {
+        if self.has_list() && !self.aliases.contains_key(auth.aor) {
+            tracing::info!(
+                target: "sipreg::support",
+                alias = auth.aor,
+                source = %req.source,
+                reason = "Alias not found",
+                "Registration refused"
+            );
+            return Ok(match (self.unknown_alias, self.auth_on) {
+                (UnknownAlias::Challenge, true) => AuthDecision::Challenge,
+                (UnknownAlias::NotFound, _) => AuthDecision::Respond(Reply::new(404)),
+                _ => AuthDecision::Respond(Reply::new(403)),
+            });
+        }
+        if !self.auth_on {
+            return Ok(AuthDecision::Pass);
+        }
+        let Some(username) = auth.username else {
+            return Ok(AuthDecision::Challenge);
+        };
+        match self.secrets.get(username) {
+            Some(secret) => Ok(AuthDecision::Credentials(Credentials {
+                username: username.to_owned(),
+                secret: secret.clone(),
+            })),
+            None => {
+                tracing::info!(
+                    target: "sipreg::support",
+                    alias = auth.aor,
+                    expected_username = self.aliases.get(auth.aor).map_or("", |a| a.username.as_str()),
+                    supplied_username = username,
+                    source = %req.source,
+                    reason = "Invalid credentials",
+                    "Registration refused"
+                );
+                Ok(AuthDecision::Challenge)
+            }
+        }
+    }
+
+    fn bind(
+        &self,
+        req: &RequestInfo<'_>,
+        bind: &mut BindRequest<'_>,
+    ) -> Result<Decision, HookError> {
+        let Some(entry) = self.aliases.get(bind.aor) else {
+            return Ok(Decision::Continue);
+        };
+        if let Some(id) = bind.identity
+            && id.username != entry.username
+        {
+            tracing::info!(
+                target: "sipreg::support",
+                alias = bind.aor,
+                expected_username = entry.username.as_str(),
+                supplied_username = id.username.as_str(),
+                source = %req.source,
+                reason = "Invalid credentials",
+                "Registration refused"
+            );
+            return Ok(Decision::Respond(Reply::new(403)));
+        }
+        if let Some(t) = &entry.transports
+            && !t.contains(&req.transport)
+        {
+            tracing::info!(
+                target: "sipreg::support",
+                alias = bind.aor,
+                protocol = %req.transport,
+                source = %req.source,
+                reason = "Protocol not enabled for alias",
+                "Registration refused"
+            );
+            return Ok(Decision::Respond(Reply::with_reason(
+                403,
+                format!(
+                    "Forbidden ({} not enabled for alias)",
+                    req.transport.via_token()
+                ),
+            )));
+        }
+        Ok(Decision::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_alias;
+
+    #[test]
+    fn alias_forms() {
+        assert_eq!(
+            split_alias("alice@example.com"),
+            Some(("alice", "example.com"))
+        );
+        assert_eq!(
+            split_alias("sip:bob@Example.com"),
+            Some(("bob", "Example.com"))
+        );
+        assert_eq!(split_alias("bob"), None);
+        assert_eq!(split_alias("bob@host:5060"), None);
+    }
+}

@@ -1,0 +1,105 @@
+//! Runs the configured hook implementations in order; the first one with an opinion decides.
+
+use super::{
+    AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, HookError, Hooks, RequestInfo,
+    RouteDecision,
+};
+use std::sync::Arc;
+
+/// The hook implementations in the order they are asked.
+#[derive(Clone)]
+pub struct HookChain {
+    hooks: Vec<Arc<dyn Hooks>>,
+}
+
+impl std::fmt::Debug for HookChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.hooks.iter().map(|h| h.name()))
+            .finish()
+    }
+}
+
+impl HookChain {
+    /// A chain of these implementations, asked in this order.
+    pub fn new(hooks: Vec<Arc<dyn Hooks>>) -> HookChain {
+        HookChain { hooks }
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.hooks.iter().map(|h| h.name())
+    }
+
+    /// `on_request` down the chain until one decides.
+    ///
+    /// # Errors
+    /// The first [`HookError`].
+    pub fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
+        for h in &self.hooks {
+            match h.on_request(req)? {
+                Decision::Continue => continue,
+                d => return Ok(d),
+            }
+        }
+        Ok(Decision::Continue)
+    }
+
+    /// `authenticate` down the chain until one decides.
+    ///
+    /// # Errors
+    /// The first [`HookError`].
+    pub fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Result<AuthDecision, HookError> {
+        for h in &self.hooks {
+            match h.authenticate(req, auth)? {
+                AuthDecision::Pass => continue,
+                d => return Ok(d),
+            }
+        }
+        Ok(AuthDecision::Pass)
+    }
+
+    /// `bind` down the chain until one decides.
+    ///
+    /// # Errors
+    /// The first [`HookError`].
+    pub fn bind(
+        &self,
+        req: &RequestInfo<'_>,
+        bind: &mut BindRequest<'_>,
+    ) -> Result<Decision, HookError> {
+        for h in &self.hooks {
+            match h.bind(req, bind)? {
+                Decision::Continue => continue,
+                d => return Ok(d),
+            }
+        }
+        Ok(Decision::Continue)
+    }
+
+    /// `expire` to every hook; failures are returned after all were called.
+    pub fn expire(&self, event: &ExpireEvent<'_>) -> Vec<HookError> {
+        self.hooks
+            .iter()
+            .filter_map(|h| h.expire(event).err())
+            .collect()
+    }
+
+    /// `route` down the chain until one decides.
+    ///
+    /// # Errors
+    /// The first [`HookError`].
+    pub fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
+        for h in &self.hooks {
+            match h.route(req)? {
+                RouteDecision::Pass => continue,
+                d => return Ok(d),
+            }
+        }
+        Ok(RouteDecision::Pass)
+    }
+}

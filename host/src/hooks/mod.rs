@@ -1,0 +1,83 @@
+//! The five hooks where policy plugs into the registrar core, and the decisions they return.
+//!
+//! Every implementation (the built-in one, Lua scripts, native plugins) implements
+//! [`Hooks`]; a [`HookChain`] runs them in configured order, the built-in last. Hooks are
+//! synchronous: Lua states and the plugin C ABI are both synchronous, and a call into
+//! either is bounded (instruction budget, plugin contract), so a worker thread runs them
+//! inline without an allocation per call for a boxed future.
+
+pub mod builtin;
+mod chain;
+mod types;
+
+pub use chain::HookChain;
+pub use types::*;
+
+/// The hook points, each a method with a no-opinion default.
+///
+/// | hook | runs | may return |
+/// |---|---|---|
+/// | `on_request` | for every request, after the syntax checks | [`Decision`] |
+/// | `authenticate` | for a REGISTER, after the domain and Require checks | [`AuthDecision`] |
+/// | `bind` | for a REGISTER, once its identity is known | [`Decision`] |
+/// | `expire` | when a binding goes away (expiry, removal, eviction) | nothing: no reply is possible |
+/// | `route` | for a request other than REGISTER and OPTIONS-to-us | [`RouteDecision`] |
+pub trait Hooks: Send + Sync {
+    /// The name used in logs and errors (a script path, a plugin name, `builtin`).
+    fn name(&self) -> &str;
+
+    /// Every request. `Continue` lets the next hook and then the core decide.
+    ///
+    /// # Errors
+    /// A [`HookError`] fails the request with 500.
+    fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
+        let _ = req;
+        Ok(Decision::Continue)
+    }
+
+    /// Who sends this REGISTER: challenge, hand the core credentials to check, vouch for
+    /// an identity, or answer.
+    ///
+    /// # Errors
+    /// A [`HookError`] fails the request with 500.
+    fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Result<AuthDecision, HookError> {
+        let _ = (req, auth);
+        Ok(AuthDecision::Pass)
+    }
+
+    /// May this identity change these bindings of this AOR? The hook may shorten `expires`
+    /// and change `q` of the proposed bindings.
+    ///
+    /// # Errors
+    /// A [`HookError`] fails the request with 500.
+    fn bind(
+        &self,
+        req: &RequestInfo<'_>,
+        bind: &mut BindRequest<'_>,
+    ) -> Result<Decision, HookError> {
+        let _ = (req, bind);
+        Ok(Decision::Continue)
+    }
+
+    /// A binding went away. Every hook in the chain sees every event.
+    ///
+    /// # Errors
+    /// A [`HookError`] is logged; the binding is gone either way.
+    fn expire(&self, event: &ExpireEvent<'_>) -> Result<(), HookError> {
+        let _ = event;
+        Ok(())
+    }
+
+    /// Where a request that is not for the registrar goes.
+    ///
+    /// # Errors
+    /// A [`HookError`] fails the request with 500.
+    fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
+        let _ = req;
+        Ok(RouteDecision::Pass)
+    }
+}

@@ -1,0 +1,172 @@
+//! What hooks see and what they answer.
+
+use crate::auth::Secret;
+use crate::config::Transport;
+use crate::sip::{Message, Reply};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The request a hook is asked about.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo<'a> {
+    pub msg: &'a Message,
+    pub source: SocketAddr,
+    pub transport: Transport,
+}
+
+/// The answer of `on_request` and `bind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// No opinion: ask the next hook, then the core.
+    Continue,
+    /// Decided yes: the hooks after this one are skipped.
+    Accept,
+    /// Answer with this reply now.
+    Respond(Reply),
+    /// Send nothing at all.
+    Drop,
+}
+
+/// What the core knows when it asks `authenticate`.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthRequest<'a> {
+    /// The address-of-record from To (`user@domain`).
+    pub aor: &'a str,
+    /// The digest user name the request carries for our realm, if any.
+    pub username: Option<&'a str>,
+    pub realm: &'a str,
+}
+
+/// An authenticated identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub username: String,
+}
+
+/// A user's credentials for the core's digest check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub secret: Secret,
+}
+
+/// The answer of `authenticate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthDecision {
+    /// No opinion: ask the next hook.
+    Pass,
+    /// Send a digest challenge (401 or 407 per configuration).
+    Challenge,
+    /// Trust this identity without a digest check (an IP allow-list, say).
+    Authenticated(Identity),
+    /// Check the request's digest against these credentials.
+    Credentials(Credentials),
+    /// Answer with this reply now.
+    Respond(Reply),
+}
+
+/// What a REGISTER asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindKind {
+    /// No Contact: list the bindings.
+    Query,
+    /// Add, refresh or remove the listed contacts.
+    Update,
+    /// `Contact: *` with `Expires: 0`.
+    RemoveAll,
+}
+
+/// One binding a REGISTER proposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposedBinding<'a> {
+    /// The Contact value as received.
+    pub contact: &'a str,
+    /// Seconds; 0 removes the binding. A hook may lower it, never raise it above the
+    /// configured maximum.
+    pub expires: u32,
+    /// Thousandths (0..=1000).
+    pub q: Option<u16>,
+    /// The `+sip.instance` parameter as written (quotes included).
+    pub instance: Option<&'a str>,
+    pub reg_id: Option<&'a str>,
+}
+
+/// What `bind` is asked about.
+#[derive(Debug)]
+pub struct BindRequest<'a> {
+    pub aor: &'a str,
+    /// None when authentication is off.
+    pub identity: Option<&'a Identity>,
+    pub kind: BindKind,
+    pub bindings: Vec<ProposedBinding<'a>>,
+}
+
+/// Why a binding went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExpireReason {
+    /// Its time ran out.
+    Expired,
+    /// The device removed it (expires 0, or `Contact: *`).
+    Unregistered,
+    /// A new binding took its place under `max_contacts`.
+    Evicted,
+}
+
+impl ExpireReason {
+    /// The reason as the admin log writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpireReason::Expired => "Registration expired",
+            ExpireReason::Unregistered => "Registration removed by the device",
+            ExpireReason::Evicted => "Evicted: max_contacts reached",
+        }
+    }
+}
+
+/// A binding that went away.
+#[derive(Debug, Clone, Copy)]
+pub struct ExpireEvent<'a> {
+    pub aor: &'a str,
+    pub contact: &'a str,
+    pub registration_id: &'a uuid::Uuid,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub reason: ExpireReason,
+}
+
+/// The answer of `route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RouteDecision {
+    /// No opinion.
+    Pass,
+    /// Forward to these URIs, best first.
+    Targets(Vec<String>),
+    /// Answer with this reply.
+    Respond(Reply),
+}
+
+/// A hook that failed: a script error, a plugin failure, a blown budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookError {
+    /// The hook implementation's name (script path, plugin name).
+    pub implementation: String,
+    /// The hook point (`authenticate`, ...).
+    pub hook: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for HookError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} in {}: {}",
+            self.hook, self.implementation, self.message
+        )
+    }
+}
+
+impl std::error::Error for HookError {}

@@ -1,0 +1,14 @@
+//! sipreg: a strict, scriptable SIP registrar (RFC 3261 section 10).
+//!
+//! A request goes through [`core::Core::handle`]: the [`sip`] layer parses and checks it,
+//! the [`hooks`] chain (`on_request`, `authenticate`, `bind`, `route`) decides, the
+//! [`registrar`] updates the location store, and a reply is written. [`server`] runs the
+//! UDP and TCP transports and the expiry timer around one shared core.
+
+pub mod auth;
+pub mod config;
+pub mod core;
+pub mod hooks;
+pub mod registrar;
+pub mod server;
+pub mod sip;

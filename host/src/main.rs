@@ -1,0 +1,126 @@
+//! The `sipreg` command: run the registrar, or check a configuration.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sipreg::config::{self, Config};
+use sipreg::core::Core;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "sipreg", version, about = "A strict, scriptable SIP registrar")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registrar (without --config: UDP and TCP on 127.0.0.1:5060, open registration).
+    Run {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
+    /// Check a configuration file and exit.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(p) => config::load_file(p),
+        None => config::parse(config::DEFAULT_CONFIG, "<embedded default>"),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match load(Some(&config)) {
+            Ok(c) => {
+                println!(
+                    "{}: ok ({} listen address(es), {} alias(es))",
+                    config.display(),
+                    c.server.listen.len(),
+                    c.aliases.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config, log_format } => {
+            let cfg = match load(config.as_ref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(log_format);
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(async {
+                let core = Arc::new(Core::new(&cfg, Vec::new()));
+                let running = match sipreg::server::start(&cfg, core).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                };
+                shutdown_signal().await;
+                tracing::info!(target: "sipreg::server", "shutting down");
+                running.stop();
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The digest check of a REGISTER against the credentials a hook handed over.
+
+use super::Registrar;
+use crate::auth::digest::{ResponseInput, verify};
+use crate::auth::nonce::NonceCheck;
+use crate::config::Challenge;
+use crate::hooks::Credentials as HookCredentials;
+use crate::sip::HeaderName;
+use crate::sip::digest::{Algorithm, Credentials, CredentialsError, parse_credentials};
+use crate::sip::{Message, Reply};
+
+/// What the digest check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The right response for a fresh nonce with a count that went up.
+    Ok,
+    /// Challenge again; `stale` when only the nonce was old (or its count replayed).
+    Challenge { stale: bool, reason: &'static str },
+}
+
+/// The request's credentials for our realm, if any.
+///
+/// # Errors
+/// A 400 reply for Digest credentials that cannot be read.
+pub(crate) fn find_credentials<'m>(
+    msg: &'m Message,
+    mode: Challenge,
+    realm: &str,
+) -> Result<Option<Credentials<'m>>, Reply> {
+    let header = match mode {
+        Challenge::Proxy => HeaderName::ProxyAuthorization,
+        _ => HeaderName::Authorization,
+    };
+    for value in msg.headers_named(header) {
+        match parse_credentials(value) {
+            Ok(c) if c.realm == Some(realm) => return Ok(Some(c)),
+            Ok(_) | Err(CredentialsError::OtherScheme) => {}
+            Err(CredentialsError::Malformed(why)) => {
+                return Err(Reply::with_reason(
+                    400,
+                    format!("Malformed {}: {why}", header.as_str()),
+                ));
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl Registrar {
+    /// Checks the digest of `msg` against `creds`.
+    pub(crate) fn check_digest(
+        &self,
+        msg: &Message,
+        supplied: &Credentials<'_>,
+        creds: &HookCredentials,
+        now_ms: u64,
+    ) -> Verdict {
+        let challenge = |reason| Verdict::Challenge {
+            stale: false,
+            reason,
+        };
+        let (Some(username), Some(nonce), Some(uri), Some(response)) = (
+            supplied.username,
+            supplied.nonce,
+            supplied.uri,
+            supplied.response,
+        ) else {
+            return challenge("Incomplete credentials");
+        };
+        if username != creds.username {
+            return challenge("Invalid credentials");
+        }
+        let algorithm = match supplied.algorithm {
+            None => Algorithm::Md5,
+            Some(t) => match Algorithm::from_token(t) {
+                Some(a) => a,
+                None => return challenge("Unsupported digest algorithm"),
+            },
+        };
+        if !self.auth.algorithms.contains(&algorithm) {
+            return challenge("Digest algorithm not offered");
+        }
+        let (Some("auth"), Some(nc), Some(cnonce)) = (supplied.qop, supplied.nc, supplied.cnonce)
+        else {
+            return challenge("qop=auth missing");
+        };
+        let Ok(count) = u32::from_str_radix(nc, 16) else {
+            return challenge("Malformed nonce count");
+        };
+        let method = msg.method().map(ToString::to_string).unwrap_or_default();
+        let input = ResponseInput {
+            algorithm,
+            username,
+            realm: &self.auth.realm,
+            nonce,
+            nc,
+            cnonce,
+            method: &method,
+            uri,
+        };
+        let nonce_state = self.auth.nonces.check(nonce, now_ms);
+        if nonce_state == NonceCheck::Invalid {
+            return challenge("Invalid nonce");
+        }
+        if !verify(&creds.secret, &input, response) {
+            return challenge("Invalid credentials");
+        }
+        match nonce_state {
+            NonceCheck::Fresh { id } if self.auth.counts.advance(id, count, now_ms) => Verdict::Ok,
+            NonceCheck::Fresh { .. } => Verdict::Challenge {
+                stale: true,
+                reason: "Nonce count replayed",
+            },
+            _ => Verdict::Challenge {
+                stale: true,
+                reason: "Stale nonce",
+            },
+        }
+    }
+
+    /// The 401 or 407 with one challenge per configured algorithm.
+    pub(crate) fn challenge_reply(&self, stale: bool, now_ms: u64) -> Reply {
+        let (code, header) = match self.auth.mode {
+            Challenge::Proxy => (407, "Proxy-Authenticate"),
+            _ => (401, "WWW-Authenticate"),
+        };
+        let mut reply = Reply::new(code);
+        let nonce = self.auth.nonces.issue(now_ms);
+        for alg in &self.auth.algorithms {
+            let mut value = String::with_capacity(160);
+            crate::sip::digest::write_challenge(&mut value, &self.auth.realm, &nonce, *alg, stale);
+            reply = reply.header(header, value);
+        }
+        reply
+    }
+}

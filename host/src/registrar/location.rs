@@ -1,0 +1,465 @@
+//! The location service: bindings per address-of-record, updated atomically per AOR
+//! (RFC 3261 section 10.3 steps 7 and 8).
+//!
+//! The store is split into shards by a hash of the AOR, each behind its own lock, so no
+//! lock is shared by all requests. Each shard keeps its bindings' expiry times in an ordered
+//! index: expiring bindings costs a look at the index's front, never a scan of all bindings.
+
+use crate::config::Transport;
+use crate::hooks::ExpireReason;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const SHARDS: usize = 64;
+
+/// One stored binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The Contact value as received, less its `expires` and `q` parameters.
+    pub contact: Arc<str>,
+    /// The RFC 3261 URI comparison key.
+    pub key: Box<str>,
+    pub expires_at_ms: u64,
+    pub q: Option<u16>,
+    pub call_id: Box<str>,
+    pub cseq: u32,
+    /// A hash of the top Via branch of the request that last wrote the binding, to tell a
+    /// retransmission from a replay with the same CSeq.
+    pub branch: u64,
+    pub registration_id: Uuid,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    /// The contact or Via address differs from the packet's source.
+    pub natted: bool,
+    pub instance: Option<Box<str>>,
+    pub reg_id: Option<Box<str>>,
+    /// When the binding was last written (for `max_contacts` eviction).
+    pub refreshed_ms: u64,
+    timer: u64,
+}
+
+/// One contact of an update.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub contact: &'a str,
+    pub key: &'a str,
+    /// Seconds; 0 removes.
+    pub expires: u32,
+    pub q: Option<u16>,
+    pub instance: Option<&'a str>,
+    pub reg_id: Option<&'a str>,
+    /// The contact or Via address differs from the packet's source.
+    pub natted: bool,
+}
+
+/// What a REGISTER does to an AOR.
+#[derive(Debug, Clone)]
+pub struct Update<'a> {
+    pub call_id: &'a str,
+    pub cseq: u32,
+    pub branch: u64,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub max_contacts: usize,
+    pub now_ms: u64,
+    /// `Contact: *`: remove every binding.
+    pub remove_all: bool,
+    pub changes: Vec<Change<'a>>,
+}
+
+/// Why an update was refused; nothing was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateError {
+    /// Same Call-ID with a CSeq not higher than the stored one.
+    OutOfOrder,
+    /// The request alone asks for more bindings than `max_contacts`.
+    TooManyContacts,
+}
+
+/// What happened to one binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Added(Binding),
+    Refreshed(Binding),
+    Removed(Binding, ExpireReason),
+}
+
+/// The outcome of an update: the AOR's bindings now, and what changed.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    pub bindings: Vec<Binding>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    aors: HashMap<Arc<str>, Vec<Binding>>,
+    timers: BTreeMap<(u64, u64), Arc<str>>,
+    next_timer: u64,
+}
+
+impl Shard {
+    fn arm(&mut self, aor: &Arc<str>, b: &mut Binding) {
+        self.next_timer += 1;
+        b.timer = self.next_timer;
+        self.timers.insert((b.expires_at_ms, b.timer), aor.clone());
+    }
+
+    fn disarm(&mut self, b: &Binding) {
+        self.timers.remove(&(b.expires_at_ms, b.timer));
+    }
+}
+
+/// The in-memory location store.
+#[derive(Debug)]
+pub struct Location {
+    shards: Box<[Mutex<Shard>]>,
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Location::new()
+    }
+}
+
+fn shard_of(aor: &str) -> usize {
+    let mut h = DefaultHasher::new();
+    aor.hash(&mut h);
+    (h.finish() as usize) % SHARDS
+}
+
+impl Location {
+    /// An empty store.
+    pub fn new() -> Location {
+        Location {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
+    }
+
+    /// The live bindings of an AOR.
+    pub fn lookup(&self, aor: &str, now_ms: u64) -> Vec<Binding> {
+        let shard = self.shards[shard_of(aor)].lock();
+        shard.aors.get(aor).map_or_else(Vec::new, |v| {
+            v.iter()
+                .filter(|b| b.expires_at_ms > now_ms)
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// How many bindings are stored, all AORs together.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().timers.len()).sum()
+    }
+
+    /// Whether no binding is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies a REGISTER's changes to an AOR, all or nothing.
+    ///
+    /// # Errors
+    /// [`UpdateError`]; the AOR is then unchanged.
+    pub fn update(&self, aor: &str, u: &Update<'_>) -> Result<Applied, UpdateError> {
+        let adding = u.changes.iter().filter(|c| c.expires > 0).count();
+        if adding > u.max_contacts {
+            return Err(UpdateError::TooManyContacts);
+        }
+        let mut shard = self.shards[shard_of(aor)].lock();
+        let shard = &mut *shard;
+        let key: Arc<str> = match shard.aors.get_key_value(aor) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(aor),
+        };
+        let existing = shard.aors.get(aor).map_or(&[][..], |v| v.as_slice());
+        // Step 7 checks first, so that a refusal changes nothing.
+        let allowed = |b: &Binding| -> Result<bool, UpdateError> {
+            if b.call_id.as_ref() != u.call_id || u.cseq > b.cseq {
+                Ok(true)
+            } else if u.cseq == b.cseq && u.branch == b.branch {
+                Ok(false) // a retransmission of the request that wrote it: nothing to do
+            } else {
+                Err(UpdateError::OutOfOrder)
+            }
+        };
+        let mut retransmission = false;
+        if u.remove_all {
+            for b in existing.iter().filter(|b| b.expires_at_ms > u.now_ms) {
+                retransmission |= !allowed(b)?;
+            }
+        } else {
+            for c in &u.changes {
+                if let Some(b) = existing
+                    .iter()
+                    .find(|b| b.key.as_ref() == c.key && b.expires_at_ms > u.now_ms)
+                {
+                    retransmission |= !allowed(b)?;
+                }
+            }
+        }
+        let mut bindings = shard.aors.remove(aor).unwrap_or_default();
+        let mut events = Vec::new();
+        if retransmission {
+            // The request was applied once already; answer with the bindings as they are.
+        } else if u.remove_all {
+            for b in bindings.drain(..) {
+                shard.disarm(&b);
+                events.push(Event::Removed(b, ExpireReason::Unregistered));
+            }
+        } else {
+            for c in &u.changes {
+                let pos = bindings.iter().position(|b| b.key.as_ref() == c.key);
+                if c.expires == 0 {
+                    if let Some(i) = pos {
+                        let b = bindings.remove(i);
+                        shard.disarm(&b);
+                        events.push(Event::Removed(b, ExpireReason::Unregistered));
+                    }
+                    continue;
+                }
+                let expires_at_ms = u.now_ms + u64::from(c.expires) * 1000;
+                match pos {
+                    Some(i) => {
+                        let old = bindings[i].clone();
+                        shard.disarm(&old);
+                        let b = &mut bindings[i];
+                        b.contact = Arc::from(c.contact);
+                        b.expires_at_ms = expires_at_ms;
+                        b.q = c.q;
+                        b.call_id = u.call_id.into();
+                        b.cseq = u.cseq;
+                        b.branch = u.branch;
+                        b.source = u.source;
+                        b.transport = u.transport;
+                        b.natted = c.natted;
+                        b.instance = c.instance.map(Into::into);
+                        b.reg_id = c.reg_id.map(Into::into);
+                        b.refreshed_ms = u.now_ms;
+                        shard.arm(&key, b);
+                        events.push(Event::Refreshed(b.clone()));
+                    }
+                    None => {
+                        let mut b = Binding {
+                            contact: Arc::from(c.contact),
+                            key: c.key.into(),
+                            expires_at_ms,
+                            q: c.q,
+                            call_id: u.call_id.into(),
+                            cseq: u.cseq,
+                            branch: u.branch,
+                            registration_id: Uuid::new_v4(),
+                            source: u.source,
+                            transport: u.transport,
+                            natted: c.natted,
+                            instance: c.instance.map(Into::into),
+                            reg_id: c.reg_id.map(Into::into),
+                            refreshed_ms: u.now_ms,
+                            timer: 0,
+                        };
+                        shard.arm(&key, &mut b);
+                        events.push(Event::Added(b.clone()));
+                        bindings.push(b);
+                    }
+                }
+            }
+            // max_contacts: the binding refreshed least recently goes first.
+            while bindings.len() > u.max_contacts {
+                let Some((i, _)) = bindings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, b)| b.refreshed_ms < u.now_ms || b.call_id.as_ref() != u.call_id)
+                    .min_by_key(|(_, b)| (b.refreshed_ms, b.timer))
+                else {
+                    break;
+                };
+                let b = bindings.remove(i);
+                shard.disarm(&b);
+                events.push(Event::Removed(b, ExpireReason::Evicted));
+            }
+        }
+        bindings.retain(|b| b.expires_at_ms > u.now_ms);
+        let live = bindings.clone();
+        if !bindings.is_empty() {
+            shard.aors.insert(key, bindings);
+        }
+        Ok(Applied {
+            bindings: live,
+            events,
+        })
+    }
+
+    /// Removes every binding whose time is up at `now_ms` and returns them with their AOR.
+    pub fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let mut s = shard.lock();
+            while let Some(entry) = s.timers.first_entry() {
+                if entry.key().0 > now_ms {
+                    break;
+                }
+                let ((_, timer), aor) = entry.remove_entry();
+                let Some(list) = s.aors.get_mut(&aor) else {
+                    continue;
+                };
+                if let Some(i) = list.iter().position(|b| b.timer == timer) {
+                    out.push((aor.clone(), list.remove(i)));
+                }
+                if list.is_empty() {
+                    s.aors.remove(&aor);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change<'a>(key: &'a str, expires: u32) -> Change<'a> {
+        Change {
+            contact: key,
+            key,
+            expires,
+            q: None,
+            instance: None,
+            reg_id: None,
+            natted: false,
+        }
+    }
+
+    fn update<'a>(
+        call_id: &'a str,
+        cseq: u32,
+        now_ms: u64,
+        changes: Vec<Change<'a>>,
+    ) -> Update<'a> {
+        Update {
+            call_id,
+            cseq,
+            branch: u64::from(cseq) ^ now_ms,
+            source: "127.0.0.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            max_contacts: 2,
+            now_ms,
+            remove_all: false,
+            changes,
+        }
+    }
+
+    #[test]
+    fn add_refresh_expire() {
+        let l = Location::new();
+        let a = l
+            .update("a@x", &update("c1", 1, 0, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        assert!(matches!(a.events[0], Event::Added(_)));
+        let r = l
+            .update("a@x", &update("c1", 2, 1000, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        assert!(matches!(r.events[0], Event::Refreshed(_)));
+        assert_eq!(r.bindings[0].expires_at_ms, 61_000);
+        assert_eq!(l.len(), 1, "the old timer is gone");
+        assert!(l.expire_due(60_999).is_empty());
+        let gone = l.expire_due(61_000);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(&*gone[0].0, "a@x");
+        assert!(l.lookup("a@x", 61_000).is_empty());
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn cseq_ordering_is_all_or_nothing() {
+        let l = Location::new();
+        l.update("a@x", &update("c1", 5, 0, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        // same Call-ID, CSeq not higher: refused, and the new contact is not added either
+        let e = l.update(
+            "a@x",
+            &update(
+                "c1",
+                5,
+                10,
+                vec![change("sip:a@2", 60), change("sip:a@1", 0)],
+            ),
+        );
+        assert_eq!(e.unwrap_err(), UpdateError::OutOfOrder);
+        assert_eq!(l.lookup("a@x", 10).len(), 1);
+        // a new Call-ID replaces whatever the CSeq
+        let ok = l
+            .update("a@x", &update("c2", 1, 20, vec![change("sip:a@1", 0)]))
+            .unwrap();
+        assert!(ok.bindings.is_empty());
+    }
+
+    #[test]
+    fn retransmission_changes_nothing_and_succeeds() {
+        let l = Location::new();
+        let u = update("c1", 5, 0, vec![change("sip:a@1", 60)]);
+        l.update("a@x", &u).unwrap();
+        let again = l.update("a@x", &Update { now_ms: 500, ..u }).unwrap();
+        assert!(again.events.is_empty());
+        assert_eq!(again.bindings[0].expires_at_ms, 60_000);
+    }
+
+    #[test]
+    fn max_contacts_evicts_least_recently_refreshed() {
+        let l = Location::new();
+        l.update("a@x", &update("c1", 1, 0, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        l.update("a@x", &update("c2", 1, 10, vec![change("sip:a@2", 60)]))
+            .unwrap();
+        l.update("a@x", &update("c1", 2, 20, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        let r = l
+            .update("a@x", &update("c3", 1, 30, vec![change("sip:a@3", 60)]))
+            .unwrap();
+        let keys: Vec<_> = r.bindings.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(keys, vec!["sip:a@1", "sip:a@3"]);
+        assert!(
+            matches!(&r.events[1], Event::Removed(b, ExpireReason::Evicted) if &*b.key == "sip:a@2")
+        );
+        assert_eq!(l.len(), 2);
+        let too_many = update(
+            "c4",
+            1,
+            40,
+            vec![
+                change("sip:a@4", 60),
+                change("sip:a@5", 60),
+                change("sip:a@6", 60),
+            ],
+        );
+        assert_eq!(
+            l.update("a@x", &too_many).unwrap_err(),
+            UpdateError::TooManyContacts
+        );
+    }
+
+    #[test]
+    fn remove_all_checks_every_binding() {
+        let l = Location::new();
+        l.update("a@x", &update("c1", 3, 0, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        l.update("a@x", &update("c2", 1, 0, vec![change("sip:a@2", 60)]))
+            .unwrap();
+        let wild = |call_id, cseq| Update {
+            remove_all: true,
+            ..update(call_id, cseq, 10, vec![])
+        };
+        assert_eq!(
+            l.update("a@x", &wild("c1", 2)).unwrap_err(),
+            UpdateError::OutOfOrder
+        );
+        assert_eq!(l.lookup("a@x", 10).len(), 2);
+        let r = l.update("a@x", &wild("c1", 4)).unwrap();
+        assert_eq!(r.events.len(), 2);
+        assert!(l.is_empty());
+    }
+}

@@ -1,0 +1,398 @@
+//! The REGISTER procedure, RFC 3261 section 10.3 steps 1 to 8, with the hook chain at its
+//! decision points.
+
+use super::authenticate::{Verdict, find_credentials};
+use super::location::{Change, Location, Update, UpdateError};
+use super::log;
+use crate::auth::nonce::Nonces;
+use crate::auth::replay::NonceCounts;
+use crate::config::{Challenge, Config};
+use crate::hooks::{
+    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, HookChain, HookError, Identity,
+    ProposedBinding, RequestInfo,
+};
+use crate::sip::contact::{self, Contacts, format_q};
+use crate::sip::digest::Algorithm;
+use crate::sip::request::Checked;
+use crate::sip::uri::SipUri;
+use crate::sip::{HeaderName, Reply};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+/// The authentication settings and state.
+#[derive(Debug)]
+pub(crate) struct AuthState {
+    pub mode: Challenge,
+    pub realm: String,
+    pub algorithms: Vec<Algorithm>,
+    pub nonces: Nonces,
+    pub counts: NonceCounts,
+}
+
+/// What the registrar answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Reply(Reply),
+    Drop,
+}
+
+/// The registrar: configuration, hook chain and location store.
+#[derive(Debug)]
+pub struct Registrar {
+    default_expires: u32,
+    min_expires: u32,
+    max_expires: u32,
+    max_contacts: usize,
+    domains: Vec<String>,
+    pub(crate) auth: AuthState,
+    location: Arc<Location>,
+    chain: HookChain,
+}
+
+/// Maps a failed hook to the reply, with the one log line that names it.
+pub fn hook_failure(e: &HookError) -> Reply {
+    tracing::error!(
+        target: "sipreg::hooks",
+        implementation = %e.implementation,
+        hook = e.hook,
+        error = %e.message,
+        "hook failed; request answered 500"
+    );
+    Reply::new(500)
+}
+
+fn hash_of(parts: &[&str]) -> u64 {
+    let mut h = DefaultHasher::new();
+    parts.hash(&mut h);
+    h.finish()
+}
+
+impl Registrar {
+    /// A registrar for a checked configuration.
+    pub fn new(config: &Config, chain: HookChain, location: Arc<Location>) -> Registrar {
+        let realm = config
+            .auth
+            .realm
+            .clone()
+            .or_else(|| config.server.domains.first().cloned())
+            .unwrap_or_else(|| "sipreg".to_owned());
+        let key = match &config.auth.nonce_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        Registrar {
+            default_expires: config.registrar.default_expires,
+            min_expires: config.registrar.min_expires,
+            max_expires: config.registrar.max_expires,
+            max_contacts: config.registrar.max_contacts,
+            domains: config
+                .server
+                .domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            auth: AuthState {
+                mode: config.auth.challenge,
+                realm,
+                algorithms: config.auth.algorithms.clone(),
+                nonces: Nonces::new(&key, config.auth.nonce_ttl),
+                counts: NonceCounts::new(config.auth.nonce_ttl),
+            },
+            location,
+            chain,
+        }
+    }
+
+    /// The location store.
+    pub fn location(&self) -> &Arc<Location> {
+        &self.location
+    }
+
+    fn serves(&self, host: &str) -> bool {
+        self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+    }
+
+    fn refuse(req: &RequestInfo<'_>, aor: &str, reply: Reply, reason: &str) -> Outcome {
+        tracing::info!(
+            target: "sipreg::support",
+            alias = aor,
+            source = %req.source,
+            protocol = req.transport.via_token(),
+            status = reply.code,
+            reason,
+            "Registration refused"
+        );
+        Outcome::Reply(reply)
+    }
+
+    /// Handles a REGISTER that passed the syntax checks and `on_request`.
+    pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
+        let msg = req.msg;
+        // Step 1: the Request-URI names a domain we serve.
+        let ruri = SipUri::parse(msg.request_uri().unwrap_or("")).ok();
+        let Some(ruri) = ruri.filter(|u| self.serves(u.host)) else {
+            return Self::refuse(
+                req,
+                "",
+                Reply::with_reason(403, "Domain not served"),
+                "Domain not served",
+            );
+        };
+        // Step 5 (done first: the hooks need the AOR): To names an AOR of this domain.
+        let to = msg.header(HeaderName::To).unwrap_or("");
+        let to_uri =
+            match crate::sip::name_addr::NameAddr::parse(to).map(|na| SipUri::parse(na.uri)) {
+                Ok(Ok(u)) => Some(u),
+                // RFC 4475 unksm2: the AOR of a REGISTER must be a SIP or SIPS URI.
+                _ => {
+                    return Self::refuse(
+                        req,
+                        to,
+                        Reply::with_reason(400, "To must be a SIP or SIPS URI"),
+                        "To is not a SIP URI",
+                    );
+                }
+            };
+        let Some(to_uri) = to_uri.filter(|u| {
+            u.user.is_some() && (u.host.eq_ignore_ascii_case(ruri.host) || self.serves(u.host))
+        }) else {
+            return Self::refuse(
+                req,
+                to,
+                Reply::with_reason(404, "Address-of-record not valid for this domain"),
+                "Invalid address-of-record",
+            );
+        };
+        let aor = to_uri.aor();
+        // Steps 3 and 4: authentication, then authorization in `bind`.
+        let identity = match self.authenticate(req, &aor, now_ms) {
+            Ok(id) => id,
+            Err(outcome) => return outcome,
+        };
+        // Step 6: the contacts and their expiry.
+        let contacts = match contact::parse(msg) {
+            Ok(c) => c,
+            Err(why) => return Self::refuse(req, &aor, Reply::with_reason(400, why.clone()), &why),
+        };
+        let mut bind = BindRequest {
+            aor: &aor,
+            identity: identity.as_ref(),
+            kind: BindKind::Query,
+            bindings: Vec::new(),
+        };
+        let mut keys = Vec::new();
+        match &contacts {
+            Contacts::None => {}
+            Contacts::Wildcard => {
+                if checked.expires != Some(0) {
+                    return Self::refuse(
+                        req,
+                        &aor,
+                        Reply::with_reason(400, "Contact * requires Expires: 0"),
+                        "Contact * without Expires: 0",
+                    );
+                }
+                bind.kind = BindKind::RemoveAll;
+            }
+            Contacts::List(list) => {
+                bind.kind = BindKind::Update;
+                for c in list {
+                    let expires = c
+                        .expires
+                        .or(checked.expires)
+                        .unwrap_or(self.default_expires);
+                    if expires > 0 && expires < self.min_expires {
+                        let reply =
+                            Reply::new(423).header("Min-Expires", self.min_expires.to_string());
+                        return Self::refuse(req, &aor, reply, "Interval too brief");
+                    }
+                    bind.bindings.push(ProposedBinding {
+                        contact: c.raw,
+                        expires: expires.min(self.max_expires),
+                        q: c.q,
+                        instance: c.addr.param("+sip.instance").flatten(),
+                        reg_id: c.addr.param("reg-id").flatten(),
+                    });
+                    keys.push((c.key.as_str(), stored_contact(c)));
+                }
+            }
+        }
+        match self.chain.bind(req, &mut bind) {
+            Ok(Decision::Continue | Decision::Accept) => {}
+            Ok(Decision::Respond(r)) => return Self::refuse(req, &aor, r, "Refused by bind hook"),
+            Ok(Decision::Drop) => return Outcome::Drop,
+            Err(e) => return Outcome::Reply(hook_failure(&e)),
+        }
+        // Steps 7 and 8: update the bindings, all or nothing, and list them.
+        let applied = if bind.kind == BindKind::Query {
+            self.location.lookup(&aor, now_ms)
+        } else {
+            let via = crate::sip::request::top_via(msg);
+            let via_host = via.map_or("", |v| v.host);
+            let source_ip = req.source.ip().to_string();
+            let branch = hash_of(&[via.and_then(|v| v.branch()).unwrap_or(""), via_host]);
+            let changes = bind
+                .bindings
+                .iter()
+                .zip(&keys)
+                .map(|(p, (key, stored))| Change {
+                    contact: stored,
+                    key,
+                    expires: p.expires.min(self.max_expires),
+                    q: p.q,
+                    instance: p.instance,
+                    reg_id: p.reg_id,
+                    natted: via_host.trim_matches(['[', ']']) != source_ip
+                        || contact_host(p.contact)
+                            .is_some_and(|h| h.trim_matches(['[', ']']) != source_ip),
+                })
+                .collect();
+            let update = Update {
+                call_id: msg.header(HeaderName::CallId).unwrap_or(""),
+                cseq: checked.cseq,
+                branch,
+                source: req.source,
+                transport: req.transport,
+                max_contacts: self.max_contacts,
+                now_ms,
+                remove_all: bind.kind == BindKind::RemoveAll,
+                changes,
+            };
+            match self.location.update(&aor, &update) {
+                Ok(applied) => {
+                    log::events(&self.chain, &aor, &applied.events);
+                    applied.bindings
+                }
+                Err(UpdateError::OutOfOrder) => {
+                    return Self::refuse(
+                        req,
+                        &aor,
+                        Reply::with_reason(400, "Sequence number out of order"),
+                        "CSeq not higher than the stored one",
+                    );
+                }
+                Err(UpdateError::TooManyContacts) => {
+                    return Self::refuse(
+                        req,
+                        &aor,
+                        Reply::with_reason(403, "Too many contacts"),
+                        "More contacts than max_contacts",
+                    );
+                }
+            }
+        };
+        let mut reply = Reply::new(200);
+        for b in &applied {
+            let left = b.expires_at_ms.saturating_sub(now_ms).div_ceil(1000);
+            let mut value = format!("{};expires={left}", b.contact);
+            if let Some(q) = b.q {
+                value.push_str(";q=");
+                value.push_str(&format_q(q));
+            }
+            reply = reply.header("Contact", value);
+        }
+        Outcome::Reply(reply.header(
+            "Date",
+            httpdate::fmt_http_date(std::time::SystemTime::now()),
+        ))
+    }
+
+    /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
+    /// digest check. `Ok(None)` means authentication is off.
+    fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        aor: &str,
+        now_ms: u64,
+    ) -> Result<Option<Identity>, Outcome> {
+        let supplied = find_credentials(req.msg, self.auth.mode, &self.auth.realm)
+            .map_err(|r| Self::refuse(req, aor, r, "Malformed credentials"))?;
+        let ask = AuthRequest {
+            aor,
+            username: supplied.as_ref().and_then(|c| c.username),
+            realm: &self.auth.realm,
+        };
+        let decision = self
+            .chain
+            .authenticate(req, &ask)
+            .map_err(|e| Outcome::Reply(hook_failure(&e)))?;
+        let challenge = |stale, reason: &str| {
+            let reply = self.challenge_reply(stale, now_ms);
+            if supplied.is_some() {
+                tracing::info!(
+                    target: "sipreg::support",
+                    alias = aor,
+                    supplied_username = ask.username.unwrap_or(""),
+                    source = %req.source,
+                    reason,
+                    "Authentication failed"
+                );
+            }
+            Outcome::Reply(reply)
+        };
+        match decision {
+            AuthDecision::Pass if self.auth.mode == Challenge::Off => Ok(None),
+            AuthDecision::Pass | AuthDecision::Challenge => Err(challenge(false, "Challenge")),
+            AuthDecision::Authenticated(id) => Ok(Some(id)),
+            AuthDecision::Respond(r) => Err(Outcome::Reply(r)),
+            AuthDecision::Credentials(creds) => {
+                let Some(c) = supplied.as_ref() else {
+                    return Err(challenge(false, "No credentials"));
+                };
+                match self.check_digest(req.msg, c, &creds, now_ms) {
+                    Verdict::Ok => Ok(Some(Identity {
+                        username: creds.username,
+                    })),
+                    Verdict::Challenge { stale, reason } => {
+                        if reason == "Invalid credentials" {
+                            tracing::info!(
+                                target: "sipreg::support",
+                                alias = aor,
+                                expected_username = creds.username.as_str(),
+                                supplied_username = ask.username.unwrap_or(""),
+                                source = %req.source,
+                                reason,
+                                "Registration refused"
+                            );
+                        }
+                        Err(challenge(stale, reason))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes the bindings whose time is up, logs them and tells the `expire` hooks.
+    pub fn expire_due(&self, now_ms: u64) -> usize {
+        let gone = self.location.expire_due(now_ms);
+        for (aor, b) in &gone {
+            log::deleted(&self.chain, aor, b, crate::hooks::ExpireReason::Expired);
+        }
+        gone.len()
+    }
+}
+
+/// The contact as stored: as received, less its `expires` and `q` parameters (the 200
+/// writes those afresh).
+fn stored_contact(c: &contact::Contact<'_>) -> String {
+    let params_at = c.raw.len() - c.addr.params.len();
+    let mut out = String::with_capacity(c.raw.len());
+    out.push_str(c.raw[..params_at].trim_end());
+    for p in crate::sip::params::iter(c.addr.params) {
+        if p.name.eq_ignore_ascii_case("expires") || p.name.eq_ignore_ascii_case("q") {
+            continue;
+        }
+        out.push(';');
+        out.push_str(p.name);
+        if let Some(v) = p.value {
+            out.push('=');
+            out.push_str(v);
+        }
+    }
+    out
+}
+
+fn contact_host(raw: &str) -> Option<&str> {
+    let na = crate::sip::name_addr::NameAddr::parse(raw).ok()?;
+    Some(SipUri::parse(na.uri).ok()?.host)
+}

@@ -1,0 +1,88 @@
+//! The running server: listeners for every configured address, and the expiry timer.
+
+mod tcp;
+mod udp;
+
+use crate::config::{Config, Listen, Transport};
+use crate::core::{Core, now_ms};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// Limits the transports apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_size: usize,
+    pub tcp_idle_timeout: Duration,
+}
+
+/// A started server. Dropping it stops every task.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound addresses (with the real port where the configuration said 0).
+    pub bound: Vec<Listen>,
+    pub core: Arc<Core>,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    /// The first bound address of a transport.
+    pub fn addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.bound
+            .iter()
+            .find(|l| l.transport == transport)
+            .map(|l| l.addr)
+    }
+
+    /// Stops every task.
+    pub fn stop(mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+/// Binds every listen address and starts serving.
+///
+/// # Errors
+/// The first address that cannot be bound, named in the error.
+pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
+    let limits = Limits {
+        max_message_size: config.server.max_message_size,
+        tcp_idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
+    };
+    let mut tasks = JoinSet::new();
+    let mut bound = Vec::new();
+    for l in &config.server.listen {
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {l}: {e}"));
+        let addr = match l.transport {
+            Transport::Udp => {
+                udp::spawn(l.addr, core.clone(), limits, &mut tasks).map_err(named)?
+            }
+            Transport::Tcp => tcp::spawn(l.addr, core.clone(), limits, &mut tasks)
+                .await
+                .map_err(named)?,
+        };
+        tracing::info!(target: "sipreg::server", transport = %l.transport, address = %addr, "listening");
+        bound.push(Listen {
+            transport: l.transport,
+            addr,
+        });
+    }
+    let timer_core = core.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            timer_core.expire_due(now_ms());
+        }
+    });
+    Ok(Running { bound, core, tasks })
+}

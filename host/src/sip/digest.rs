@@ -1,0 +1,181 @@
+//! Digest authentication on the wire (RFC 7616, RFC 8760 for SIP): the credentials in
+//! Authorization / Proxy-Authorization and the challenge in WWW-Authenticate /
+//! Proxy-Authenticate, with the RFC's algorithm names (`SHA-256`, not rsip's `SHA256`).
+
+use super::params::{split_outside_quotes, unquote};
+use std::fmt::{self, Write};
+
+/// A digest hash algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    Md5,
+    Sha256,
+}
+
+impl Algorithm {
+    /// The token as RFC 7616 writes it.
+    pub fn token(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    /// Reads a token (case-insensitive, as RFC 7616 section 3.3 asks).
+    pub fn from_token(t: &str) -> Option<Algorithm> {
+        if t.eq_ignore_ascii_case("MD5") {
+            Some(Algorithm::Md5)
+        } else if t.eq_ignore_ascii_case("SHA-256") {
+            Some(Algorithm::Sha256)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.token())
+    }
+}
+
+/// The parameters of a `Digest` credentials value, unquoted, borrowed from the message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials<'a> {
+    pub username: Option<&'a str>,
+    pub realm: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub uri: Option<&'a str>,
+    pub response: Option<&'a str>,
+    /// The algorithm token as sent; absent means MD5.
+    pub algorithm: Option<&'a str>,
+    pub cnonce: Option<&'a str>,
+    pub opaque: Option<&'a str>,
+    pub qop: Option<&'a str>,
+    pub nc: Option<&'a str>,
+}
+
+/// Why credentials could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsError {
+    /// Another scheme than Digest (RFC 4475 regaut01): the request is challenged.
+    OtherScheme,
+    /// Digest, but not readable.
+    Malformed(&'static str),
+}
+
+/// Reads an Authorization or Proxy-Authorization value.
+///
+/// # Errors
+/// [`CredentialsError`] when the scheme is not Digest or the parameters are malformed.
+pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsError> {
+    let value = value.trim();
+    let (scheme, rest) = match value.find([' ', '\t']) {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, ""),
+    };
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(CredentialsError::OtherScheme);
+    }
+    let mut c = Credentials::default();
+    for item in split_outside_quotes(rest, b',') {
+        let item = item.trim();
+        if item.is_empty() {
+            continue;
+        }
+        let eq = item.find('=').ok_or(CredentialsError::Malformed(
+            "digest parameter without value",
+        ))?;
+        let name = item[..eq].trim();
+        let raw = item[eq + 1..].trim();
+        if raw.starts_with('"') != raw.ends_with('"') || raw == "\"" {
+            return Err(CredentialsError::Malformed(
+                "unbalanced quotes in digest parameter",
+            ));
+        }
+        let v = unquote(raw);
+        let slot = match name.to_ascii_lowercase().as_str() {
+            "username" => &mut c.username,
+            "realm" => &mut c.realm,
+            "nonce" => &mut c.nonce,
+            "uri" => &mut c.uri,
+            "response" => &mut c.response,
+            "algorithm" => &mut c.algorithm,
+            "cnonce" => &mut c.cnonce,
+            "opaque" => &mut c.opaque,
+            "qop" => &mut c.qop,
+            "nc" => &mut c.nc,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(CredentialsError::Malformed("repeated digest parameter"));
+        }
+        *slot = Some(v);
+    }
+    Ok(c)
+}
+
+/// Writes one challenge value (without the header name).
+pub fn write_challenge(
+    out: &mut String,
+    realm: &str,
+    nonce: &str,
+    algorithm: Algorithm,
+    stale: bool,
+) {
+    let _ = write!(
+        out,
+        "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"",
+        algorithm.token()
+    );
+    if stale {
+        out.push_str(", stale=true");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sipp_style_credentials() {
+        let v = r#"Digest username="user0000",realm="127.0.0.1",cnonce="6b8b4567",nc=00000001,qop=auth,uri="sip:127.0.0.1:5071",nonce="abc",response="0123",algorithm=MD5"#;
+        let c = parse_credentials(v).unwrap();
+        assert_eq!(c.username, Some("user0000"));
+        assert_eq!(c.qop, Some("auth"));
+        assert_eq!(c.nc, Some("00000001"));
+        assert_eq!(c.uri, Some("sip:127.0.0.1:5071"));
+        assert_eq!(
+            Algorithm::from_token(c.algorithm.unwrap()),
+            Some(Algorithm::Md5)
+        );
+    }
+
+    #[test]
+    fn other_scheme_and_malformed() {
+        assert_eq!(
+            parse_credentials("NoOneKnowsThisScheme opaque-data=here"),
+            Err(CredentialsError::OtherScheme)
+        );
+        assert!(matches!(
+            parse_credentials(r#"Digest username="a", username="b""#),
+            Err(CredentialsError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_credentials(r#"Digest username="a"#),
+            Err(CredentialsError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn challenge_uses_rfc_token() {
+        let mut s = String::new();
+        write_challenge(&mut s, "example.com", "n1", Algorithm::Sha256, true);
+        assert_eq!(
+            s,
+            r#"Digest realm="example.com", nonce="n1", algorithm=SHA-256, qop="auth", stale=true"#
+        );
+        assert_eq!(Algorithm::from_token("sha-256"), Some(Algorithm::Sha256));
+        assert_eq!(Algorithm::from_token("SHA256"), None);
+    }
+}

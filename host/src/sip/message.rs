@@ -1,0 +1,354 @@
+//! One SIP message parsed from a datagram or a framed stream chunk: the start line, the
+//! headers (unfolded, compact names resolved) and the body.
+//!
+//! The header section is kept as one string and headers as ranges into it, so a parse costs
+//! one copy of the text and one small vector, whatever the number of headers.
+
+use super::header::HeaderName;
+use super::method::Method;
+use std::fmt;
+use std::ops::Range;
+
+/// Why a message could not be parsed. The text goes out as the 400's reason phrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl ParseError {
+    /// The status to answer with: 505 for another SIP version, 400 otherwise.
+    pub fn code(&self) -> u16 {
+        if self.0.starts_with("Version Not Supported") {
+            505
+        } else {
+            400
+        }
+    }
+}
+
+fn err<T>(why: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError(why.into()))
+}
+
+/// A header of a parsed message: its resolved name and where name and value stand.
+#[derive(Debug, Clone)]
+struct HeaderEntry {
+    name: HeaderName,
+    raw_name: Range<u32>,
+    value: Range<u32>,
+}
+
+/// What the start line says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    Request { method: Method, uri: Range<u32> },
+    Response { code: u16 },
+}
+
+/// A parsed SIP message (request or response).
+#[derive(Debug, Clone)]
+pub struct Message {
+    head: String,
+    start: StartLine,
+    headers: Vec<HeaderEntry>,
+    body: Vec<u8>,
+}
+
+/// Where the header section ends: the offset of the blank line and the offset of the body.
+pub fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\n' {
+            if bytes.get(i + 1) == Some(&b'\n') {
+                return Some((i, i + 2));
+            }
+            if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') {
+                return Some((i, i + 3));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Joins folded header lines (a line that starts with SP or HT continues the one before)
+/// and turns every line end into a single `\n`.
+fn unfold(head: &str) -> String {
+    let mut out = String::with_capacity(head.len());
+    for line in head.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if !out.is_empty() && (line.starts_with(' ') || line.starts_with('\t')) {
+            while out.ends_with([' ', '\t']) {
+                out.pop();
+            }
+            out.push(' ');
+            out.push_str(line.trim_start_matches([' ', '\t']));
+        } else {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
+impl Message {
+    /// Parses one whole message. For a datagram, bytes past the Content-Length are ignored
+    /// (RFC 3261 section 18.3); fewer bytes than it announces make the message malformed.
+    ///
+    /// # Errors
+    /// A [`ParseError`] saying what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
+        let (head_len, body_start) = match head_end(bytes) {
+            Some(v) => v,
+            // A datagram may end right after the last header line.
+            None => (bytes.len(), bytes.len()),
+        };
+        let head = std::str::from_utf8(&bytes[..head_len])
+            .or_else(|_| err("Header section is not UTF-8"))?;
+        let head = unfold(head.trim_start_matches(['\r', '\n']));
+        let mut msg = Message {
+            start: StartLine::Response { code: 0 },
+            headers: Vec::with_capacity(16),
+            body: Vec::new(),
+            head,
+        };
+        msg.parse_lines()?;
+        let rest = &bytes[body_start.min(bytes.len())..];
+        let body_len = match msg.content_length()? {
+            Some(n) if n > rest.len() => {
+                return err("Content-Length is larger than the body");
+            }
+            Some(n) => n,
+            None => rest.len(),
+        };
+        msg.body = rest[..body_len].to_vec();
+        Ok(msg)
+    }
+
+    fn parse_lines(&mut self) -> Result<(), ParseError> {
+        let head = self.head.as_str();
+        let mut lines = head.split('\n');
+        let first = lines.next().unwrap_or("");
+        self.start = parse_start_line(first)?;
+        let mut offset = first.len() + 1;
+        for line in lines {
+            let base = offset;
+            offset += line.len() + 1;
+            if line.is_empty() {
+                continue;
+            }
+            let colon = match line.find(':') {
+                Some(c) => c,
+                None => return err(format!("Header line without colon: {}", clip(line))),
+            };
+            let name = line[..colon].trim_end_matches([' ', '\t']);
+            if !is_token(name) {
+                return err(format!("Malformed header name: {}", clip(line)));
+            }
+            let value = line[colon + 1..].trim_matches([' ', '\t']);
+            let vstart = base + (value.as_ptr() as usize - line.as_ptr() as usize);
+            self.headers.push(HeaderEntry {
+                name: HeaderName::parse(name),
+                raw_name: base as u32..(base + name.len()) as u32,
+                value: vstart as u32..(vstart + value.len()) as u32,
+            });
+        }
+        for h in &self.headers {
+            if h.name.is_single() && self.count(h.name) > 1 {
+                return err(format!("More than one {} header", h.name.as_str()));
+            }
+        }
+        Ok(())
+    }
+
+    fn content_length(&self) -> Result<Option<usize>, ParseError> {
+        match self.header(HeaderName::ContentLength) {
+            None => Ok(None),
+            Some(v) if !v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(Some(v.parse().unwrap_or(0)))
+            }
+            Some(_) => err("Malformed Content-Length"),
+        }
+    }
+
+    /// The start line.
+    pub fn start(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// The method, for a request.
+    pub fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The Request-URI as written, for a request.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => {
+                Some(&self.head[uri.start as usize..uri.end as usize])
+            }
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The value of the first header with this name.
+    pub fn header(&self, name: HeaderName) -> Option<&str> {
+        self.headers_named(name).next()
+    }
+
+    /// The values of every header with this name, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| self.slice(&h.value))
+    }
+
+    /// The value of the first header called `name`, any header, compact forms included.
+    pub fn header_by_name(&self, name: &str) -> Option<&str> {
+        let known = HeaderName::parse(name);
+        self.headers
+            .iter()
+            .find(|h| {
+                if known == HeaderName::Other {
+                    self.slice(&h.raw_name).eq_ignore_ascii_case(name)
+                } else {
+                    h.name == known
+                }
+            })
+            .map(|h| self.slice(&h.value))
+    }
+
+    /// How many headers carry this name.
+    pub fn count(&self, name: HeaderName) -> usize {
+        self.headers.iter().filter(|h| h.name == name).count()
+    }
+
+    /// All headers as (name as written, value), in order.
+    pub fn all_headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .iter()
+            .map(|h| (self.slice(&h.raw_name), self.slice(&h.value)))
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    fn slice(&self, r: &Range<u32>) -> &str {
+        &self.head[r.start as usize..r.end as usize]
+    }
+}
+
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(40) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+        let mut parts = line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("");
+        let code = parts.next().unwrap_or("");
+        if !version.eq_ignore_ascii_case("SIP/2.0") {
+            return err("Unsupported SIP version in status line");
+        }
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return err("Malformed status code");
+        }
+        let code: u16 = code.parse().unwrap_or(0);
+        if !(100..700).contains(&code) {
+            return err("Status code out of range");
+        }
+        return Ok(StartLine::Response { code });
+    }
+    let parts: Vec<&str> = line.split(' ').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty()) {
+        return err("Malformed Request-Line");
+    }
+    if !is_token(parts[0]) {
+        return err("Malformed method");
+    }
+    let version = parts[2];
+    if !version.eq_ignore_ascii_case("SIP/2.0") {
+        if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+            return Err(ParseError(format!("Version Not Supported: {version}")));
+        }
+        return err("Malformed SIP version");
+    }
+    let uri_start = parts[0].len() + 1;
+    Ok(StartLine::Request {
+        method: Method::parse(parts[0]),
+        uri: uri_start as u32..(uri_start + parts[1].len()) as u32,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REG: &str = "REGISTER sip:example.com SIP/2.0\r\n\
+        v: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport\r\n\
+        f: <sip:alice@example.com>;tag=1\r\n\
+        t: <sip:alice@example.com>\r\n\
+        i: abc@10.0.0.1\r\n\
+        CSeq: 1\r\n REGISTER\r\n\
+        m: <sip:alice@10.0.0.1>;expires=60,\r\n\t<sip:alice@10.0.0.2>\r\n\
+        l: 0\r\n\r\n";
+
+    #[test]
+    fn compact_names_and_folding() {
+        let m = Message::parse(REG.as_bytes()).unwrap();
+        assert_eq!(m.method(), Some(&Method::Register));
+        assert_eq!(m.request_uri(), Some("sip:example.com"));
+        assert_eq!(m.header(HeaderName::CallId), Some("abc@10.0.0.1"));
+        assert_eq!(m.header(HeaderName::CSeq), Some("1 REGISTER"));
+        assert_eq!(
+            m.header(HeaderName::Contact),
+            Some("<sip:alice@10.0.0.1>;expires=60, <sip:alice@10.0.0.2>")
+        );
+        assert_eq!(m.header_by_name("content-length"), Some("0"));
+        assert_eq!(m.header_by_name("Via"), m.header(HeaderName::Via));
+    }
+
+    #[test]
+    fn content_length_rules() {
+        let short = "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 10\r\n\r\nabc";
+        assert!(Message::parse(short.as_bytes()).is_err());
+        let long = "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 2\r\n\r\nabcdef";
+        assert_eq!(Message::parse(long.as_bytes()).unwrap().body(), b"ab");
+        let two = "OPTIONS sip:a@b SIP/2.0\r\nl: 0\r\nContent-Length: 0\r\n\r\n";
+        assert!(Message::parse(two.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn start_lines() {
+        assert!(Message::parse(b"INVITE  sip:a@b  SIP/2.0\r\n\r\n").is_err());
+        assert!(Message::parse(b"INVITE sip:a@b SIP/2.0 \r\n\r\n").is_err());
+        let e = Message::parse(b"OPTIONS sip:a@b SIP/7.0\r\n\r\n").unwrap_err();
+        assert!(e.0.starts_with("Version Not Supported"));
+        let r = Message::parse(b"SIP/2.0 200 OK\r\n\r\n").unwrap();
+        assert_eq!(r.start(), &StartLine::Response { code: 200 });
+        assert!(Message::parse(b"SIP/2.0 2000 OK\r\n\r\n").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! `;name=value` parameter lists, as they follow a URI or a header value.
+//!
+//! Header parameters may carry quoted strings (`+sip.instance="<urn:uuid:...>"`), so the
+//! splitter skips `;` inside quotes; URI parameters never contain quotes, so the same code
+//! serves both.
+
+/// One parameter, borrowed from the message text; `value` keeps its quotes, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Param<'a> {
+    pub name: &'a str,
+    pub value: Option<&'a str>,
+}
+
+impl<'a> Param<'a> {
+    /// The value without surrounding quotes (escapes are left as they are).
+    pub fn unquoted(&self) -> Option<&'a str> {
+        self.value.map(unquote)
+    }
+}
+
+/// Strips one pair of surrounding double quotes.
+pub fn unquote(v: &str) -> &str {
+    if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
+        &v[1..v.len() - 1]
+    } else {
+        v
+    }
+}
+
+/// Iterates over `;a=b;c` (a leading `;` is optional).
+pub fn iter(text: &str) -> impl Iterator<Item = Param<'_>> {
+    split_outside_quotes(text, b';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.find('=') {
+            Some(i) => Param {
+                name: p[..i].trim(),
+                value: Some(p[i + 1..].trim()),
+            },
+            None => Param {
+                name: p,
+                value: None,
+            },
+        })
+}
+
+/// The first parameter called `name` (case-insensitive): `Some(None)` when it has no value.
+pub fn get<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
+    iter(text)
+        .find(|p| p.name.eq_ignore_ascii_case(name))
+        .map(|p| p.value)
+}
+
+/// Splits on `sep` where it stands outside double quotes and angle brackets.
+pub fn split_outside_quotes(text: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut pos = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut in_quotes = false;
+        let mut angle = 0u32;
+        while pos < bytes.len() {
+            let b = bytes[pos];
+            match b {
+                b'\\' if in_quotes => pos += 1,
+                b'"' => in_quotes = !in_quotes,
+                b'<' if !in_quotes => angle += 1,
+                b'>' if !in_quotes => angle = angle.saturating_sub(1),
+                _ if b == sep && !in_quotes && angle == 0 => {
+                    let item = &text[start..pos];
+                    pos += 1;
+                    start = pos;
+                    return Some(item);
+                }
+                _ => {}
+            }
+            pos += 1;
+        }
+        done = true;
+        Some(&text[start.min(text.len())..])
+    })
+}
+
+/// Whether the quotes in `text` balance (an escaped quote does not count).
+pub fn quotes_balanced(text: &str) -> bool {
+    let mut in_quotes = false;
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\\' if in_quotes => {
+                bytes.next();
+            }
+            b'"' => in_quotes = !in_quotes,
+            _ => {}
+        }
+    }
+    !in_quotes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_values_keep_semicolons_and_quotes() {
+        let text = r#";+sip.instance="<urn:uuid:a;b>";reg-id=1;lr;expires=60"#;
+        let all: Vec<_> = iter(text).collect();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].name, "+sip.instance");
+        assert_eq!(all[0].value, Some(r#""<urn:uuid:a;b>""#));
+        assert_eq!(all[0].unquoted(), Some("<urn:uuid:a;b>"));
+        assert_eq!(get(text, "LR"), Some(None));
+        assert_eq!(get(text, "expires"), Some(Some("60")));
+        assert_eq!(get(text, "q"), None);
+    }
+
+    #[test]
+    fn split_respects_quotes_and_brackets() {
+        let parts: Vec<_> =
+            split_outside_quotes(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#, b',').collect();
+        assert_eq!(parts, vec![r#""a, b" <sip:x@y;p=1,2>"#, " <sip:z@w>"]);
+    }
+
+    #[test]
+    fn balance() {
+        assert!(quotes_balanced(r#""a \" b""#));
+        assert!(!quotes_balanced(r#""a b"#));
+    }
+}

@@ -1,0 +1,149 @@
+//! The Via header: sent-protocol, sent-by and the parameters the registrar reads.
+
+use super::params;
+
+/// The topmost Via value, borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// The SIP version of the sent-protocol (`2.0`).
+    pub version: &'a str,
+    /// The transport token (`UDP`, `TCP`, ...), as written.
+    pub transport: &'a str,
+    pub host: &'a str,
+    pub port: Option<u16>,
+    /// The parameters with their leading `;`.
+    pub params: &'a str,
+    /// The whole value as written (what a response echoes).
+    pub raw: &'a str,
+}
+
+impl<'a> Via<'a> {
+    /// Parses one Via value (one element of a comma-separated list).
+    ///
+    /// # Errors
+    /// A static text saying what is wrong.
+    pub fn parse(raw: &'a str) -> Result<Self, &'static str> {
+        let raw = raw.trim();
+        // sent-protocol = name SLASH version SLASH transport, with optional LWS around SLASH
+        let mut rest = raw;
+        let mut parts = [""; 3];
+        for (i, part) in parts.iter_mut().enumerate() {
+            let r = rest.trim_start();
+            let end = if i < 2 {
+                r.find('/').ok_or("malformed Via sent-protocol")?
+            } else {
+                r.find([' ', '\t']).ok_or("Via has no sent-by")?
+            };
+            *part = r[..end].trim_end();
+            rest = if i < 2 { &r[end + 1..] } else { &r[end..] };
+        }
+        let version_ok = parts[1].split_once('.').is_some_and(|(a, b)| {
+            !a.is_empty() && !b.is_empty() && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
+        });
+        if !parts[0].eq_ignore_ascii_case("SIP") || !version_ok {
+            return Err("malformed Via sent-protocol");
+        }
+        if parts[2].is_empty()
+            || !parts[2]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err("malformed Via transport");
+        }
+        let rest = rest.trim_start();
+        let (sent_by, params) = match rest.find(';') {
+            Some(i) => (rest[..i].trim_end(), &rest[i..]),
+            None => (rest.trim_end(), ""),
+        };
+        let (host, port) = split_host_port(sent_by).ok_or("malformed Via sent-by")?;
+        for p in params::iter(params) {
+            if p.name.is_empty() || p.value == Some("") {
+                return Err("malformed Via parameter");
+            }
+        }
+        if params.contains(";;") || params.ends_with(';') {
+            return Err("malformed Via parameter");
+        }
+        Ok(Via {
+            version: parts[1],
+            transport: parts[2],
+            host,
+            port,
+            params,
+            raw,
+        })
+    }
+
+    /// A parameter's value by name; `Some(None)` for a flag such as `rport`.
+    pub fn param(&self, name: &str) -> Option<Option<&'a str>> {
+        params::get(self.params, name)
+    }
+
+    /// The branch parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.param("branch").flatten()
+    }
+}
+
+/// Splits `host[:port]` (IPv6 in brackets) and checks both parts.
+pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = if s.starts_with('[') {
+        let end = s.find(']')?;
+        let after = &s[end + 1..];
+        (&s[..=end], after.strip_prefix(':'))
+    } else {
+        match s.rfind(':') {
+            Some(c) => (&s[..c], Some(&s[c + 1..])),
+            None => (s, None),
+        }
+    };
+    let host_ok = if host.starts_with('[') {
+        host[1..host.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+    } else {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    if !host_ok {
+        return None;
+    }
+    let port = match port {
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => Some(p.parse().ok()?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_and_spaced() {
+        let v = Via::parse("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport").unwrap();
+        assert_eq!(
+            (v.transport, v.host, v.port),
+            ("UDP", "10.0.0.1", Some(5060))
+        );
+        assert_eq!(v.branch(), Some("z9hG4bK1"));
+        assert_eq!(v.param("rport"), Some(None));
+        let w = Via::parse("SIP / 2.0 / TCP [2001:db8::9]:5061 ;branch=x").unwrap();
+        assert_eq!(
+            (w.transport, w.host, w.port),
+            ("TCP", "[2001:db8::9]", Some(5061))
+        );
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;,;,,").is_err());
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert_eq!(Via::parse("SIP/7.0/UDP host").unwrap().version, "7.0");
+        assert!(Via::parse("SIP/x/UDP host").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host:port").is_err());
+    }
+}

@@ -1,0 +1,95 @@
+//! The `sipreg` binary: `check` names file, line and key; `run` serves on its default.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn sipreg() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sipreg"))
+}
+
+fn temp(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipreg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn check_accepts_the_example_and_names_file_line_and_key() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sipreg.toml");
+    let ok = sipreg()
+        .args(["check", "--config", example])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = temp(
+        "bad.toml",
+        "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\n\n[registrar]\nmax_expire = 5\n",
+    );
+    let out = sipreg()
+        .args(["check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{}:5:1: key `registrar.max_expire`: unknown field `max_expire`",
+            bad.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_without_config_serves_open_registration_on_5060_and_logs() {
+    // The default listens on 127.0.0.1:5060; skip nothing: if the port is taken the test says so.
+    if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {
+        panic!("127.0.0.1:5060 is in use: stop whatever listens there and run again");
+    }
+    let mut child = sipreg()
+        .arg("run")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // wait for both listeners
+    let mut listening = 0;
+    while listening < 2 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("sipreg logs its listeners");
+        listening += usize::from(line.contains("listening"));
+    }
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let reg = "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKcli\r\nFrom: <sip:zed@example.org>;tag=1\r\nTo: <sip:zed@example.org>\r\nCall-ID: cli-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:zed@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n";
+    c.send_to(reg.as_bytes(), "127.0.0.1:5060").unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = c.recv_from(&mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(reply.starts_with("SIP/2.0 200 OK\r\n"), "{reply}");
+    let mut saw_added = false;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+        if line.contains("Registration added") && line.contains("zed@example.org") {
+            saw_added = true;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(saw_added, "the admin log line is written");
+}

@@ -1,0 +1,231 @@
+//! Digest authentication (RFC 7616 / RFC 8760) with our own client: SHA-256 and MD5,
+//! wrong passwords, stale nonces, replayed nonce counts, HA1 secrets, 401 and 407.
+
+use crate::support::{Harness, Register, T0, authorization, challenge_param, config};
+
+const ALICE: &str = "alice@example.com";
+
+fn reg() -> Register {
+    Register::new(ALICE).contact("<sip:alice@192.0.2.10>")
+}
+
+/// The challenges of a 401 to a REGISTER without credentials, in order.
+fn challenges(h: &Harness) -> Vec<String> {
+    let r = h.send(&reg().text());
+    assert_eq!(r.code, 401, "{}", r.text);
+    r.all("WWW-Authenticate")
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn one_challenge_per_algorithm_in_configured_order() {
+    let h = Harness::new(&config("www", ""));
+    let c = challenges(&h);
+    assert_eq!(c.len(), 2);
+    assert_eq!(challenge_param(&c[0], "algorithm"), Some("SHA-256"));
+    assert_eq!(challenge_param(&c[1], "algorithm"), Some("MD5"));
+    for ch in &c {
+        assert!(
+            ch.starts_with("Digest realm=\"example.com\", nonce=\""),
+            "{ch}"
+        );
+        assert!(ch.contains("qop=\"auth\""));
+        assert!(!ch.contains("stale"));
+    }
+}
+
+#[test]
+fn sha256_and_md5_credentials_register() {
+    let h = Harness::new(&config("www", ""));
+    // both challenges of one 401 share a nonce, so each algorithm gets a 401 of its own
+    for i in 0..2 {
+        let ch = &challenges(&h)[i];
+        let auth = authorization(ch, "alice", "wonderland", "sip:example.com", 1);
+        let r = h.send(
+            &reg()
+                .cseq(2 + i as u32)
+                .header(&format!("Authorization: {auth}"))
+                .text(),
+        );
+        assert_eq!(
+            r.code,
+            200,
+            "{}: {}",
+            challenge_param(ch, "algorithm").unwrap(),
+            r.text
+        );
+    }
+}
+
+#[test]
+fn wrong_password_is_challenged_again_never_200() {
+    let h = Harness::new(&config("www", ""));
+    let ch = &challenges(&h)[0];
+    let auth = authorization(ch, "alice", "looking-glass", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401);
+    assert!(!r.header("WWW-Authenticate").unwrap().contains("stale"));
+    assert_eq!(
+        h.send(&reg().cseq(3).text()).code,
+        401,
+        "still not registered"
+    );
+}
+
+#[test]
+fn another_users_valid_credentials_cannot_register_this_aor() {
+    let h = Harness::new(&config("www", ""));
+    let ch = &challenges(&h)[0];
+    let auth = authorization(ch, "bob", "builder", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 403);
+}
+
+#[test]
+fn stale_nonce_gets_stale_true_and_unknown_nonce_does_not() {
+    let mut h = Harness::new(&config("www", ""));
+    let ch = challenges(&h)[1].clone();
+    h.now = T0 + 301_000;
+    let auth = authorization(&ch, "alice", "wonderland", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401);
+    assert!(
+        r.all("WWW-Authenticate")
+            .iter()
+            .all(|c| c.ends_with(", stale=true")),
+        "{}",
+        r.text
+    );
+    // a stale nonce with a wrong password is not "stale": the password is wrong
+    let bad = authorization(&ch, "alice", "nope", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(3)
+            .header(&format!("Authorization: {bad}"))
+            .text(),
+    );
+    assert!(!r.text.contains("stale=true"));
+    // a nonce we never issued
+    let forged = ch.replace(challenge_param(&ch, "nonce").unwrap(), "00112233");
+    let auth = authorization(&forged, "alice", "wonderland", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(4)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401);
+    assert!(!r.text.contains("stale=true"));
+}
+
+#[test]
+fn nonce_count_never_goes_back() {
+    let h = Harness::new(&config("www", ""));
+    let ch = challenges(&h)[0].clone();
+    let send = |cseq: u32, nc: u32| {
+        let auth = authorization(&ch, "alice", "wonderland", "sip:example.com", nc);
+        h.send(
+            &reg()
+                .cseq(cseq)
+                .header(&format!("Authorization: {auth}"))
+                .text(),
+        )
+        .code
+    };
+    assert_eq!(send(2, 1), 200);
+    assert_eq!(send(3, 1), 401, "the same nc again is a replay");
+    assert_eq!(send(4, 2), 200);
+    assert_eq!(send(5, 1), 401, "a lower nc is a replay");
+}
+
+#[test]
+fn ha1_secret_and_proxy_challenge() {
+    let h = Harness::new(&config("proxy", ""));
+    let carol = || Register::new("carol@example.com").contact("<sip:carol@192.0.2.10>");
+    let r = h.send(&carol().text());
+    assert_eq!(r.code, 407);
+    assert!(r.header("WWW-Authenticate").is_none());
+    let md5 = r
+        .all("Proxy-Authenticate")
+        .into_iter()
+        .find(|c| c.contains("MD5"))
+        .unwrap()
+        .to_owned();
+    let auth = authorization(&md5, "carol", "secret", "sip:example.com", 1);
+    // credentials in the wrong header are not seen
+    let wrong = h.send(
+        &carol()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(wrong.code, 407);
+    let ok = h.send(
+        &carol()
+            .cseq(3)
+            .header(&format!("Proxy-Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(ok.code, 200, "{}", ok.text);
+}
+
+#[test]
+fn unknown_alias_in_challenge_mode_is_never_accepted() {
+    let h = Harness::new(&config("www", "unknown_alias = \"challenge\""));
+    let mallory = || Register::new("mallory@example.com").contact("<sip:m@192.0.2.10>");
+    let r = h.send(&mallory().text());
+    assert_eq!(r.code, 401, "challenged like a real alias");
+    let ch = r.header("WWW-Authenticate").unwrap().to_owned();
+    // even alice's valid credentials do not register mallory's alias
+    let auth = authorization(&ch, "alice", "wonderland", "sip:example.com", 1);
+    assert_eq!(
+        h.send(
+            &mallory()
+                .cseq(2)
+                .header(&format!("Authorization: {auth}"))
+                .text()
+        )
+        .code,
+        401
+    );
+}
+
+#[test]
+fn other_schemes_are_challenged_and_malformed_digest_is_400() {
+    let h = Harness::new(&config("www", ""));
+    let r = h.send(
+        &reg()
+            .header("Authorization: NoOneKnowsThisScheme opaque-data=here")
+            .text(),
+    );
+    assert_eq!(r.code, 401);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header("Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"x")
+            .text(),
+    );
+    assert_eq!(r.code, 400);
+    assert!(
+        r.reason.starts_with("Malformed Authorization"),
+        "{}",
+        r.reason
+    );
+}

@@ -1,0 +1,13 @@
+//! sipreg's integration tests: one binary, one module per concern.
+//!
+//! `support` drives the core in process (bytes in, reply out); `sipp` and `transport` talk
+//! to a real server over loopback sockets, `cli` runs the `sipreg` binary.
+
+mod cli;
+mod digest;
+mod hooks;
+mod register;
+mod sipp;
+mod support;
+mod torture;
+mod transport;

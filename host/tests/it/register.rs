@@ -1,0 +1,408 @@
+//! RFC 3261 section 10.3, rule by rule, in process.
+
+use crate::support::{Harness, Register, T0, config};
+
+fn open() -> Harness {
+    Harness::new(&config("off", ""))
+}
+
+const ALICE: &str = "alice@example.com";
+
+#[test]
+fn registers_and_lists_with_expires_date_tag_and_via() {
+    let h = open();
+    let r = h.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10:5060>")
+            .text(),
+    );
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(
+        r.contact_expires(),
+        vec![("sip:alice@192.0.2.10:5060".into(), 3600)]
+    );
+    assert!(httpdate::parse_http_date(r.header("Date").unwrap()).is_ok());
+    assert!(r.header("To").unwrap().contains(";tag="));
+    assert_eq!(
+        r.header("Via").unwrap(),
+        "SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1;received=192.0.2.10;rport=5060"
+    );
+}
+
+#[test]
+fn request_uri_domain_must_be_served() {
+    let h = open();
+    let mut reg = Register::new(ALICE).contact("<sip:alice@192.0.2.10>");
+    reg.ruri = "sip:elsewhere.org".into();
+    let r = h.send(&reg.text());
+    assert_eq!((r.code, r.reason.as_str()), (403, "Domain not served"));
+    // the host is compared, not the port (SIPp sends sip:127.0.0.1:5071)
+    reg.ruri = "sip:EXAMPLE.com:5071".into();
+    assert_eq!(h.send(&reg.text()).code, 200);
+}
+
+#[test]
+fn to_must_name_an_aor_of_the_domain() {
+    let h = open();
+    let r = h.send(
+        &Register::new("alice@elsewhere.org")
+            .contact("<sip:a@192.0.2.10>")
+            .text()
+            .replace("REGISTER sip:elsewhere.org", "REGISTER sip:example.com"),
+    );
+    assert_eq!(r.code, 404);
+}
+
+#[test]
+fn unknown_required_extension_is_420_with_unsupported() {
+    let h = open();
+    let r = h.send(
+        &Register::new(ALICE)
+            .contact("<sip:a@192.0.2.10>")
+            .header("Require: foo, bar")
+            .text(),
+    );
+    assert_eq!(r.code, 420);
+    assert_eq!(r.header("Unsupported"), Some("foo, bar"));
+}
+
+#[test]
+fn unknown_alias_policies() {
+    for (policy, code) in [("forbidden", 403), ("not-found", 404)] {
+        let h = Harness::new(&config("off", &format!("unknown_alias = \"{policy}\"")));
+        let r = h.send(
+            &Register::new("mallory@example.com")
+                .contact("<sip:m@192.0.2.10>")
+                .text(),
+        );
+        assert_eq!(r.code, code, "{policy}");
+    }
+}
+
+#[test]
+fn transport_not_enabled_for_alias_is_403() {
+    let mut h = open();
+    h.transport = sipreg::config::Transport::Tcp;
+    let r = h.send(
+        &Register::new("bob@example.com")
+            .contact("<sip:bob@192.0.2.10;transport=tcp>")
+            .text(),
+    );
+    assert_eq!(r.code, 403);
+    assert!(r.reason.contains("TCP not enabled"), "{}", r.reason);
+    h.transport = sipreg::config::Transport::Udp;
+    assert_eq!(
+        h.send(
+            &Register::new("bob@example.com")
+                .contact("<sip:bob@192.0.2.10>")
+                .text()
+        )
+        .code,
+        200
+    );
+}
+
+#[test]
+fn wildcard_rules() {
+    let h = open();
+    h.send(
+        &Register::new(ALICE)
+            .contact("<sip:a@192.0.2.10>")
+            .contact("<sip:a@192.0.2.11>")
+            .text(),
+    );
+    let bad = h.send(
+        &Register::new(ALICE)
+            .cseq(2)
+            .contact("*")
+            .expires("60")
+            .text(),
+    );
+    assert_eq!(
+        (bad.code, bad.reason.as_str()),
+        (400, "Contact * requires Expires: 0")
+    );
+    let mixed = h.send(
+        &Register::new(ALICE)
+            .cseq(3)
+            .contact("*, <sip:a@192.0.2.12>")
+            .expires("0")
+            .text(),
+    );
+    assert_eq!(
+        (mixed.code, mixed.reason.as_str()),
+        (400, "Contact * must stand alone")
+    );
+    let ok = h.send(
+        &Register::new(ALICE)
+            .cseq(4)
+            .contact("*")
+            .expires("0")
+            .text(),
+    );
+    assert_eq!(ok.code, 200);
+    assert!(ok.all("Contact").is_empty());
+    assert!(
+        h.send(&Register::new(ALICE).cseq(5).text())
+            .all("Contact")
+            .is_empty()
+    );
+}
+
+#[test]
+fn expiry_from_param_then_header_then_default_with_min_and_max() {
+    let h = open();
+    let r = h.send(
+        &Register::new(ALICE)
+            .contact("<sip:a@192.0.2.10>;expires=120")
+            .contact("<sip:a@192.0.2.11>")
+            .expires("300")
+            .text(),
+    );
+    let mut got = r.contact_expires();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("sip:a@192.0.2.10".into(), 120),
+            ("sip:a@192.0.2.11".into(), 300)
+        ]
+    );
+    let long = h.send(
+        &Register::new(ALICE)
+            .cseq(2)
+            .contact("<sip:a@192.0.2.10>")
+            .expires("999999")
+            .text(),
+    );
+    assert!(
+        long.contact_expires()
+            .contains(&("sip:a@192.0.2.10".into(), 7200))
+    );
+    let brief = h.send(
+        &Register::new(ALICE)
+            .cseq(3)
+            .contact("<sip:a@192.0.2.10>;expires=30")
+            .text(),
+    );
+    assert_eq!(brief.code, 423);
+    assert_eq!(brief.header("Min-Expires"), Some("60"));
+    // 423 changed nothing
+    let q = h.send(&Register::new(ALICE).cseq(4).text());
+    assert!(
+        q.contact_expires()
+            .contains(&("sip:a@192.0.2.10".into(), 7200))
+    );
+}
+
+#[test]
+fn cseq_ordering_and_call_id_replacement() {
+    let h = open();
+    let first = Register::new(ALICE).cseq(10).contact("<sip:a@192.0.2.10>");
+    assert_eq!(h.send(&first.text()).code, 200);
+    // same Call-ID, lower or equal CSeq with another branch: refused, nothing changes
+    for n in [9, 10] {
+        let mut r = Register::new(ALICE)
+            .cseq(n)
+            .contact("<sip:a@192.0.2.10>")
+            .expires("0");
+        r.branch = format!("z9hG4bK-other{n}");
+        let reply = h.send(&r.text());
+        assert_eq!(
+            (reply.code, reply.reason.as_str()),
+            (400, "Sequence number out of order"),
+            "cseq {n}"
+        );
+    }
+    assert_eq!(
+        h.send(&Register::new(ALICE).cseq(11).text())
+            .all("Contact")
+            .len(),
+        1
+    );
+    // a retransmission (same CSeq, same branch) is answered 200 and changes nothing
+    assert_eq!(h.send(&first.text()).code, 200);
+    // a new Call-ID replaces, whatever its CSeq
+    let other = h.send(
+        &Register::new(ALICE)
+            .call_id("new")
+            .cseq(1)
+            .contact("<sip:a@192.0.2.10>")
+            .expires("0")
+            .text(),
+    );
+    assert_eq!(other.code, 200);
+    assert!(other.all("Contact").is_empty());
+}
+
+#[test]
+fn an_update_is_all_or_nothing() {
+    let h = open();
+    h.send(
+        &Register::new(ALICE)
+            .cseq(5)
+            .contact("<sip:a@192.0.2.10>")
+            .text(),
+    );
+    // one new contact and one that fails the CSeq check: neither is applied
+    let mut r = Register::new(ALICE)
+        .cseq(5)
+        .contact("<sip:a@192.0.2.99>")
+        .contact("<sip:a@192.0.2.10>;expires=0");
+    r.branch = "z9hG4bK-x".into();
+    assert_eq!(h.send(&r.text()).code, 400);
+    let now = h.send(&Register::new(ALICE).cseq(6).text());
+    assert_eq!(now.contact_expires().len(), 1);
+    assert_eq!(now.contact_expires()[0].0, "sip:a@192.0.2.10");
+}
+
+#[test]
+fn q_values_and_instance_parameters_are_kept_byte_for_byte() {
+    let h = open();
+    let c = r#"<sip:a@192.0.2.10;transport=udp>;+sip.instance="<urn:uuid:f0b7095d-5ee0-548a-80a8-c522aafdf94b>";reg-id=1;q=0.7"#;
+    let r = h.send(&Register::new(ALICE).contact(c).text());
+    let listed = r.header("Contact").unwrap();
+    assert!(
+        listed.starts_with(r#"<sip:a@192.0.2.10;transport=udp>;+sip.instance="<urn:uuid:f0b7095d-5ee0-548a-80a8-c522aafdf94b>";reg-id=1;expires=3600"#),
+        "{listed}"
+    );
+    assert!(listed.ends_with(";q=0.7"), "{listed}");
+}
+
+#[test]
+fn query_lists_seconds_left() {
+    let mut h = open();
+    h.send(
+        &Register::new(ALICE)
+            .contact("<sip:a@192.0.2.10>")
+            .expires("600")
+            .text(),
+    );
+    h.now = T0 + 100_000;
+    let q = h.send(&Register::new(ALICE).cseq(2).text());
+    assert_eq!(q.code, 200);
+    assert_eq!(q.contact_expires(), vec![("sip:a@192.0.2.10".into(), 500)]);
+}
+
+#[test]
+fn max_contacts_evicts_the_least_recently_refreshed() {
+    let mut h = open(); // max_contacts = 3
+    for (i, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        h.now = T0 + i as u64 * 1000;
+        h.send(
+            &Register::new(ALICE)
+                .call_id(&format!("c{i}"))
+                .contact(&format!("<sip:a@{ip}>"))
+                .text(),
+        );
+    }
+    h.now = T0 + 5000;
+    h.send(
+        &Register::new(ALICE)
+            .call_id("c0")
+            .cseq(2)
+            .contact("<sip:a@192.0.2.1>")
+            .text(),
+    );
+    h.now = T0 + 6000;
+    let r = h.send(
+        &Register::new(ALICE)
+            .call_id("c9")
+            .contact("<sip:a@192.0.2.9>")
+            .text(),
+    );
+    let mut uris: Vec<_> = r.contact_expires().into_iter().map(|(u, _)| u).collect();
+    uris.sort();
+    assert_eq!(
+        uris,
+        vec!["sip:a@192.0.2.1", "sip:a@192.0.2.3", "sip:a@192.0.2.9"]
+    );
+    let too_many = Register::new(ALICE)
+        .call_id("c10")
+        .contact("<sip:a@10.0.0.1>, <sip:a@10.0.0.2>, <sip:a@10.0.0.3>, <sip:a@10.0.0.4>");
+    assert_eq!(h.send(&too_many.text()).code, 403);
+}
+
+#[test]
+fn bindings_expire_on_time() {
+    let mut h = open();
+    h.send(
+        &Register::new(ALICE)
+            .contact("<sip:a@192.0.2.10>")
+            .expires("60")
+            .text(),
+    );
+    assert_eq!(h.core.expire_due(T0 + 59_999), 0);
+    assert_eq!(h.core.expire_due(T0 + 60_000), 1);
+    assert!(h.core.registrar().location().is_empty());
+    h.now = T0 + 61_000;
+    assert!(
+        h.send(&Register::new(ALICE).cseq(2).text())
+            .all("Contact")
+            .is_empty()
+    );
+}
+
+#[test]
+fn options_and_other_methods() {
+    let h = open();
+    let req = |method: &str| {
+        format!(
+            "{method} sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKo\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: o1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let o = h.send(&req("OPTIONS"));
+    assert_eq!(o.code, 200);
+    assert_eq!(o.header("Allow"), Some("REGISTER, OPTIONS"));
+    let i = h.send(&req("INVITE"));
+    assert_eq!(i.code, 405);
+    assert_eq!(i.header("Allow"), Some("REGISTER, OPTIONS"));
+    assert_eq!(h.send(&req("FROBNICATE")).code, 501);
+    assert!(
+        h.send_raw(req("ACK").as_bytes()).is_none(),
+        "ACK is never answered"
+    );
+}
+
+#[test]
+fn malformed_requests_get_400_with_a_reason_or_are_dropped() {
+    let h = open();
+    let good = Register::new(ALICE).contact("<sip:a@192.0.2.10>").text();
+    let cases = [
+        (
+            good.replace("CSeq: 1 REGISTER", "CSeq: x REGISTER"),
+            "Malformed CSeq",
+        ),
+        (
+            good.replace("Call-ID: cid-alice@example.com\r\n", ""),
+            "Missing Call-ID header",
+        ),
+        (
+            good.replace("<sip:a@192.0.2.10>", "<sip:a@192.0.2.10>;q=7"),
+            "Malformed Contact q parameter",
+        ),
+        (
+            good.replace(
+                "To: <sip:alice@example.com>\r\n",
+                "To: <sip:alice@example.com>\r\nTo: <sip:x@example.com>\r\n",
+            ),
+            "More than one To header",
+        ),
+    ];
+    for (text, reason) in cases {
+        let r = h.send(&text);
+        assert_eq!((r.code, r.reason.as_str()), (400, reason));
+    }
+    assert!(h.send_raw(b"\x00\x01garbage").is_none());
+    assert!(
+        h.send_raw(good.replace("Via: ", "Xia: ").as_bytes())
+            .is_none()
+    );
+    assert_eq!(
+        h.core
+            .counters
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs sipreg's whole test suite on a fresh Debian machine: installs what the tests need
+# (SIPp from the package sip-tester) when it is missing, then runs every test.
+#
+#   ./test.sh            # what CI runs
+set -euo pipefail
+cd "$(dirname "$0")"
+
+need_apt=()
+command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+cargo test --workspace --all-targets
