@@ -164,32 +164,41 @@ fn problem(path: Vec<PathPart<'static>>, message: impl Into<String>) -> Problem 
 /// # Errors
 /// A [`ConfigError`] naming file, line and key.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-    let doc = DeTable::parse(text).map_err(|e| {
-        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
-        ConfigError {
-            file: file.to_owned(),
-            line,
-            column,
-            key: None,
-            message: e.message().trim().to_owned(),
+    // The span tree is only built when an error needs a line and a key: a large alias list
+    // is then parsed once.
+    let spans = || {
+        DeTable::parse(text).map_err(|e| {
+            let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+            ConfigError {
+                file: file.to_owned(),
+                line,
+                column,
+                key: None,
+                message: e.message().trim().to_owned(),
+            }
+        })
+    };
+    let config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            let doc = spans()?;
+            let offset = e.span().map_or(0, |s| s.start);
+            let (line, column) = line_col(text, offset);
+            let mut message = e.message().trim().to_owned();
+            if message.starts_with("missing field") && offset == 0 {
+                message.push_str(" (in the top level)");
+            }
+            return Err(ConfigError {
+                file: file.to_owned(),
+                line,
+                column,
+                key: key_at(doc.get_ref(), offset),
+                message,
+            });
         }
-    })?;
-    let config: Config = toml::from_str(text).map_err(|e| {
-        let offset = e.span().map_or(0, |s| s.start);
-        let (line, column) = line_col(text, offset);
-        let mut message = e.message().trim().to_owned();
-        if message.starts_with("missing field") && offset == 0 {
-            message.push_str(" (in the top level)");
-        }
-        ConfigError {
-            file: file.to_owned(),
-            line,
-            column,
-            key: key_at(doc.get_ref(), offset),
-            message,
-        }
-    })?;
+    };
     if let Some(p) = check(&config).into_iter().next() {
+        let doc = spans()?;
         let (line, column) = line_col(text, span_of(&doc, &p.path).start);
         return Err(ConfigError {
             file: file.to_owned(),

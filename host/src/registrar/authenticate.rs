@@ -87,7 +87,7 @@ impl Registrar {
         let Ok(count) = u32::from_str_radix(nc, 16) else {
             return challenge("Malformed nonce count");
         };
-        let method = msg.method().map(ToString::to_string).unwrap_or_default();
+        let method = msg.method().map_or("", |m| m.as_str());
         let input = ResponseInput {
             algorithm,
             username,
@@ -95,7 +95,7 @@ impl Registrar {
             nonce,
             nc,
             cnonce,
-            method: &method,
+            method,
             uri,
         };
         let nonce_state = self.auth.nonces.check(nonce, now_ms);

@@ -229,7 +229,13 @@ impl Registrar {
         } else {
             let via = crate::sip::request::top_via(msg);
             let via_host = via.map_or("", |v| v.host);
-            let source_ip = req.source.ip().to_string();
+            let source_ip = req.source.ip();
+            let differs = |host: &str| {
+                host.trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .ok()
+                    != Some(source_ip)
+            };
             let branch = hash_of(&[via.and_then(|v| v.branch()).unwrap_or(""), via_host]);
             let changes = bind
                 .bindings
@@ -242,9 +248,7 @@ impl Registrar {
                     q: p.q,
                     instance: p.instance,
                     reg_id: p.reg_id,
-                    natted: via_host.trim_matches(['[', ']']) != source_ip
-                        || contact_host(p.contact)
-                            .is_some_and(|h| h.trim_matches(['[', ']']) != source_ip),
+                    natted: differs(via_host) || contact_host(p.contact).is_some_and(differs),
                 })
                 .collect();
             let update = Update {

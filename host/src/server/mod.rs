@@ -8,6 +8,7 @@ use crate::core::{Core, now_ms};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinSet;
 
@@ -18,13 +19,14 @@ pub struct Limits {
     pub tcp_idle_timeout: Duration,
 }
 
-/// A started server. Dropping it stops every task.
+/// A started server. Dropping it stops every task and thread.
 #[derive(Debug)]
 pub struct Running {
     /// The bound addresses (with the real port where the configuration said 0).
     pub bound: Vec<Listen>,
     pub core: Arc<Core>,
     tasks: JoinSet<()>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Running {
@@ -36,14 +38,13 @@ impl Running {
             .map(|l| l.addr)
     }
 
-    /// Stops every task.
-    pub fn stop(mut self) {
-        self.tasks.abort_all();
-    }
+    /// Stops every task and thread (as dropping it does).
+    pub fn stop(self) {}
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.tasks.abort_all();
     }
 }
@@ -58,12 +59,16 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         tcp_idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
     };
     let mut tasks = JoinSet::new();
+    let stop = Arc::new(AtomicBool::new(false));
     let mut bound = Vec::new();
     for l in &config.server.listen {
-        let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {l}: {e}"));
+        let named = |e: io::Error| {
+            stop.store(true, Ordering::Relaxed); // ends the UDP readers already started
+            io::Error::new(e.kind(), format!("cannot listen on {l}: {e}"))
+        };
         let addr = match l.transport {
             Transport::Udp => {
-                udp::spawn(l.addr, core.clone(), limits, &mut tasks).map_err(named)?
+                udp::spawn(l.addr, core.clone(), limits, stop.clone()).map_err(named)?
             }
             Transport::Tcp => tcp::spawn(l.addr, core.clone(), limits, &mut tasks)
                 .await
@@ -84,5 +89,10 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
             timer_core.expire_due(now_ms());
         }
     });
-    Ok(Running { bound, core, tasks })
+    Ok(Running {
+        bound,
+        core,
+        tasks,
+        stop,
+    })
 }

@@ -94,18 +94,29 @@ pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsErro
             ));
         }
         let v = unquote(raw);
-        let slot = match name.to_ascii_lowercase().as_str() {
-            "username" => &mut c.username,
-            "realm" => &mut c.realm,
-            "nonce" => &mut c.nonce,
-            "uri" => &mut c.uri,
-            "response" => &mut c.response,
-            "algorithm" => &mut c.algorithm,
-            "cnonce" => &mut c.cnonce,
-            "opaque" => &mut c.opaque,
-            "qop" => &mut c.qop,
-            "nc" => &mut c.nc,
-            _ => continue,
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        let slot = if is("username") {
+            &mut c.username
+        } else if is("realm") {
+            &mut c.realm
+        } else if is("nonce") {
+            &mut c.nonce
+        } else if is("uri") {
+            &mut c.uri
+        } else if is("response") {
+            &mut c.response
+        } else if is("algorithm") {
+            &mut c.algorithm
+        } else if is("cnonce") {
+            &mut c.cnonce
+        } else if is("opaque") {
+            &mut c.opaque
+        } else if is("qop") {
+            &mut c.qop
+        } else if is("nc") {
+            &mut c.nc
+        } else {
+            continue;
         };
         if slot.is_some() {
             return Err(CredentialsError::Malformed("repeated digest parameter"));

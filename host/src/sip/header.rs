@@ -50,35 +50,42 @@ impl HeaderName {
                 _ => HeaderName::Other,
             };
         }
-        const NAMES: &[(&str, HeaderName)] = &[
-            ("Via", HeaderName::Via),
-            ("From", HeaderName::From),
-            ("To", HeaderName::To),
-            ("Call-ID", HeaderName::CallId),
-            ("CSeq", HeaderName::CSeq),
-            ("Contact", HeaderName::Contact),
-            ("Expires", HeaderName::Expires),
-            ("Max-Forwards", HeaderName::MaxForwards),
-            ("Content-Length", HeaderName::ContentLength),
-            ("Content-Type", HeaderName::ContentType),
-            ("Content-Encoding", HeaderName::ContentEncoding),
-            ("Require", HeaderName::Require),
-            ("Proxy-Require", HeaderName::ProxyRequire),
-            ("Supported", HeaderName::Supported),
-            ("Authorization", HeaderName::Authorization),
-            ("Proxy-Authorization", HeaderName::ProxyAuthorization),
-            ("User-Agent", HeaderName::UserAgent),
-            ("Route", HeaderName::Route),
-            ("Record-Route", HeaderName::RecordRoute),
-            ("Path", HeaderName::Path),
-            ("Date", HeaderName::Date),
-            ("Subject", HeaderName::Subject),
-            ("Event", HeaderName::Event),
-        ];
-        NAMES
+        // Candidates by length first, so most names cost one or two comparisons.
+        let candidates: &[HeaderName] = match name.len() {
+            2 => &[HeaderName::To],
+            3 => &[HeaderName::Via],
+            4 => &[
+                HeaderName::From,
+                HeaderName::CSeq,
+                HeaderName::Path,
+                HeaderName::Date,
+            ],
+            5 => &[HeaderName::Route, HeaderName::Event],
+            7 => &[
+                HeaderName::CallId,
+                HeaderName::Contact,
+                HeaderName::Expires,
+                HeaderName::Require,
+                HeaderName::Subject,
+            ],
+            9 => &[HeaderName::Supported],
+            10 => &[HeaderName::UserAgent],
+            12 => &[
+                HeaderName::MaxForwards,
+                HeaderName::ContentType,
+                HeaderName::RecordRoute,
+            ],
+            13 => &[HeaderName::Authorization, HeaderName::ProxyRequire],
+            14 => &[HeaderName::ContentLength],
+            16 => &[HeaderName::ContentEncoding],
+            19 => &[HeaderName::ProxyAuthorization],
+            _ => &[],
+        };
+        candidates
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map_or(HeaderName::Other, |(_, h)| *h)
+            .find(|h| h.as_str().eq_ignore_ascii_case(name))
+            .copied()
+            .unwrap_or(HeaderName::Other)
     }
 
     /// The canonical long name, as the registrar writes it.
@@ -141,5 +148,33 @@ mod tests {
         assert_eq!(HeaderName::parse("CSEQ"), HeaderName::CSeq);
         assert_eq!(HeaderName::parse("X-Foo"), HeaderName::Other);
         assert_eq!(HeaderName::parse("q"), HeaderName::Other);
+        for h in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+            HeaderName::Contact,
+            HeaderName::Expires,
+            HeaderName::MaxForwards,
+            HeaderName::ContentLength,
+            HeaderName::ContentType,
+            HeaderName::ContentEncoding,
+            HeaderName::Require,
+            HeaderName::ProxyRequire,
+            HeaderName::Supported,
+            HeaderName::Authorization,
+            HeaderName::ProxyAuthorization,
+            HeaderName::UserAgent,
+            HeaderName::Route,
+            HeaderName::RecordRoute,
+            HeaderName::Path,
+            HeaderName::Date,
+            HeaderName::Subject,
+            HeaderName::Event,
+        ] {
+            assert_eq!(HeaderName::parse(h.as_str()), h, "{}", h.as_str());
+            assert_eq!(HeaderName::parse(&h.as_str().to_ascii_uppercase()), h);
+        }
     }
 }

@@ -62,19 +62,16 @@ pub struct Message {
 
 /// Where the header section ends: the offset of the blank line and the offset of the body.
 pub fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\n' {
-            if bytes.get(i + 1) == Some(&b'\n') {
-                return Some((i, i + 2));
-            }
-            if bytes.get(i + 1) == Some(&b'\r') && bytes.get(i + 2) == Some(&b'\n') {
-                return Some((i, i + 3));
-            }
+    if let Some(i) = memchr::memmem::find(bytes, b"\r\n\r\n") {
+        // A bare-LF blank line earlier still counts.
+        if let Some(j) = memchr::memmem::find(&bytes[..i], b"\n\n") {
+            return Some((j, j + 2));
         }
-        i += 1;
+        return Some((i + 1, i + 4));
     }
-    None
+    memchr::memmem::find(bytes, b"\n\n")
+        .map(|j| (j, j + 2))
+        .or_else(|| memchr::memmem::find(bytes, b"\n\r\n").map(|j| (j, j + 3)))
 }
 
 /// Joins folded header lines (a line that starts with SP or HT continues the one before)
@@ -99,10 +96,13 @@ fn unfold(head: &str) -> String {
     out
 }
 
+/// Whether a header section has folded lines.
+fn is_folded(head: &[u8]) -> bool {
+    memchr::memmem::find(head, b"\n ").is_some() || memchr::memmem::find(head, b"\n\t").is_some()
+}
+
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    !s.is_empty() && s.bytes().all(super::chars::is_token)
 }
 
 impl Message {
@@ -117,9 +117,18 @@ impl Message {
             // A datagram may end right after the last header line.
             None => (bytes.len(), bytes.len()),
         };
-        let head = std::str::from_utf8(&bytes[..head_len])
-            .or_else(|_| err("Header section is not UTF-8"))?;
-        let head = unfold(head.trim_start_matches(['\r', '\n']));
+        let raw = &bytes[..head_len];
+        let skip = raw
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let raw = &raw[skip..];
+        let head = std::str::from_utf8(raw).or_else(|_| err("Header section is not UTF-8"))?;
+        let head = if is_folded(raw) {
+            unfold(head)
+        } else {
+            head.to_owned()
+        };
         let mut msg = Message {
             start: StartLine::Response { code: 0 },
             headers: Vec::with_capacity(16),
@@ -141,19 +150,21 @@ impl Message {
 
     fn parse_lines(&mut self) -> Result<(), ParseError> {
         let head = self.head.as_str();
-        let mut lines = head.split('\n');
-        let first = lines.next().unwrap_or("");
-        self.start = parse_start_line(first)?;
-        let mut offset = first.len() + 1;
-        for line in lines {
+        let bytes = head.as_bytes();
+        let first_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+        self.start = parse_start_line(head[..first_end].trim_end_matches('\r'))?;
+        let mut seen_single = 0u64;
+        let mut offset = first_end + 1;
+        while offset < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(bytes.len(), |i| offset + i);
             let base = offset;
-            offset += line.len() + 1;
+            let line = head[offset..end].trim_end_matches('\r');
+            offset = end + 1;
             if line.is_empty() {
                 continue;
             }
-            let colon = match line.find(':') {
-                Some(c) => c,
-                None => return err(format!("Header line without colon: {}", clip(line))),
+            let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
+                return err(format!("Header line without colon: {}", clip(line)));
             };
             let name = line[..colon].trim_end_matches([' ', '\t']);
             if !is_token(name) {
@@ -161,16 +172,19 @@ impl Message {
             }
             let value = line[colon + 1..].trim_matches([' ', '\t']);
             let vstart = base + (value.as_ptr() as usize - line.as_ptr() as usize);
+            let header = HeaderName::parse(name);
+            if header.is_single() {
+                let bit = 1u64 << (header as u32);
+                if seen_single & bit != 0 {
+                    return err(format!("More than one {} header", header.as_str()));
+                }
+                seen_single |= bit;
+            }
             self.headers.push(HeaderEntry {
-                name: HeaderName::parse(name),
+                name: header,
                 raw_name: base as u32..(base + name.len()) as u32,
                 value: vstart as u32..(vstart + value.len()) as u32,
             });
-        }
-        for h in &self.headers {
-            if h.name.is_single() && self.count(h.name) > 1 {
-                return err(format!("More than one {} header", h.name.as_str()));
-            }
         }
         Ok(())
     }

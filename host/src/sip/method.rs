@@ -1,10 +1,25 @@
-//! Request methods. Method names are case-sensitive (RFC 3261 section 7.1), so a name is
-//! matched to rsip's method set only when it is spelled exactly as rsip writes it.
+//! Request methods. Method names are case-sensitive (RFC 3261 section 7.1); the known ones
+//! map to rsip's method set only when spelled exactly (rsip's own parser ignores case).
 
 use std::fmt;
-use std::str::FromStr;
 
-/// A request method: one that rsip knows, or any other token.
+/// The methods with names, spelled as RFC 3261 and its extensions write them.
+const KNOWN: &[(&str, rsip::Method)] = &[
+    ("INVITE", rsip::Method::Invite),
+    ("ACK", rsip::Method::Ack),
+    ("BYE", rsip::Method::Bye),
+    ("CANCEL", rsip::Method::Cancel),
+    ("INFO", rsip::Method::Info),
+    ("MESSAGE", rsip::Method::Message),
+    ("NOTIFY", rsip::Method::Notify),
+    ("PRACK", rsip::Method::PRack),
+    ("PUBLISH", rsip::Method::Publish),
+    ("REFER", rsip::Method::Refer),
+    ("SUBSCRIBE", rsip::Method::Subscribe),
+    ("UPDATE", rsip::Method::Update),
+];
+
+/// A request method: REGISTER, OPTIONS, another one that rsip knows, or any other token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
     Register,
@@ -19,10 +34,23 @@ impl Method {
         match token {
             "REGISTER" => Method::Register,
             "OPTIONS" => Method::Options,
-            _ => match rsip::Method::from_str(token) {
-                Ok(m) if m.to_string() == token => Method::Known(m),
-                _ => Method::Other(token.to_owned()),
-            },
+            _ => KNOWN.iter().find(|(name, _)| *name == token).map_or_else(
+                || Method::Other(token.to_owned()),
+                |(_, m)| Method::Known(*m),
+            ),
+        }
+    }
+
+    /// The method name as written on the wire.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Known(m) => KNOWN
+                .iter()
+                .find(|(_, k)| k == m)
+                .map_or("", |(name, _)| name),
+            Method::Other(s) => s,
         }
     }
 
@@ -34,12 +62,7 @@ impl Method {
 
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Method::Register => f.write_str("REGISTER"),
-            Method::Options => f.write_str("OPTIONS"),
-            Method::Known(m) => write!(f, "{m}"),
-            Method::Other(s) => f.write_str(s),
-        }
+        f.write_str(self.as_str())
     }
 }
 
@@ -54,5 +77,16 @@ mod tests {
         assert_eq!(Method::parse("invite"), Method::Other("invite".into()));
         assert!(Method::parse("ACK").is_ack());
         assert_eq!(Method::parse("NEWMETHOD").to_string(), "NEWMETHOD");
+        for name in [
+            "INVITE",
+            "ACK",
+            "BYE",
+            "CANCEL",
+            "PRACK",
+            "SUBSCRIBE",
+            "UPDATE",
+        ] {
+            assert_eq!(Method::parse(name).as_str(), name);
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! rsip supplies the method set; framing, header unfolding, compact names, URIs, Contact
 //! lists, quoted parameters and digest parameters are ours (see ARCHITECTURE.md for why).
 
+mod chars;
 pub mod contact;
 pub mod digest;
 pub mod frame;

@@ -52,37 +52,70 @@ pub fn get<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
 }
 
 /// Splits on `sep` where it stands outside double quotes and angle brackets.
-pub fn split_outside_quotes(text: &str, sep: u8) -> impl Iterator<Item = &str> {
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let mut pos = 0;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
+pub fn split_outside_quotes(text: &str, sep: u8) -> SplitOutside<'_> {
+    SplitOutside {
+        text,
+        pos: 0,
+        done: false,
+        plain: memchr::memchr2(b'"', b'<', text.as_bytes()).is_none(),
+        sep,
+    }
+}
+
+/// The iterator of [`split_outside_quotes`]. Text without quotes or angle brackets (the
+/// common case) is split with memchr.
+#[derive(Debug, Clone)]
+pub struct SplitOutside<'a> {
+    text: &'a str,
+    pos: usize,
+    done: bool,
+    plain: bool,
+    sep: u8,
+}
+
+impl<'a> Iterator for SplitOutside<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
             return None;
         }
-        let mut in_quotes = false;
-        let mut angle = 0u32;
-        while pos < bytes.len() {
-            let b = bytes[pos];
-            match b {
-                b'\\' if in_quotes => pos += 1,
-                b'"' => in_quotes = !in_quotes,
-                b'<' if !in_quotes => angle += 1,
-                b'>' if !in_quotes => angle = angle.saturating_sub(1),
-                _ if b == sep && !in_quotes && angle == 0 => {
-                    let item = &text[start..pos];
-                    pos += 1;
-                    start = pos;
-                    return Some(item);
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let end = if self.plain {
+            memchr::memchr(self.sep, &bytes[start..]).map(|i| start + i)
+        } else {
+            let mut in_quotes = false;
+            let mut angle = 0u32;
+            let mut i = start;
+            let mut found = None;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\\' if in_quotes => i += 1,
+                    b'"' => in_quotes = !in_quotes,
+                    b'<' if !in_quotes => angle += 1,
+                    b'>' if !in_quotes => angle = angle.saturating_sub(1),
+                    b if b == self.sep && !in_quotes && angle == 0 => {
+                        found = Some(i);
+                        break;
+                    }
+                    _ => {}
                 }
-                _ => {}
+                i += 1;
             }
-            pos += 1;
+            found
+        };
+        match end {
+            Some(e) => {
+                self.pos = e + 1;
+                Some(&self.text[start..e])
+            }
+            None => {
+                self.done = true;
+                Some(&self.text[start.min(self.text.len())..])
+            }
         }
-        done = true;
-        Some(&text[start.min(text.len())..])
-    })
+    }
 }
 
 /// Whether the quotes in `text` balance (an escaped quote does not count).

@@ -100,7 +100,7 @@ pub fn check(msg: &Message) -> Result<Checked, Refusal> {
         Ok(n) if n < 1 << 31 => n,
         _ => return refuse(400, "CSeq number out of range"),
     };
-    if cseq_method != Some(method.to_string().as_str()) {
+    if cseq_method != Some(method.as_str()) {
         return refuse(400, "CSeq method does not match the Request-Line");
     }
     let max_forwards = match msg.header(HeaderName::MaxForwards) {

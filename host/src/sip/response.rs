@@ -9,7 +9,7 @@ use super::params::split_outside_quotes;
 use super::via::Via;
 use std::borrow::Cow;
 use std::fmt::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A response to send: status, reason phrase and the headers beyond the copied ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,21 +82,54 @@ pub fn reason_phrase(code: u16) -> &'static str {
     }
 }
 
-/// Strips characters that cannot stand in a reason phrase (a hook's text goes on the wire).
-fn clean_reason(reason: &str) -> Cow<'_, str> {
-    if reason.bytes().all(|b| b >= b' ' && b != 0x7f) {
-        Cow::Borrowed(reason)
+/// Writes text that goes into a status line or header value, without the control
+/// characters a hook's text might carry (they would break the message).
+fn push_clean(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= b' ' && b != 0x7f) {
+        out.extend_from_slice(text.as_bytes());
     } else {
-        Cow::Owned(reason.chars().filter(|c| !c.is_control()).collect())
+        out.extend(text.bytes().filter(|b| *b >= b' ' && *b != 0x7f));
     }
 }
 
-/// Writes the top Via value with `received` and, when asked for, `rport` filled in.
+fn push_number(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_number(out, u64::from(*octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(ByteWriter(out), "{v6}");
+        }
+    }
+}
+
+/// Writes the top Via value with `received` and, when asked for, `rport` filled in
+/// (RFC 3261 section 18.2.1, RFC 3581).
 fn write_top_via(out: &mut Vec<u8>, via: &str, src: SocketAddr) {
     let parsed = Via::parse(via).ok();
     let wants_rport = parsed.is_some_and(|v| v.param("rport").is_some());
-    let ip = src.ip().to_string();
-    let host_differs = parsed.is_none_or(|v| v.host.trim_matches(['[', ']']) != ip);
+    let host_differs = parsed
+        .is_none_or(|v| v.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() != Some(src.ip()));
     out.extend_from_slice(b"Via: ");
     if !wants_rport && !host_differs {
         out.extend_from_slice(via.as_bytes());
@@ -118,9 +151,11 @@ fn write_top_via(out: &mut Vec<u8>, via: &str, src: SocketAddr) {
         out.push(b';');
         out.extend_from_slice(p.as_bytes());
     }
-    let _ = write!(ByteWriter(out), ";received={ip}");
+    out.extend_from_slice(b";received=");
+    push_ip(out, src.ip());
     if wants_rport {
-        let _ = write!(ByteWriter(out), ";rport={}", src.port());
+        out.extend_from_slice(b";rport=");
+        push_number(out, u64::from(src.port()));
     }
 }
 
@@ -136,12 +171,11 @@ impl std::fmt::Write for ByteWriter<'_> {
 /// Writes the response to `req` into `out`. `to_tag` is added to To when it has none.
 pub fn encode(req: &Message, src: SocketAddr, reply: &Reply, to_tag: &str, out: &mut Vec<u8>) {
     out.reserve(512);
-    let _ = write!(
-        ByteWriter(out),
-        "SIP/2.0 {} {}\r\n",
-        reply.code,
-        clean_reason(&reply.reason)
-    );
+    out.extend_from_slice(b"SIP/2.0 ");
+    push_number(out, u64::from(reply.code));
+    out.push(b' ');
+    push_clean(out, &reply.reason);
+    out.extend_from_slice(b"\r\n");
     let mut first = true;
     for value in req.headers_named(HeaderName::Via) {
         for element in split_outside_quotes(value, b',') {
@@ -159,27 +193,40 @@ pub fn encode(req: &Message, src: SocketAddr, reply: &Reply, to_tag: &str, out: 
             out.extend_from_slice(b"\r\n");
         }
     }
-    for (name, h) in [("From", HeaderName::From), ("To", HeaderName::To)] {
+    for (name, h) in [
+        (&b"From: "[..], HeaderName::From),
+        (&b"To: "[..], HeaderName::To),
+    ] {
         if let Some(v) = req.header(h) {
-            let _ = write!(ByteWriter(out), "{name}: {v}");
+            out.extend_from_slice(name);
+            out.extend_from_slice(v.as_bytes());
             let needs_tag = h == HeaderName::To
                 && reply.code > 100
                 && NameAddr::parse(v)
                     .map(|na| na.tag().is_none())
                     .unwrap_or(true);
             if needs_tag {
-                let _ = write!(ByteWriter(out), ";tag={to_tag}");
+                out.extend_from_slice(b";tag=");
+                out.extend_from_slice(to_tag.as_bytes());
             }
             out.extend_from_slice(b"\r\n");
         }
     }
-    for (name, h) in [("Call-ID", HeaderName::CallId), ("CSeq", HeaderName::CSeq)] {
+    for (name, h) in [
+        (&b"Call-ID: "[..], HeaderName::CallId),
+        (&b"CSeq: "[..], HeaderName::CSeq),
+    ] {
         if let Some(v) = req.header(h) {
-            let _ = write!(ByteWriter(out), "{name}: {v}\r\n");
+            out.extend_from_slice(name);
+            out.extend_from_slice(v.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
     }
     for (name, value) in &reply.headers {
-        let _ = write!(ByteWriter(out), "{name}: {}\r\n", clean_reason(value));
+        push_clean(out, name);
+        out.extend_from_slice(b": ");
+        push_clean(out, value);
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"Server: sipreg\r\nContent-Length: 0\r\n\r\n");
 }

@@ -45,10 +45,6 @@ pub struct SipUri<'a> {
     pub headers: Option<&'a str>,
 }
 
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b)
-}
-
 fn valid_escaped(text: &str, extra: &[u8]) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
@@ -61,7 +57,7 @@ fn valid_escaped(text: &str, extra: &[u8]) -> bool {
             i += 3;
             continue;
         }
-        if !(is_unreserved(c) || extra.contains(&c)) {
+        if !(super::chars::is_unreserved(c) || extra.contains(&c)) {
             return false;
         }
         i += 1;
@@ -71,8 +67,7 @@ fn valid_escaped(text: &str, extra: &[u8]) -> bool {
 
 fn valid_hostname(h: &str) -> bool {
     !h.is_empty()
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && h.bytes().all(super::chars::is_host)
         && !h.starts_with('.')
         && !h.starts_with('-')
 }
@@ -216,7 +211,7 @@ impl<'a> SipUri<'a> {
     /// parts a registrar compares: scheme, user, host, port, and the transport, user, method,
     /// ttl and maddr parameters.
     pub fn comparison_key(&self) -> String {
-        let mut key = String::with_capacity(64);
+        let mut key = String::with_capacity(self.host.len() + self.user.map_or(0, str::len) + 24);
         key.push_str(match self.scheme {
             Scheme::Sip => "sip:",
             Scheme::Sips => "sips:",
@@ -225,10 +220,24 @@ impl<'a> SipUri<'a> {
             push_unescaped(&mut key, u);
             key.push('@');
         }
-        key.push_str(&self.host.to_ascii_lowercase());
+        push_lower(&mut key, self.host);
         if let Some(p) = self.port {
             key.push(':');
-            key.push_str(&p.to_string());
+            let mut digits = [0u8; 5];
+            let mut n = p;
+            let mut i = digits.len();
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            key.push_str(std::str::from_utf8(&digits[i..]).unwrap_or(""));
+        }
+        if self.params.is_empty() {
+            return key;
         }
         for name in ["transport", "user", "method", "ttl", "maddr"] {
             if let Some(v) = self.param(name) {
@@ -236,12 +245,16 @@ impl<'a> SipUri<'a> {
                 key.push_str(name);
                 if let Some(v) = v {
                     key.push('=');
-                    key.push_str(&v.to_ascii_lowercase());
+                    push_lower(&mut key, v);
                 }
             }
         }
         key
     }
+}
+
+fn push_lower(out: &mut String, text: &str) {
+    out.extend(text.chars().map(|c| c.to_ascii_lowercase()));
 }
 
 /// Appends `text` with `%XX` escapes resolved (so `%61lice` and `alice` compare equal).

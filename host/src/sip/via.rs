@@ -30,16 +30,17 @@ impl<'a> Via<'a> {
         for (i, part) in parts.iter_mut().enumerate() {
             let r = rest.trim_start();
             let end = if i < 2 {
-                r.find('/').ok_or("malformed Via sent-protocol")?
+                memchr::memchr(b'/', r.as_bytes()).ok_or("malformed Via sent-protocol")?
             } else {
-                r.find([' ', '\t']).ok_or("Via has no sent-by")?
+                memchr::memchr2(b' ', b'\t', r.as_bytes()).ok_or("Via has no sent-by")?
             };
             *part = r[..end].trim_end();
             rest = if i < 2 { &r[end + 1..] } else { &r[end..] };
         }
-        let version_ok = parts[1].split_once('.').is_some_and(|(a, b)| {
-            !a.is_empty() && !b.is_empty() && (a.to_owned() + b).bytes().all(|c| c.is_ascii_digit())
-        });
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        let version_ok = parts[1]
+            .split_once('.')
+            .is_some_and(|(a, b)| digits(a) && digits(b));
         if !parts[0].eq_ignore_ascii_case("SIP") || !version_ok {
             return Err("malformed Via sent-protocol");
         }
@@ -56,13 +57,17 @@ impl<'a> Via<'a> {
             None => (rest.trim_end(), ""),
         };
         let (host, port) = split_host_port(sent_by).ok_or("malformed Via sent-by")?;
-        for p in params::iter(params) {
-            if p.name.is_empty() || p.value == Some("") {
+        // Every parameter has a name, and a value where it has an '='.
+        let mut pieces = params::split_outside_quotes(params, b';');
+        pieces.next(); // what stands before the first ';' (nothing)
+        for piece in pieces {
+            let (name, value) = match piece.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim())),
+                None => (piece.trim(), None),
+            };
+            if name.is_empty() || value == Some("") {
                 return Err("malformed Via parameter");
             }
-        }
-        if params.contains(";;") || params.ends_with(';') {
-            return Err("malformed Via parameter");
         }
         Ok(Via {
             version: parts[1],

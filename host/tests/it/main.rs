@@ -6,6 +6,7 @@
 mod cli;
 mod digest;
 mod hooks;
+mod logs;
 mod register;
 mod sipp;
 mod support;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# sipreg registrar benchmark: SIPp over loopback UDP against a release build.
+#
+#   cargo build --release && bench/bench.sh
+#
+# Prints, for open registration (plain) and digest auth (REGISTER -> 401 -> REGISTER -> 200)
+# with 10,000 distinct users:
+#   - the highest rate sustained for STEP_S seconds with 0 failed calls, 0 retransmissions
+#     and at least 95% of the target rate achieved;
+#   - sipreg's CPU microseconds per registration at a fixed FIXED_RATE (5,000/s), from
+#     /proc (all threads);
+#   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings.
+# sipreg runs on CPU 0 and SIPp on CPU 1 (taskset), like ../shared/bench/compare.sh.
+# Every SIPp run is bounded by -m and -timeout; only the sipreg started here is stopped.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+BIN=${SIPREG_BIN:-$HERE/../target/release/sipreg}
+STEP_S=${STEP_S:-3}
+FIXED_RATE=${FIXED_RATE:-5000}
+PORT=${PORT:-5071}
+UAC_PORT=${UAC_PORT:-5081}
+USERS=10000
+BIG=100000
+for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
+[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release"; exit 2; }
+WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
+trap 'stop; rm -rf "$WORK"' EXIT
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+users_csv() { # $1 = count, $2 = file
+  awk -v n="$1" 'BEGIN { print "SEQUENTIAL"; for (i = 0; i < n; i++) {
+    u = sprintf("user%04d", i); p = sprintf("pw-%04d", i);
+    printf "%s;%s;[authentication username=%s password=%s]\n", u, p, u, p } }' > "$2"
+}
+
+config() { # $1 = plain|auth, $2 = users
+  echo "[server]"; echo "listen = [\"udp:127.0.0.1:$PORT\"]"; echo "domains = [\"127.0.0.1\"]"
+  echo "[registrar]"; echo "max_contacts = 10"
+  echo "[auth]"
+  if [ "$1" = auth ]; then
+    echo "challenge = \"www\""; echo "realm = \"127.0.0.1\""; echo "algorithms = [\"MD5\"]"
+    awk -v n="$2" 'BEGIN { for (i = 0; i < n; i++)
+      printf "[[aliases]]\nalias = \"user%04d@127.0.0.1\"\npassword = \"pw-%04d\"\n", i, i }'
+  else
+    echo "challenge = \"off\""
+  fi
+}
+
+SRV=""
+start() { # $1 = config file
+  RUST_LOG=warn taskset -c 0 "$BIN" run --config "$1" > "$WORK/sipreg.log" 2>&1 &
+  SRV=$!
+  for _ in $(seq 100); do
+    grep -q ":$(printf '%04X' "$PORT") " /proc/net/udp 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "sipreg did not bind :$PORT"; cat "$WORK/sipreg.log" >&2; exit 1
+}
+stop() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; SRV=""; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV/stat"; }
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$SRV/status"; }
+
+# run_sipp scenario csv rate calls -> prints "successful failed retrans elapsed_s"
+run_sipp() {
+  local out=$WORK/sipp.out
+  (cd "$WORK" && taskset -c 1 timeout $(( $4 / $3 + 30 )) sipp 127.0.0.1:$PORT -sf "$HERE/sipp/$1" \
+     -inf "$2" -i 127.0.0.1 -p $UAC_PORT -r "$3" -m "$4" -l $(( $3 * 2 )) -buff_size 4194304 \
+     -timeout $(( $4 / $3 + 20 ))s -nostdin -trace_stat -stf stat.csv -fd 1 > "$out" 2>&1)
+  awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { s = $col["SuccessfulCall(C)"]; f = $col["FailedCall(C)"]; r = $col["Retransmissions(C)"]; t = $col["ElapsedTime(C)"] }
+    END { split(t, hms, ":"); printf "%d %d %d %.2f\n", s, f, r, hms[1]*3600 + hms[2]*60 + hms[3] }' "$WORK/stat.csv"
+  rm -f "$WORK"/stat.csv "$WORK"/*_.csv
+}
+
+measure() { # $1 = plain|auth
+  local kind=$1 scen=uac_register.xml
+  [ "$kind" = auth ] && scen=uac_register_auth.xml
+  config "$kind" $USERS > "$WORK/$kind.toml"
+  start "$WORK/$kind.toml"
+  read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" 5000 $USERS)
+  [ "$fail" = 0 ] || log "$kind warm-up: $fail failed"
+  local mem10k; mem10k=$(rss_kib)
+  local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks); read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
+  local us_per_reg; us_per_reg=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", n ? d / hz * 1e6 / n : 0 }')
+  local rate=$(( FIXED_RATE * 2 )) best=0
+  while :; do
+    calls=$(( rate * STEP_S ))
+    read -r ok fail retr el < <(run_sipp $scen "$WORK/users.csv" $rate $calls)
+    local achieved; achieved=$(awk -v n="$ok" -v t="$el" 'BEGIN { printf "%d", t > 0 ? n / t : 0 }')
+    log "$kind: target $rate/s achieved $achieved/s ok=$ok failed=$fail retrans=$retr"
+    if [ "$fail" = 0 ] && [ "$retr" = 0 ] && [ "$ok" = "$calls" ] && [ "$achieved" -ge $(( rate * 95 / 100 )) ]; then
+      best=$rate; rate=$(( rate + rate / 5 ))
+    else
+      break
+    fi
+    [ $rate -gt 200000 ] && break
+  done
+  stop
+  printf '| %-5s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
+}
+
+users_csv $USERS "$WORK/users.csv"
+log "sipreg $BIN, results in the table below (STEP_S=$STEP_S, FIXED_RATE=$FIXED_RATE)"
+echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
+echo "|---|---|---|---|"
+measure plain
+measure auth
+
+# memory with 100,000 bindings (open registration, 100k distinct users)
+users_csv $BIG "$WORK/big.csv"
+config plain 0 > "$WORK/big.toml"
+start "$WORK/big.toml"
+empty=$(rss_kib)
+read -r ok fail retr _ < <(run_sipp uac_register.xml "$WORK/big.csv" 10000 $BIG)
+echo
+echo "RSS: empty $(( empty / 1024 )) MiB; with $ok bindings $(( $(rss_kib) / 1024 )) MiB (failed=$fail retrans=$retr)"
+stop

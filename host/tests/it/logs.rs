@@ -1,0 +1,208 @@
+//! The log lines operators read (in the spirit of the Pexip seed): admin events for added
+//! and deleted registrations, support events for refreshes, refusals with their reasons and
+//! summaries of every request and response.
+
+use crate::support::{Harness, Register, T0, authorization, config};
+use std::cell::RefCell;
+use std::sync::Once;
+
+thread_local! {
+    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Writes into the capture buffer of the current thread, if it has one.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(buf) = c.borrow_mut().as_mut() {
+                buf.extend_from_slice(b);
+            }
+        });
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` and returns what it logged, one event per line. One global subscriber serves
+/// every test thread (tracing caches callsite interest globally, so a per-thread default
+/// subscriber could miss events that another thread's tests first saw without one).
+fn logged(f: impl FnOnce()) -> Vec<String> {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    f();
+    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn find<'a>(lines: &'a [String], all: &[&str]) -> &'a str {
+    lines
+        .iter()
+        .find(|l| all.iter().all(|w| l.contains(w)))
+        .unwrap_or_else(|| panic!("no line with {all:?} in:\n{}", lines.join("\n")))
+}
+
+#[test]
+fn added_refreshed_deleted_with_reason() {
+    let mut h = Harness::new(&config("off", ""));
+    let lines = logged(|| {
+        h.send(
+            &Register::new("alice@example.com")
+                .contact("<sip:alice@10.1.1.1>")
+                .expires("60")
+                .text(),
+        );
+        h.send(
+            &Register::new("alice@example.com")
+                .cseq(2)
+                .contact("<sip:alice@10.1.1.1>")
+                .expires("60")
+                .text(),
+        );
+        h.now = T0 + 120_000;
+        h.core.expire_due(h.now);
+    });
+    let added = find(
+        &lines,
+        &[
+            "sipreg::admin",
+            "Registration added",
+            "alias=\"alice@example.com\"",
+        ],
+    );
+    assert!(
+        added.contains("protocol=\"UDP\"") && added.contains("natted=\"True\""),
+        "{added}"
+    );
+    let id = added
+        .split("registration_id=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+    find(&lines, &["sipreg::support", "Registration refreshed", id]);
+    find(
+        &lines,
+        &[
+            "sipreg::admin",
+            "Registration deleted",
+            id,
+            "reason=\"Registration expired\"",
+        ],
+    );
+    find(
+        &lines,
+        &[
+            "Summarised received SIP request",
+            "method=REGISTER",
+            "call_id=\"cid-alice@example.com\"",
+            "contacts=<sip:alice@10.1.1.1>",
+        ],
+    );
+    find(
+        &lines,
+        &["Summarised sending SIP response", "status_code=200"],
+    );
+}
+
+#[test]
+fn refusals_say_why() {
+    let h = Harness::new(&config("www", ""));
+    let lines = logged(|| {
+        h.send(
+            &Register::new("mallory@example.com")
+                .contact("<sip:m@192.0.2.10>")
+                .text(),
+        );
+        let r = h.send(
+            &Register::new("alice@example.com")
+                .contact("<sip:a@192.0.2.10>")
+                .text(),
+        );
+        let ch = r.all("WWW-Authenticate")[0].to_owned();
+        let wrong = authorization(&ch, "alice", "nope", "sip:example.com", 1);
+        h.send(
+            &Register::new("alice@example.com")
+                .cseq(2)
+                .contact("<sip:a@192.0.2.10>")
+                .header(&format!("Authorization: {wrong}"))
+                .text(),
+        );
+        let other = authorization(&ch, "slice", "x", "sip:example.com", 2);
+        h.send(
+            &Register::new("alice@example.com")
+                .cseq(3)
+                .contact("<sip:a@192.0.2.10>")
+                .header(&format!("Authorization: {other}"))
+                .text(),
+        );
+    });
+    find(
+        &lines,
+        &[
+            "Registration refused",
+            "alias=\"mallory@example.com\"",
+            "reason=\"Alias not found\"",
+        ],
+    );
+    find(
+        &lines,
+        &[
+            "reason=\"Invalid credentials\"",
+            "expected_username=\"alice\"",
+            "supplied_username=\"alice\"",
+        ],
+    );
+    find(
+        &lines,
+        &[
+            "reason=\"Invalid credentials\"",
+            "expected_username=\"alice\"",
+            "supplied_username=\"slice\"",
+        ],
+    );
+    find(
+        &lines,
+        &["Summarised sending SIP response", "status_code=401"],
+    );
+}
+
+#[test]
+fn eviction_is_logged() {
+    let mut h = Harness::new(&config("off", "")); // max_contacts = 3
+    let lines = logged(|| {
+        for i in 0..4u64 {
+            h.now = T0 + i * 1000;
+            h.send(
+                &Register::new("alice@example.com")
+                    .call_id(&format!("c{i}"))
+                    .contact(&format!("<sip:a@192.0.2.{i}>"))
+                    .text(),
+            );
+        }
+    });
+    find(
+        &lines,
+        &[
+            "Registration deleted",
+            "reason=\"Evicted: max_contacts reached\"",
+        ],
+    );
+}
