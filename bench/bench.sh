@@ -62,13 +62,16 @@ rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$SRV/status"; }
 
 # run_sipp scenario csv rate calls -> prints "successful failed retrans elapsed_s"
 run_sipp() {
-  local out=$WORK/sipp.out
+  local out=$WORK/sipp.out t0 t1
+  t0=$(date +%s%N)
   (cd "$WORK" && taskset -c 1 timeout $(( $4 / $3 + 30 )) sipp 127.0.0.1:$PORT -sf "$HERE/sipp/$1" \
      -inf "$2" -i 127.0.0.1 -p $UAC_PORT -r "$3" -m "$4" -l $(( $3 * 2 )) -buff_size 4194304 \
      -timeout $(( $4 / $3 + 20 ))s -nostdin -trace_stat -stf stat.csv -fd 1 > "$out" 2>&1)
-  awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-    { s = $col["SuccessfulCall(C)"]; f = $col["FailedCall(C)"]; r = $col["Retransmissions(C)"]; t = $col["ElapsedTime(C)"] }
-    END { split(t, hms, ":"); printf "%d %d %d %.2f\n", s, f, r, hms[1]*3600 + hms[2]*60 + hms[3] }' "$WORK/stat.csv"
+  t1=$(date +%s%N)
+  # SIPp's elapsed time has a resolution of one second: the wall clock is used instead.
+  awk -F';' -v ns=$(( t1 - t0 )) 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    { s = $col["SuccessfulCall(C)"]; f = $col["FailedCall(C)"]; r = $col["Retransmissions(C)"] }
+    END { printf "%d %d %d %.3f\n", s, f, r, ns / 1e9 }' "$WORK/stat.csv"
   rm -f "$WORK"/stat.csv "$WORK"/*_.csv
 }
 
@@ -82,12 +85,12 @@ measure() { # $1 = plain|auth
   local mem10k; mem10k=$(rss_kib)
   local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
   t0=$(cpu_ticks); read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
-  local us_per_reg; us_per_reg=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", n ? d / hz * 1e6 / n : 0 }')
+  local us_per_reg; us_per_reg=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
   local rate=$(( FIXED_RATE * 2 )) best=0
   while :; do
     calls=$(( rate * STEP_S ))
     read -r ok fail retr el < <(run_sipp $scen "$WORK/users.csv" $rate $calls)
-    local achieved; achieved=$(awk -v n="$ok" -v t="$el" 'BEGIN { printf "%d", t > 0 ? n / t : 0 }')
+    local achieved; achieved=$(awk -v n="$ok" -v t="$el" 'BEGIN { printf "%d", (t > 0) ? n / t : 0 }')
     log "$kind: target $rate/s achieved $achieved/s ok=$ok failed=$fail retrans=$retr"
     if [ "$fail" = 0 ] && [ "$retr" = 0 ] && [ "$ok" = "$calls" ] && [ "$achieved" -ge $(( rate * 95 / 100 )) ]; then
       best=$rate; rate=$(( rate + rate / 5 ))

@@ -202,7 +202,11 @@ impl Location {
                 }
             }
         }
-        let mut bindings = shard.aors.remove(aor).unwrap_or_default();
+        // A new AOR gets room for exactly what it asks (Vec would otherwise start at 4).
+        let mut bindings = shard
+            .aors
+            .remove(aor)
+            .unwrap_or_else(|| Vec::with_capacity(u.changes.len()));
         let mut events = Vec::new();
         if retransmission {
             // The request was applied once already; answer with the bindings as they are.
