@@ -3,7 +3,7 @@
 //! Written by hand because rsip's URI parser takes `sip:exa mple.com` for a host, loses the
 //! user part of RFC 4475's unusual (and valid) URIs and refuses IPv6 references.
 
-use std::fmt;
+use std::fmt::{self, Write};
 
 /// The URI schemes a registrar serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,19 +222,7 @@ impl<'a> SipUri<'a> {
         }
         push_lower(&mut key, self.host);
         if let Some(p) = self.port {
-            key.push(':');
-            let mut digits = [0u8; 5];
-            let mut n = p;
-            let mut i = digits.len();
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            key.push_str(std::str::from_utf8(&digits[i..]).unwrap_or(""));
+            let _ = write!(key, ":{p}");
         }
         if self.params.is_empty() {
             return key;
