@@ -108,23 +108,30 @@ impl Core {
                 .fetch_add(1, Ordering::Relaxed);
             return Handled::Silent;
         }
-        if request::top_via(&msg).is_none() {
+        let Some(top_via) = request::top_via(&msg) else {
             tracing::info!(target: "sipreg::support", source = %src, "Request without a readable Via dropped");
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return Handled::Dropped;
-        }
+        };
         summarise_request(&msg, src, transport);
-        let reply = match self.decide(&msg, src, transport, now_ms) {
+        let reply = match self.decide(&msg, top_via, src, transport, now_ms) {
             Outcome::Reply(r) => r,
             Outcome::Drop => return Handled::Silent,
         };
-        encode(&msg, src, &reply, &to_tag(&msg), out);
+        encode(&msg, &top_via, src, &reply, &to_tag(&msg), out);
         summarise_response(&msg, src, transport, &reply);
         Handled::Replied
     }
 
-    fn decide(&self, msg: &Message, src: SocketAddr, transport: Transport, now_ms: u64) -> Outcome {
-        let checked = match request::check(msg) {
+    fn decide(
+        &self,
+        msg: &Message,
+        top_via: crate::sip::via::Via<'_>,
+        src: SocketAddr,
+        transport: Transport,
+        now_ms: u64,
+    ) -> Outcome {
+        let checked = match request::check(msg, top_via) {
             Ok(c) => c,
             Err(Refusal { code, reason }) => {
                 tracing::info!(target: "sipreg::support", source = %src, status = code, reason = %reason, "Malformed request");

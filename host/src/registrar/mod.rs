@@ -2,6 +2,7 @@
 //! the location store, and the timer that expires bindings.
 
 mod authenticate;
+mod date;
 pub mod location;
 mod log;
 pub mod register;

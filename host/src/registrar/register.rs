@@ -2,6 +2,7 @@
 //! decision points.
 
 use super::authenticate::{Verdict, find_credentials};
+use super::date;
 use super::location::{Change, Location, Update, UpdateError};
 use super::log;
 use crate::auth::nonce::Nonces;
@@ -14,7 +15,6 @@ use crate::hooks::{
 use crate::sip::contact::{self, Contacts, format_q};
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
-use crate::sip::uri::SipUri;
 use crate::sip::{HeaderName, Reply};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -129,40 +129,36 @@ impl Registrar {
     pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
         let msg = req.msg;
         // Step 1: the Request-URI names a domain we serve.
-        let ruri = SipUri::parse(msg.request_uri().unwrap_or("")).ok();
-        let Some(ruri) = ruri.filter(|u| self.serves(u.host)) else {
+        let ruri = &checked.request_uri;
+        if !self.serves(ruri.host) {
             return Self::refuse(
                 req,
                 "",
                 Reply::with_reason(403, "Domain not served"),
                 "Domain not served",
             );
-        };
+        }
         // Step 5 (done first: the hooks need the AOR): To names an AOR of this domain.
         let to = msg.header(HeaderName::To).unwrap_or("");
-        let to_uri =
-            match crate::sip::name_addr::NameAddr::parse(to).map(|na| SipUri::parse(na.uri)) {
-                Ok(Ok(u)) => Some(u),
-                // RFC 4475 unksm2: the AOR of a REGISTER must be a SIP or SIPS URI.
-                _ => {
-                    return Self::refuse(
-                        req,
-                        to,
-                        Reply::with_reason(400, "To must be a SIP or SIPS URI"),
-                        "To is not a SIP URI",
-                    );
-                }
-            };
-        let Some(to_uri) = to_uri.filter(|u| {
-            u.user.is_some() && (u.host.eq_ignore_ascii_case(ruri.host) || self.serves(u.host))
-        }) else {
+        let Some(to_uri) = checked.to_uri else {
+            // RFC 4475 unksm2: the AOR of a REGISTER must be a SIP or SIPS URI.
+            return Self::refuse(
+                req,
+                to,
+                Reply::with_reason(400, "To must be a SIP or SIPS URI"),
+                "To is not a SIP URI",
+            );
+        };
+        if !(to_uri.user.is_some()
+            && (to_uri.host.eq_ignore_ascii_case(ruri.host) || self.serves(to_uri.host)))
+        {
             return Self::refuse(
                 req,
                 to,
                 Reply::with_reason(404, "Address-of-record not valid for this domain"),
                 "Invalid address-of-record",
             );
-        };
+        }
         let aor = to_uri.aor();
         // Steps 3 and 4: authentication, then authorization in `bind`.
         let identity = match self.authenticate(req, &aor, now_ms) {
@@ -213,7 +209,7 @@ impl Registrar {
                         instance: c.addr.param("+sip.instance").flatten(),
                         reg_id: c.addr.param("reg-id").flatten(),
                     });
-                    keys.push((c.key.as_str(), stored_contact(c)));
+                    keys.push((c.key.as_str(), stored_contact(c), c.host));
                 }
             }
         }
@@ -227,8 +223,8 @@ impl Registrar {
         let applied = if bind.kind == BindKind::Query {
             self.location.lookup(&aor, now_ms)
         } else {
-            let via = crate::sip::request::top_via(msg);
-            let via_host = via.map_or("", |v| v.host);
+            let via = checked.top_via;
+            let via_host = via.host;
             let source_ip = req.source.ip();
             let differs = |host: &str| {
                 host.trim_matches(['[', ']'])
@@ -236,19 +232,19 @@ impl Registrar {
                     .ok()
                     != Some(source_ip)
             };
-            let branch = hash_of(&[via.and_then(|v| v.branch()).unwrap_or(""), via_host]);
+            let branch = hash_of(&[via.branch().unwrap_or(""), via_host]);
             let changes = bind
                 .bindings
                 .iter()
                 .zip(&keys)
-                .map(|(p, (key, stored))| Change {
+                .map(|(p, (key, stored, host))| Change {
                     contact: stored,
                     key,
                     expires: p.expires.min(self.max_expires),
                     q: p.q,
                     instance: p.instance,
                     reg_id: p.reg_id,
-                    natted: differs(via_host) || contact_host(p.contact).is_some_and(differs),
+                    natted: differs(via_host) || host.is_some_and(differs),
                 })
                 .collect();
             let update = Update {
@@ -295,10 +291,7 @@ impl Registrar {
             }
             reply = reply.header("Contact", value);
         }
-        Outcome::Reply(reply.header(
-            "Date",
-            httpdate::fmt_http_date(std::time::SystemTime::now()),
-        ))
+        Outcome::Reply(reply.header("Date", date::now()))
     }
 
     /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
@@ -394,9 +387,4 @@ fn stored_contact(c: &contact::Contact<'_>) -> String {
         }
     }
     out
-}
-
-fn contact_host(raw: &str) -> Option<&str> {
-    let na = crate::sip::name_addr::NameAddr::parse(raw).ok()?;
-    Some(SipUri::parse(na.uri).ok()?.host)
 }

@@ -15,6 +15,8 @@ pub struct Contact<'a> {
     pub addr: NameAddr<'a>,
     /// The key under which RFC 3261 section 19.1.4 compares contact URIs.
     pub key: String,
+    /// The host of a SIP or SIPS contact URI.
+    pub host: Option<&'a str>,
     /// The `expires` parameter, saturated to u32.
     pub expires: Option<u32>,
     /// The `q` parameter in thousandths (0..=1000).
@@ -88,9 +90,9 @@ pub fn parse(msg: &Message) -> Result<Contacts<'_>, String> {
                 return Err("Empty Contact".into());
             }
             let addr = NameAddr::parse(raw).map_err(|e| format!("Malformed Contact: {e}"))?;
-            let key = match SipUri::parse(addr.uri) {
-                Ok(u) => u.comparison_key(),
-                Err(super::uri::UriError::UnsupportedScheme(_)) => addr.uri.to_owned(),
+            let (key, host) = match SipUri::parse(addr.uri) {
+                Ok(u) => (u.comparison_key(), Some(u.host)),
+                Err(super::uri::UriError::UnsupportedScheme(_)) => (addr.uri.to_owned(), None),
                 Err(e) => return Err(format!("Malformed Contact URI: {e}")),
             };
             let expires = match addr.param("expires") {
@@ -111,6 +113,7 @@ pub fn parse(msg: &Message) -> Result<Contacts<'_>, String> {
                 raw,
                 addr,
                 key,
+                host,
                 expires,
                 q,
             });

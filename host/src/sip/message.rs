@@ -61,17 +61,17 @@ pub struct Message {
 }
 
 /// Where the header section ends: the offset of the blank line and the offset of the body.
+/// The blank line is `\r\n` or a bare `\n` after the last header's line end.
 pub fn head_end(bytes: &[u8]) -> Option<(usize, usize)> {
-    if let Some(i) = memchr::memmem::find(bytes, b"\r\n\r\n") {
-        // A bare-LF blank line earlier still counts.
-        if let Some(j) = memchr::memmem::find(&bytes[..i], b"\n\n") {
-            return Some((j, j + 2));
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &bytes[from..]).map(|i| from + i) {
+        match bytes.get(i + 1) {
+            Some(b'\n') => return Some((i, i + 2)),
+            Some(b'\r') if bytes.get(i + 2) == Some(&b'\n') => return Some((i, i + 3)),
+            _ => from = i + 1,
         }
-        return Some((i + 1, i + 4));
     }
-    memchr::memmem::find(bytes, b"\n\n")
-        .map(|j| (j, j + 2))
-        .or_else(|| memchr::memmem::find(bytes, b"\n\r\n").map(|j| (j, j + 3)))
+    None
 }
 
 /// Joins folded header lines (a line that starts with SP or HT continues the one before)
@@ -98,7 +98,7 @@ fn unfold(head: &str) -> String {
 
 /// Whether a header section has folded lines.
 fn is_folded(head: &[u8]) -> bool {
-    memchr::memmem::find(head, b"\n ").is_some() || memchr::memmem::find(head, b"\n\t").is_some()
+    memchr::memchr_iter(b'\n', head).any(|i| matches!(head.get(i + 1), Some(b' ' | b'\t')))
 }
 
 fn is_token(s: &str) -> bool {
@@ -166,11 +166,11 @@ impl Message {
             let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
                 return err(format!("Header line without colon: {}", clip(line)));
             };
-            let name = line[..colon].trim_end_matches([' ', '\t']);
+            let name = super::params::trim_lws(&line[..colon]);
             if !is_token(name) {
                 return err(format!("Malformed header name: {}", clip(line)));
             }
-            let value = line[colon + 1..].trim_matches([' ', '\t']);
+            let value = super::params::trim_lws(&line[colon + 1..]);
             let vstart = base + (value.as_ptr() as usize - line.as_ptr() as usize);
             let header = HeaderName::parse(name);
             if header.is_single() {

@@ -27,15 +27,29 @@ pub fn unquote(v: &str) -> &str {
     }
 }
 
+/// Trims spaces and tabs (SIP's linear white space after unfolding) from both ends.
+pub fn trim_lws(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b
+        .iter()
+        .position(|c| *c != b' ' && *c != b'\t')
+        .unwrap_or(b.len());
+    let end = b
+        .iter()
+        .rposition(|c| *c != b' ' && *c != b'\t')
+        .map_or(start, |i| i + 1);
+    &s[start..end.max(start)]
+}
+
 /// Iterates over `;a=b;c` (a leading `;` is optional).
 pub fn iter(text: &str) -> impl Iterator<Item = Param<'_>> {
     split_outside_quotes(text, b';')
-        .map(str::trim)
+        .map(trim_lws)
         .filter(|p| !p.is_empty())
-        .map(|p| match p.find('=') {
+        .map(|p| match p.bytes().position(|b| b == b'=') {
             Some(i) => Param {
-                name: p[..i].trim(),
-                value: Some(p[i + 1..].trim()),
+                name: trim_lws(&p[..i]),
+                value: Some(trim_lws(&p[i + 1..])),
             },
             None => Param {
                 name: p,
@@ -57,13 +71,13 @@ pub fn split_outside_quotes(text: &str, sep: u8) -> SplitOutside<'_> {
         text,
         pos: 0,
         done: false,
-        plain: memchr::memchr2(b'"', b'<', text.as_bytes()).is_none(),
+        plain: !text.bytes().any(|b| b == b'"' || b == b'<'),
         sep,
     }
 }
 
 /// The iterator of [`split_outside_quotes`]. Text without quotes or angle brackets (the
-/// common case) is split with memchr.
+/// common case) is split without tracking them.
 #[derive(Debug, Clone)]
 pub struct SplitOutside<'a> {
     text: &'a str,
@@ -83,7 +97,11 @@ impl<'a> Iterator for SplitOutside<'a> {
         let bytes = self.text.as_bytes();
         let start = self.pos;
         let end = if self.plain {
-            memchr::memchr(self.sep, &bytes[start..]).map(|i| start + i)
+            // Header values are short: a plain loop beats memchr's set-up here.
+            bytes[start..]
+                .iter()
+                .position(|&b| b == self.sep)
+                .map(|i| start + i)
         } else {
             let mut in_quotes = false;
             let mut angle = 0u32;
@@ -156,6 +174,13 @@ mod tests {
         let parts: Vec<_> =
             split_outside_quotes(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#, b',').collect();
         assert_eq!(parts, vec![r#""a, b" <sip:x@y;p=1,2>"#, " <sip:z@w>"]);
+    }
+
+    #[test]
+    fn trims_only_spaces_and_tabs() {
+        assert_eq!(trim_lws(" \t a b \t"), "a b");
+        assert_eq!(trim_lws("   "), "");
+        assert_eq!(trim_lws(""), "");
     }
 
     #[test]

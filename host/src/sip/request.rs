@@ -21,13 +21,18 @@ fn refuse<T>(code: u16, reason: impl Into<String>) -> Result<T, Refusal> {
     })
 }
 
-/// The numbers a valid request carries.
+/// What the checks found, parsed once for everything that handles the request after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Checked {
+pub struct Checked<'m> {
     pub cseq: u32,
     pub max_forwards: Option<u8>,
     /// The Expires header, saturated to u32.
     pub expires: Option<u32>,
+    pub request_uri: SipUri<'m>,
+    pub top_via: Via<'m>,
+    pub to: NameAddr<'m>,
+    /// The To URI, when it is a SIP or SIPS URI.
+    pub to_uri: Option<SipUri<'m>>,
 }
 
 /// Whether the top Via can be read, so that a response can be sent at all.
@@ -37,14 +42,17 @@ pub fn top_via(msg: &Message) -> Option<Via<'_>> {
     Via::parse(element).ok()
 }
 
-fn check_uri_field<'a>(msg: &'a Message, h: HeaderName) -> Result<NameAddr<'a>, Refusal> {
+type UriField<'a> = (NameAddr<'a>, Option<SipUri<'a>>);
+
+fn check_uri_field<'a>(msg: &'a Message, h: HeaderName) -> Result<UriField<'a>, Refusal> {
     let name = h.as_str();
     let Some(value) = msg.header(h) else {
         return refuse(400, format!("Missing {name} header"));
     };
     let addr = NameAddr::parse(value).or_else(|e| refuse(400, format!("Malformed {name}: {e}")))?;
     match SipUri::parse(addr.uri) {
-        Ok(_) | Err(UriError::UnsupportedScheme(_)) => Ok(addr),
+        Ok(u) => Ok((addr, Some(u))),
+        Err(UriError::UnsupportedScheme(_)) => Ok((addr, None)),
         Err(e) => refuse(400, format!("Malformed {name} URI: {e}")),
     }
 }
@@ -54,23 +62,26 @@ fn check_uri_field<'a>(msg: &'a Message, h: HeaderName) -> Result<NameAddr<'a>, 
 /// # Errors
 /// A [`Refusal`] with the status RFC 3261 asks for: 400 for malformed fields, 416 for a
 /// Request-URI scheme other than sip/sips.
-pub fn check(msg: &Message) -> Result<Checked, Refusal> {
+pub fn check<'m>(msg: &'m Message, top_via: Via<'m>) -> Result<Checked<'m>, Refusal> {
     let Some(method) = msg.method() else {
         return refuse(400, "Not a request");
     };
     let uri = msg.request_uri().unwrap_or("");
-    match SipUri::parse(uri) {
+    let request_uri = match SipUri::parse(uri) {
         Ok(u) if u.headers.is_some() => return refuse(400, "Request-URI must not carry headers"),
-        Ok(_) => {}
+        Ok(u) => u,
         Err(UriError::UnsupportedScheme(s)) => {
             return refuse(416, format!("Unsupported URI Scheme {s}"));
         }
         Err(e) => return refuse(400, format!("Malformed Request-URI: {e}")),
-    }
-    for value in msg.headers_named(HeaderName::Via) {
-        for element in super::params::split_outside_quotes(value, b',') {
-            let via =
-                Via::parse(element).or_else(|e| refuse(400, format!("Malformed Via: {e}")))?;
+    };
+    for (i, value) in msg.headers_named(HeaderName::Via).enumerate() {
+        for (j, element) in super::params::split_outside_quotes(value, b',').enumerate() {
+            let via = if i == 0 && j == 0 {
+                top_via
+            } else {
+                Via::parse(element).or_else(|e| refuse(400, format!("Malformed Via: {e}")))?
+            };
             if via.version != "2.0" {
                 return refuse(
                     505,
@@ -80,7 +91,7 @@ pub fn check(msg: &Message) -> Result<Checked, Refusal> {
         }
     }
     check_uri_field(msg, HeaderName::From)?;
-    check_uri_field(msg, HeaderName::To)?;
+    let (to, to_uri) = check_uri_field(msg, HeaderName::To)?;
     match msg.header(HeaderName::CallId) {
         None => return refuse(400, "Missing Call-ID header"),
         Some(v) if v.is_empty() || v.contains([' ', '\t']) => {
@@ -126,6 +137,10 @@ pub fn check(msg: &Message) -> Result<Checked, Refusal> {
         cseq,
         max_forwards,
         expires,
+        request_uri,
+        top_via,
+        to,
+        to_uri,
     })
 }
 
@@ -144,23 +159,25 @@ mod tests {
 
     #[test]
     fn a_good_request() {
-        let c = check(&req(OK)).unwrap();
+        let m = req(OK);
+        let c = check(&m, top_via(&m).unwrap()).unwrap();
         assert_eq!(c.cseq, 5);
         assert_eq!(c.max_forwards, Some(70));
     }
 
     #[test]
     fn refusals_name_the_field() {
-        let r = check(&req("From: <sip:a@b>;tag=1\r\nCSeq: 5 OPTIONS\r\n")).unwrap_err();
+        let run = |extra: &str| {
+            let m = req(extra);
+            check(&m, top_via(&m).unwrap()).unwrap_err()
+        };
+        let r = run("From: <sip:a@b>;tag=1\r\nCSeq: 5 OPTIONS\r\n");
         assert_eq!((r.code, r.reason.as_str()), (400, "Missing To header"));
-        let r = check(&req(&OK.replace("5 OPTIONS", "5 INVITE"))).unwrap_err();
+        let r = run(&OK.replace("5 OPTIONS", "5 INVITE"));
         assert_eq!(r.reason, "CSeq method does not match the Request-Line");
-        let r = check(&req(
-            &OK.replace("5 OPTIONS", "36893488147419103232 OPTIONS")
-        ))
-        .unwrap_err();
+        let r = run(&OK.replace("5 OPTIONS", "36893488147419103232 OPTIONS"));
         assert_eq!(r.reason, "CSeq number out of range");
-        let r = check(&req(&OK.replace("Max-Forwards: 70", "Max-Forwards: 300"))).unwrap_err();
+        let r = run(&OK.replace("Max-Forwards: 70", "Max-Forwards: 300"));
         assert_eq!(r.reason, "Malformed Max-Forwards");
     }
 
@@ -170,6 +187,6 @@ mod tests {
             "OPTIONS nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n{OK}\r\n"
         );
         let m = Message::parse(t.as_bytes()).unwrap();
-        assert_eq!(check(&m).unwrap_err().code, 416);
+        assert_eq!(check(&m, top_via(&m).unwrap()).unwrap_err().code, 416);
     }
 }

@@ -125,11 +125,10 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 
 /// Writes the top Via value with `received` and, when asked for, `rport` filled in
 /// (RFC 3261 section 18.2.1, RFC 3581).
-fn write_top_via(out: &mut Vec<u8>, via: &str, src: SocketAddr) {
-    let parsed = Via::parse(via).ok();
-    let wants_rport = parsed.is_some_and(|v| v.param("rport").is_some());
-    let host_differs = parsed
-        .is_none_or(|v| v.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() != Some(src.ip()));
+fn write_top_via(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
+    let via = top.raw;
+    let wants_rport = top.param("rport").is_some();
+    let host_differs = top.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() != Some(src.ip());
     out.extend_from_slice(b"Via: ");
     if !wants_rport && !host_differs {
         out.extend_from_slice(via.as_bytes());
@@ -168,8 +167,16 @@ impl std::fmt::Write for ByteWriter<'_> {
     }
 }
 
-/// Writes the response to `req` into `out`. `to_tag` is added to To when it has none.
-pub fn encode(req: &Message, src: SocketAddr, reply: &Reply, to_tag: &str, out: &mut Vec<u8>) {
+/// Writes the response to `req`, whose top Via is `top_via`, into `out`. `to_tag` is added
+/// to To when it has none.
+pub fn encode(
+    req: &Message,
+    top_via: &Via<'_>,
+    src: SocketAddr,
+    reply: &Reply,
+    to_tag: &str,
+    out: &mut Vec<u8>,
+) {
     out.reserve(512);
     out.extend_from_slice(b"SIP/2.0 ");
     push_number(out, u64::from(reply.code));
@@ -184,7 +191,7 @@ pub fn encode(req: &Message, src: SocketAddr, reply: &Reply, to_tag: &str, out: 
                 continue;
             }
             if first {
-                write_top_via(out, element, src);
+                write_top_via(out, top_via, src);
                 first = false;
             } else {
                 out.extend_from_slice(b"Via: ");
@@ -276,14 +283,15 @@ pub fn encode_salvaged(
     let Ok(msg) = Message::parse(text.as_bytes()) else {
         return false;
     };
-    if super::request::top_via(&msg).is_none() {
+    let Some(top_via) = super::request::top_via(&msg) else {
         return false;
-    }
+    };
     let mut h = std::hash::DefaultHasher::new();
     std::hash::Hash::hash(&text, &mut h);
     let tag = format!("{:016x}", std::hash::Hasher::finish(&h));
     encode(
         &msg,
+        &top_via,
         src,
         &Reply::with_reason(code, reason.to_owned()),
         &tag,
@@ -305,7 +313,8 @@ mod tests {
 
     fn text(m: &Message, src: &str, reply: &Reply) -> String {
         let mut out = Vec::new();
-        encode(m, src.parse().unwrap(), reply, "t1", &mut out);
+        let top = super::super::request::top_via(m).unwrap();
+        encode(m, &top, src.parse().unwrap(), reply, "t1", &mut out);
         String::from_utf8(out).unwrap()
     }
 

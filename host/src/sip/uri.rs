@@ -3,6 +3,7 @@
 //! Written by hand because rsip's URI parser takes `sip:exa mple.com` for a host, loses the
 //! user part of RFC 4475's unusual (and valid) URIs and refuses IPv6 references.
 
+use super::chars;
 use std::fmt::{self, Write};
 
 /// The URI schemes a registrar serves.
@@ -45,11 +46,15 @@ pub struct SipUri<'a> {
     pub headers: Option<&'a str>,
 }
 
-fn valid_escaped(text: &str, extra: &[u8]) -> bool {
+/// Whether every character is allowed by `class` and every `%` starts a valid escape.
+fn valid_escaped(text: &str, class: &[bool; 256]) -> bool {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
+        if !class[c as usize] {
+            return false;
+        }
         if c == b'%' {
             if i + 2 >= b.len() || !(b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit()) {
                 return false;
@@ -57,12 +62,13 @@ fn valid_escaped(text: &str, extra: &[u8]) -> bool {
             i += 3;
             continue;
         }
-        if !(super::chars::is_unreserved(c) || extra.contains(&c)) {
-            return false;
-        }
         i += 1;
     }
     true
+}
+
+fn position(text: &str, pred: impl Fn(u8) -> bool) -> Option<usize> {
+    text.bytes().position(pred)
 }
 
 fn valid_hostname(h: &str) -> bool {
@@ -103,29 +109,32 @@ impl<'a> SipUri<'a> {
             return Err(UriError::Malformed("URI scheme is not valid"));
         };
         let rest = &text[colon + 1..];
-        if rest
-            .bytes()
-            .any(|b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>' || b == b'"')
-        {
-            return Err(UriError::Malformed(
-                "URI contains a character that must be escaped",
-            ));
+        let mut at = None;
+        for (i, c) in rest.bytes().enumerate() {
+            if c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"' {
+                return Err(UriError::Malformed(
+                    "URI contains a character that must be escaped",
+                ));
+            }
+            if c == b'@' && at.is_none() {
+                at = Some(i);
+            }
         }
-        let (userinfo, hostpart) = match rest.find('@') {
+        let (userinfo, hostpart) = match at {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
             None => (None, rest),
         };
         let user = match userinfo {
             Some(ui) => {
-                let (user, password) = match ui.find(':') {
+                let (user, password) = match position(ui, |c| c == b':') {
                     Some(c) => (&ui[..c], Some(&ui[c + 1..])),
                     None => (ui, None),
                 };
-                if user.is_empty() || !valid_escaped(user, b"&=+$,;?/") {
+                if user.is_empty() || !valid_escaped(user, &chars::URI_USER) {
                     return Err(UriError::Malformed("URI user part is not valid"));
                 }
                 if let Some(pw) = password
-                    && !valid_escaped(pw, b"&=+$,")
+                    && !valid_escaped(pw, &chars::URI_PASSWORD)
                 {
                     return Err(UriError::Malformed("URI password is not valid"));
                 }
@@ -133,13 +142,12 @@ impl<'a> SipUri<'a> {
             }
             None => None,
         };
-        let (hostport, params_and_headers) = match hostpart.find([';', '?']) {
+        let (hostport, params_and_headers) = match position(hostpart, |c| c == b';' || c == b'?') {
             Some(i) => (&hostpart[..i], &hostpart[i..]),
             None => (hostpart, ""),
         };
         let (host, port_text) = if hostport.starts_with('[') {
-            let end = hostport
-                .find(']')
+            let end = position(hostport, |c| c == b']')
                 .ok_or(UriError::Malformed("URI IPv6 reference is not closed"))?;
             let after = &hostport[end + 1..];
             let port = match after.strip_prefix(':') {
@@ -149,7 +157,7 @@ impl<'a> SipUri<'a> {
             };
             (&hostport[..=end], port)
         } else {
-            match hostport.rfind(':') {
+            match hostport.bytes().rposition(|c| c == b':') {
                 Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
                 None => (hostport, None),
             }
@@ -158,23 +166,24 @@ impl<'a> SipUri<'a> {
             return Err(UriError::Malformed("URI host is not valid"));
         }
         let port = match port_text {
-            Some(p) => Some(
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|_| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-                    .ok_or(UriError::Malformed("URI port is not valid"))?,
-            ),
+            Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| UriError::Malformed("URI port is not valid"))?,
+                )
+            }
+            Some(_) => return Err(UriError::Malformed("URI port is not valid")),
             None => None,
         };
-        let (params, headers) = match params_and_headers.find('?') {
+        let (params, headers) = match position(params_and_headers, |c| c == b'?') {
             Some(q) => (&params_and_headers[..q], Some(&params_and_headers[q + 1..])),
             None => (params_and_headers, None),
         };
-        if !valid_escaped(params, b";=[]/:&+$") {
+        if !valid_escaped(params, &chars::URI_PARAMS) {
             return Err(UriError::Malformed("URI parameters are not valid"));
         }
         if let Some(h) = headers
-            && !valid_escaped(h, b"[]/?:+$&=")
+            && !valid_escaped(h, &chars::URI_HEADERS)
         {
             return Err(UriError::Malformed("URI headers are not valid"));
         }
@@ -227,8 +236,18 @@ impl<'a> SipUri<'a> {
         if self.params.is_empty() {
             return key;
         }
-        for name in ["transport", "user", "method", "ttl", "maddr"] {
-            if let Some(v) = self.param(name) {
+        // One pass over the parameters; they are written in a fixed order.
+        const COMPARED: [&str; 5] = ["transport", "user", "method", "ttl", "maddr"];
+        let mut found: [Option<Option<&str>>; 5] = [None; 5];
+        for p in super::params::iter(self.params) {
+            if let Some(i) = COMPARED.iter().position(|n| n.eq_ignore_ascii_case(p.name))
+                && found[i].is_none()
+            {
+                found[i] = Some(p.value);
+            }
+        }
+        for (name, value) in COMPARED.iter().zip(found) {
+            if let Some(v) = value {
                 key.push(';');
                 key.push_str(name);
                 if let Some(v) = v {
