@@ -9,12 +9,15 @@
 #     and at least 95% of the target rate achieved;
 #   - sipreg's CPU microseconds per registration at a fixed FIXED_RATE (5,000/s), from
 #     /proc (all threads);
-#   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings.
+#   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings;
+#   - the CPU per registration of udp-floor (bench/floor), a server that only copies five
+#     header lines into a 200: the share of one receive and one send per message.
 # sipreg runs on CPU 0 and SIPp on CPU 1 (taskset), like ../shared/bench/compare.sh.
 # Every SIPp run is bounded by -m and -timeout; only the sipreg started here is stopped.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${SIPREG_BIN:-$HERE/../target/release/sipreg}
+FLOOR=${FLOOR_BIN:-$HERE/../target/release/udp-floor}
 STEP_S=${STEP_S:-3}
 FIXED_RATE=${FIXED_RATE:-5000}
 PORT=${PORT:-5071}
@@ -23,6 +26,7 @@ USERS=10000
 BIG=100000
 for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
 [ -x "$BIN" ] || { echo "no $BIN: run cargo build --release"; exit 2; }
+[ -x "$FLOOR" ] || { echo "no $FLOOR: run cargo build --release"; exit 2; }
 WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
 trap 'stop; rm -rf "$WORK"' EXIT
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
@@ -47,8 +51,12 @@ config() { # $1 = plain|auth, $2 = users
 }
 
 SRV=""
-start() { # $1 = config file
-  RUST_LOG=warn taskset -c 0 "$BIN" run --config "$1" > "$WORK/sipreg.log" 2>&1 &
+start() { # $1 = config file, or "floor" for the do-nothing server
+  if [ "$1" = floor ]; then
+    taskset -c 0 "$FLOOR" "127.0.0.1:$PORT" > "$WORK/floor.log" 2>&1 &
+  else
+    RUST_LOG=warn taskset -c 0 "$BIN" run --config "$1" > "$WORK/sipreg.log" 2>&1 &
+  fi
   SRV=$!
   for _ in $(seq 100); do
     grep -q ":$(printf '%04X' "$PORT") " /proc/net/udp 2>/dev/null && return 0
@@ -103,6 +111,17 @@ measure() { # $1 = plain|auth
   printf '| %-5s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
 }
 
+# CPU per registration of a server that only copies five header lines into a 200: what one
+# receive and one send per message cost here, whatever the registrar does.
+floor_us() {
+  start floor
+  read -r ok _ < <(run_sipp uac_register.xml "$WORK/users.csv" 5000 $USERS)
+  local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks); read -r ok _ < <(run_sipp uac_register.xml "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
+  stop
+  awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
+}
+
 users_csv $USERS "$WORK/users.csv"
 log "sipreg $BIN, results in the table below (STEP_S=$STEP_S, FIXED_RATE=$FIXED_RATE)"
 echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
@@ -119,3 +138,5 @@ read -r ok fail retr _ < <(run_sipp uac_register.xml "$WORK/big.csv" 10000 $BIG)
 echo
 echo "RSS: empty $(( empty / 1024 )) MiB; with $ok bindings $(( $(rss_kib) / 1024 )) MiB (failed=$fail retrans=$retr)"
 stop
+echo
+echo "Floor (udp-floor: receive, copy 5 header lines, send; no parsing, no state): $(floor_us) us of CPU per plain registration at ${FIXED_RATE}/s"
