@@ -202,12 +202,12 @@ impl<'a> SipUri<'a> {
         super::params::get(self.params, name)
     }
 
-    /// The address-of-record key `user@host` (host lower-cased; no port, no parameters), or
-    /// the host alone for a URI without user.
+    /// The address-of-record key `user@host` (user unescaped, host lower-cased; no port,
+    /// no parameters), or the host alone for a URI without user.
     pub fn aor(&self) -> String {
         let mut s = String::with_capacity(self.host.len() + self.user.map_or(0, |u| u.len() + 1));
         if let Some(u) = self.user {
-            s.push_str(u);
+            push_unescaped(&mut s, u);
             s.push('@');
         }
         for c in self.host.chars() {
@@ -295,6 +295,8 @@ mod tests {
         assert_eq!(u.port, Some(5070));
         assert_eq!(u.param("transport"), Some(Some("TCP")));
         assert_eq!(u.aor(), "alice@example.com");
+        let escaped = SipUri::parse("sip:%61lice@EXAMPLE.com").unwrap();
+        assert_eq!(escaped.aor(), "alice@example.com");
         let r = SipUri::parse("sip:127.0.0.1:5071").unwrap();
         assert_eq!((r.user, r.host, r.port), (None, "127.0.0.1", Some(5071)));
     }

@@ -185,6 +185,36 @@ fn refusals_say_why() {
 }
 
 #[test]
+fn stale_nonce_is_logged_as_such() {
+    let mut h = Harness::new(&config("www", ""));
+    let r = h.send(
+        &Register::new("alice@example.com")
+            .contact("<sip:a@192.0.2.10>")
+            .text(),
+    );
+    let ch = r.all("WWW-Authenticate")[0].to_owned();
+    h.now = T0 + 400_000;
+    let lines = logged(|| {
+        let auth = authorization(&ch, "alice", "wonderland", "sip:example.com", 1);
+        h.send(
+            &Register::new("alice@example.com")
+                .cseq(2)
+                .contact("<sip:a@192.0.2.10>")
+                .header(&format!("Authorization: {auth}"))
+                .text(),
+        );
+    });
+    find(
+        &lines,
+        &[
+            "Authentication failed",
+            "alias=\"alice@example.com\"",
+            "reason=\"Stale nonce\"",
+        ],
+    );
+}
+
+#[test]
 fn eviction_is_logged() {
     let mut h = Harness::new(&config("off", "")); // max_contacts = 3
     let lines = logged(|| {

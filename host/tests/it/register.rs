@@ -406,3 +406,16 @@ fn malformed_requests_get_400_with_a_reason_or_are_dropped() {
         2
     );
 }
+
+#[test]
+fn escaped_user_part_names_the_same_aor() {
+    let h = open();
+    let escaped = Register::new("%61lice@example.com").contact("<sip:a@192.0.2.10>");
+    assert_eq!(
+        h.send(&escaped.text()).code,
+        200,
+        "%61lice is alice, a listed alias"
+    );
+    let q = h.send(&Register::new(ALICE).call_id("other").text());
+    assert_eq!(q.contact_expires(), vec![("sip:a@192.0.2.10".into(), 3600)]);
+}
