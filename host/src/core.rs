@@ -11,7 +11,6 @@ use crate::sip::method::Method;
 use crate::sip::request::{self, Refusal};
 use crate::sip::response::{encode, encode_salvaged};
 use crate::sip::{HeaderName, Message, Reply, StartLine};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +54,13 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The To tag of our responses: a hash of Call-ID and From, so a retransmitted request
+/// gets the same tag.
 fn to_tag(msg: &Message) -> String {
-    let mut h = DefaultHasher::new();
-    msg.header(HeaderName::CallId).hash(&mut h);
-    msg.header(HeaderName::From).hash(&mut h);
-    format!("{:016x}", h.finish())
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::default()
+        .hash_one((msg.header(HeaderName::CallId), msg.header(HeaderName::From)));
+    format!("{h:016x}")
 }
 
 impl Core {

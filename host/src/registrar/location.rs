@@ -9,7 +9,7 @@ use crate::config::Transport;
 use crate::hooks::ExpireReason;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -22,10 +22,10 @@ pub struct Binding {
     /// The Contact value as received, less its `expires` and `q` parameters.
     pub contact: Arc<str>,
     /// The RFC 3261 URI comparison key.
-    pub key: Box<str>,
+    pub key: Arc<str>,
     pub expires_at_ms: u64,
     pub q: Option<u16>,
-    pub call_id: Box<str>,
+    pub call_id: Arc<str>,
     pub cseq: u32,
     /// A hash of the top Via branch of the request that last wrote the binding, to tell a
     /// retransmission from a replay with the same CSeq.
@@ -35,8 +35,8 @@ pub struct Binding {
     pub transport: Transport,
     /// The contact or Via address differs from the packet's source.
     pub natted: bool,
-    pub instance: Option<Box<str>>,
-    pub reg_id: Option<Box<str>>,
+    pub instance: Option<Arc<str>>,
+    pub reg_id: Option<Arc<str>>,
     /// When the binding was last written (for `max_contacts` eviction).
     pub refreshed_ms: u64,
     timer: u64,
@@ -97,7 +97,7 @@ pub struct Applied {
 
 #[derive(Debug, Default)]
 struct Shard {
-    aors: HashMap<Arc<str>, Vec<Binding>>,
+    aors: HashMap<Arc<str>, Vec<Binding>, Hasher>,
     timers: BTreeMap<(u64, u64), Arc<str>>,
     next_timer: u64,
 }
@@ -118,6 +118,7 @@ impl Shard {
 #[derive(Debug)]
 pub struct Location {
     shards: Box<[Mutex<Shard>]>,
+    hasher: Hasher,
 }
 
 impl Default for Location {
@@ -126,10 +127,12 @@ impl Default for Location {
     }
 }
 
-fn shard_of(aor: &str) -> usize {
-    let mut h = DefaultHasher::new();
-    aor.hash(&mut h);
-    (h.finish() as usize) % SHARDS
+/// The hasher of the store: foldhash, seeded once per process (AORs come from the network,
+/// so the seed keeps their distribution out of a sender's hands).
+type Hasher = foldhash::fast::RandomState;
+
+fn shard_of(hasher: &Hasher, aor: &str) -> usize {
+    (hasher.hash_one(aor) as usize) % SHARDS
 }
 
 impl Location {
@@ -137,12 +140,13 @@ impl Location {
     pub fn new() -> Location {
         Location {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hasher: Hasher::default(),
         }
     }
 
     /// The live bindings of an AOR.
     pub fn lookup(&self, aor: &str, now_ms: u64) -> Vec<Binding> {
-        let shard = self.shards[shard_of(aor)].lock();
+        let shard = self.shards[shard_of(&self.hasher, aor)].lock();
         shard.aors.get(aor).map_or_else(Vec::new, |v| {
             v.iter()
                 .filter(|b| b.expires_at_ms > now_ms)
@@ -170,7 +174,7 @@ impl Location {
         if adding > u.max_contacts {
             return Err(UpdateError::TooManyContacts);
         }
-        let mut shard = self.shards[shard_of(aor)].lock();
+        let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
         let shard = &mut *shard;
         let key: Arc<str> = match shard.aors.get_key_value(aor) {
             Some((k, _)) => k.clone(),
@@ -232,10 +236,14 @@ impl Location {
                         let old = bindings[i].clone();
                         shard.disarm(&old);
                         let b = &mut bindings[i];
-                        b.contact = Arc::from(c.contact);
+                        if *b.contact != *c.contact {
+                            b.contact = Arc::from(c.contact);
+                        }
                         b.expires_at_ms = expires_at_ms;
                         b.q = c.q;
-                        b.call_id = u.call_id.into();
+                        if *b.call_id != *u.call_id {
+                            b.call_id = u.call_id.into();
+                        }
                         b.cseq = u.cseq;
                         b.branch = u.branch;
                         b.source = u.source;

@@ -16,7 +16,6 @@ use crate::sip::contact::{self, Contacts, format_q};
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
 use crate::sip::{HeaderName, Reply};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// The authentication settings and state.
@@ -62,9 +61,8 @@ pub fn hook_failure(e: &HookError) -> Reply {
 }
 
 fn hash_of(parts: &[&str]) -> u64 {
-    let mut h = DefaultHasher::new();
-    parts.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(parts)
 }
 
 impl Registrar {

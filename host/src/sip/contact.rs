@@ -44,7 +44,7 @@ pub fn saturating_u32(text: &str) -> Option<u32> {
 
 /// Reads a q-value (`0`, `0.5`, `1.000`) into thousandths.
 pub fn parse_q(text: &str) -> Option<u16> {
-    let (int, frac) = match text.split_once('.') {
+    let (int, frac) = match super::scan::split_once(text, b'.') {
         Some((i, f)) => (i, f),
         None => (text, ""),
     };
@@ -81,7 +81,7 @@ pub fn parse(msg: &Message) -> Result<Contacts<'_>, String> {
     let mut wildcard = false;
     for value in msg.headers_named(HeaderName::Contact) {
         for item in split_outside_quotes(value, b',') {
-            let raw = item.trim();
+            let raw = super::scan::trim(item);
             if raw == "*" {
                 wildcard = true;
                 continue;

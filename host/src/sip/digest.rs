@@ -69,7 +69,7 @@ pub enum CredentialsError {
 /// # Errors
 /// [`CredentialsError`] when the scheme is not Digest or the parameters are malformed.
 pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsError> {
-    let value = value.trim();
+    let value = super::scan::trim(value);
     let (scheme, rest) = match value.find([' ', '\t']) {
         Some(i) => (&value[..i], &value[i + 1..]),
         None => (value, ""),
@@ -79,15 +79,15 @@ pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsErro
     }
     let mut c = Credentials::default();
     for item in split_outside_quotes(rest, b',') {
-        let item = item.trim();
+        let item = super::scan::trim(item);
         if item.is_empty() {
             continue;
         }
-        let eq = item.find('=').ok_or(CredentialsError::Malformed(
+        let eq = super::scan::find(item, b'=').ok_or(CredentialsError::Malformed(
             "digest parameter without value",
         ))?;
-        let name = item[..eq].trim();
-        let raw = item[eq + 1..].trim();
+        let name = super::scan::trim(&item[..eq]);
+        let raw = super::scan::trim(&item[eq + 1..]);
         if raw.starts_with('"') != raw.ends_with('"') || raw == "\"" {
             return Err(CredentialsError::Malformed(
                 "unbalanced quotes in digest parameter",

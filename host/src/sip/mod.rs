@@ -14,6 +14,7 @@ pub mod name_addr;
 pub mod params;
 pub mod request;
 pub mod response;
+pub mod scan;
 pub mod uri;
 pub mod via;
 

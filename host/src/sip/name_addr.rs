@@ -1,6 +1,7 @@
 //! `name-addr` / `addr-spec` values with header parameters: From, To, Contact, Route.
 
 use super::params;
+use super::scan;
 
 /// A `[display-name] <uri>;params` or `uri;params` value, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ impl<'a> NameAddr<'a> {
     /// # Errors
     /// A static text saying what is wrong.
     pub fn parse(text: &'a str) -> Result<Self, &'static str> {
-        let text = text.trim();
+        let text = scan::trim(text);
         if text.is_empty() {
             return Err("empty address");
         }
@@ -27,13 +28,13 @@ impl<'a> NameAddr<'a> {
             return Err("unbalanced quotes");
         }
         if let Some(lt) = find_unquoted(text, b'<') {
-            let display = text[..lt].trim();
-            let gt = text[lt..].find('>').ok_or("unclosed '<'")? + lt;
+            let display = scan::trim(&text[..lt]);
+            let gt = scan::find(&text[lt..], b'>').ok_or("unclosed '<'")? + lt;
             let uri = &text[lt + 1..gt];
             if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
                 return Err("whitespace inside angle brackets");
             }
-            let rest = text[gt + 1..].trim_start();
+            let rest = scan::trim_start(&text[gt + 1..]);
             if !(rest.is_empty() || rest.starts_with(';')) {
                 return Err("text after '>'");
             }
@@ -48,10 +49,10 @@ impl<'a> NameAddr<'a> {
         } else {
             // addr-spec: the header parameters start at the first ';' after the host, but a
             // ';' may also stand in the user part, before the '@'.
-            let after_user = text.find('@').map_or(0, |at| at + 1);
-            let semi = text[after_user..].find(';').map(|i| i + after_user);
+            let after_user = scan::find(text, b'@').map_or(0, |at| at + 1);
+            let semi = scan::find(&text[after_user..], b';').map(|i| i + after_user);
             let (uri, rest) = match semi {
-                Some(i) => (text[..i].trim_end(), &text[i..]),
+                Some(i) => (scan::trim_end(&text[..i]), &text[i..]),
                 None => (text, ""),
             };
             // RFC 3261 section 20: a URI with headers or a comma must be in angle brackets.

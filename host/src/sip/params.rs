@@ -27,35 +27,63 @@ pub fn unquote(v: &str) -> &str {
     }
 }
 
-/// Trims spaces and tabs (SIP's linear white space after unfolding) from both ends.
-pub fn trim_lws(s: &str) -> &str {
-    let b = s.as_bytes();
-    let start = b
-        .iter()
-        .position(|c| *c != b' ' && *c != b'\t')
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| *c != b' ' && *c != b'\t')
-        .map_or(start, |i| i + 1);
-    &s[start..end.max(start)]
-}
+pub use super::scan::trim as trim_lws;
 
 /// Iterates over `;a=b;c` (a leading `;` is optional).
-pub fn iter(text: &str) -> impl Iterator<Item = Param<'_>> {
-    split_outside_quotes(text, b';')
-        .map(trim_lws)
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.bytes().position(|b| b == b'=') {
-            Some(i) => Param {
-                name: trim_lws(&p[..i]),
-                value: Some(trim_lws(&p[i + 1..])),
-            },
-            None => Param {
-                name: p,
-                value: None,
-            },
-        })
+pub fn iter(text: &str) -> ParamIter<'_> {
+    ParamIter { text, pos: 0 }
+}
+
+/// The iterator of [`iter`]: one pass over the bytes, quoted values skipped as a whole.
+#[derive(Debug, Clone)]
+pub struct ParamIter<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Iterator for ParamIter<'a> {
+    type Item = Param<'a>;
+
+    fn next(&mut self) -> Option<Param<'a>> {
+        let b = self.text.as_bytes();
+        let mut i = self.pos;
+        loop {
+            while i < b.len() && matches!(b[i], b';' | b' ' | b'\t') {
+                i += 1;
+            }
+            if i >= b.len() {
+                self.pos = i;
+                return None;
+            }
+            let start = i;
+            while i < b.len() && b[i] != b'=' && b[i] != b';' {
+                i += 1;
+            }
+            let name = super::scan::trim_end(&self.text[start..i]);
+            let value = if i < b.len() && b[i] == b'=' {
+                i += 1;
+                let vstart = i;
+                let mut in_quotes = false;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' if in_quotes => i += 1,
+                        b'"' => in_quotes = !in_quotes,
+                        b';' if !in_quotes => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                Some(super::scan::trim(&self.text[vstart..i.min(b.len())]))
+            } else {
+                None
+            };
+            if name.is_empty() && value.is_none() {
+                continue;
+            }
+            self.pos = i;
+            return Some(Param { name, value });
+        }
+    }
 }
 
 /// The first parameter called `name` (case-insensitive): `Some(None)` when it has no value.
@@ -174,13 +202,6 @@ mod tests {
         let parts: Vec<_> =
             split_outside_quotes(r#""a, b" <sip:x@y;p=1,2>, <sip:z@w>"#, b',').collect();
         assert_eq!(parts, vec![r#""a, b" <sip:x@y;p=1,2>"#, " <sip:z@w>"]);
-    }
-
-    #[test]
-    fn trims_only_spaces_and_tabs() {
-        assert_eq!(trim_lws(" \t a b \t"), "a b");
-        assert_eq!(trim_lws("   "), "");
-        assert_eq!(trim_lws(""), "");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use super::header::HeaderName;
 use super::message::Message;
 use super::name_addr::NameAddr;
 use super::params::split_outside_quotes;
+use super::scan;
 use super::via::Via;
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -135,13 +136,13 @@ fn write_top_via(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
         return;
     }
     // Rewrite the parameter list: drop existing received/rport, then add ours.
-    let (base, params) = match via.find(';') {
+    let (base, params) = match scan::find(via, b';') {
         Some(i) => (&via[..i], &via[i..]),
         None => (via, ""),
     };
     out.extend_from_slice(base.as_bytes());
-    for p in split_outside_quotes(params, b';').filter(|p| !p.trim().is_empty()) {
-        let name = p.split('=').next().unwrap_or("").trim();
+    for p in split_outside_quotes(params, b';').filter(|p| !scan::trim(p).is_empty()) {
+        let name = scan::trim(scan::split_once(p, b'=').map_or(p, |(n, _)| n));
         if name.eq_ignore_ascii_case("received")
             || (wants_rport && name.eq_ignore_ascii_case("rport"))
         {
@@ -186,7 +187,7 @@ pub fn encode(
     let mut first = true;
     for value in req.headers_named(HeaderName::Via) {
         for element in split_outside_quotes(value, b',') {
-            let element = element.trim();
+            let element = scan::trim(element);
             if element.is_empty() {
                 continue;
             }

@@ -91,9 +91,8 @@ impl<'a> SipUri<'a> {
     /// # Errors
     /// [`UriError::UnsupportedScheme`] for another scheme, [`UriError::Malformed`] otherwise.
     pub fn parse(text: &'a str) -> Result<Self, UriError> {
-        let colon = text
-            .find(':')
-            .ok_or(UriError::Malformed("URI has no scheme"))?;
+        let colon =
+            position(text, |c| c == b':').ok_or(UriError::Malformed("URI has no scheme"))?;
         let scheme_text = &text[..colon];
         let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
             Scheme::Sip
@@ -210,9 +209,7 @@ impl<'a> SipUri<'a> {
             push_unescaped(&mut s, u);
             s.push('@');
         }
-        for c in self.host.chars() {
-            s.push(c.to_ascii_lowercase());
-        }
+        push_lower(&mut s, self.host);
         s
     }
 
@@ -261,11 +258,17 @@ impl<'a> SipUri<'a> {
 }
 
 fn push_lower(out: &mut String, text: &str) {
-    out.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+    let start = out.len();
+    out.push_str(text);
+    out[start..].make_ascii_lowercase();
 }
 
 /// Appends `text` with `%XX` escapes resolved (so `%61lice` and `alice` compare equal).
 fn push_unescaped(out: &mut String, text: &str) {
+    if !text.contains('%') {
+        out.push_str(text);
+        return;
+    }
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {

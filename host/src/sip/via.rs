@@ -1,6 +1,7 @@
 //! The Via header: sent-protocol, sent-by and the parameters the registrar reads.
 
 use super::params;
+use super::scan;
 
 /// The topmost Via value, borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,24 +24,23 @@ impl<'a> Via<'a> {
     /// # Errors
     /// A static text saying what is wrong.
     pub fn parse(raw: &'a str) -> Result<Self, &'static str> {
-        let raw = raw.trim();
+        let raw = scan::trim(raw);
         // sent-protocol = name SLASH version SLASH transport, with optional LWS around SLASH
         let mut rest = raw;
         let mut parts = [""; 3];
         for (i, part) in parts.iter_mut().enumerate() {
-            let r = rest.trim_start();
+            let r = scan::trim_start(rest);
             let end = if i < 2 {
                 memchr::memchr(b'/', r.as_bytes()).ok_or("malformed Via sent-protocol")?
             } else {
                 memchr::memchr2(b' ', b'\t', r.as_bytes()).ok_or("Via has no sent-by")?
             };
-            *part = r[..end].trim_end();
+            *part = scan::trim_end(&r[..end]);
             rest = if i < 2 { &r[end + 1..] } else { &r[end..] };
         }
         let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
-        let version_ok = parts[1]
-            .split_once('.')
-            .is_some_and(|(a, b)| digits(a) && digits(b));
+        let version_ok =
+            scan::split_once(parts[1], b'.').is_some_and(|(a, b)| digits(a) && digits(b));
         if !parts[0].eq_ignore_ascii_case("SIP") || !version_ok {
             return Err("malformed Via sent-protocol");
         }
@@ -51,19 +51,19 @@ impl<'a> Via<'a> {
         {
             return Err("malformed Via transport");
         }
-        let rest = rest.trim_start();
-        let (sent_by, params) = match rest.find(';') {
-            Some(i) => (rest[..i].trim_end(), &rest[i..]),
-            None => (rest.trim_end(), ""),
+        let rest = scan::trim_start(rest);
+        let (sent_by, params) = match scan::find(rest, b';') {
+            Some(i) => (scan::trim_end(&rest[..i]), &rest[i..]),
+            None => (scan::trim_end(rest), ""),
         };
         let (host, port) = split_host_port(sent_by).ok_or("malformed Via sent-by")?;
         // Every parameter has a name, and a value where it has an '='.
         let mut pieces = params::split_outside_quotes(params, b';');
         pieces.next(); // what stands before the first ';' (nothing)
         for piece in pieces {
-            let (name, value) = match piece.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim())),
-                None => (piece.trim(), None),
+            let (name, value) = match scan::split_once(piece, b'=') {
+                Some((n, v)) => (scan::trim(n), Some(scan::trim(v))),
+                None => (scan::trim(piece), None),
             };
             if name.is_empty() || value == Some("") {
                 return Err("malformed Via parameter");
@@ -93,11 +93,11 @@ impl<'a> Via<'a> {
 /// Splits `host[:port]` (IPv6 in brackets) and checks both parts.
 pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if s.starts_with('[') {
-        let end = s.find(']')?;
+        let end = scan::find(s, b']')?;
         let after = &s[end + 1..];
         (&s[..=end], after.strip_prefix(':'))
     } else {
-        match s.rfind(':') {
+        match scan::rfind(s, b':') {
             Some(c) => (&s[..c], Some(&s[c + 1..])),
             None => (s, None),
         }
