@@ -82,6 +82,29 @@ impl Core {
         &self.registrar
     }
 
+    /// [`Core::handle`], with a panic (a bug; none is known) turned into a logged, counted
+    /// drop, so that a transport's reader goes on serving.
+    pub fn handle_guarded(
+        &self,
+        bytes: &[u8],
+        src: SocketAddr,
+        transport: Transport,
+        now_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let start = out.len();
+        let run = std::panic::AssertUnwindSafe(|| self.handle(bytes, src, transport, now_ms, out));
+        match std::panic::catch_unwind(run) {
+            Ok(h) => h,
+            Err(_) => {
+                out.truncate(start);
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(target: "sipreg::server", source = %src, "request handling panicked; message dropped");
+                Handled::Dropped
+            }
+        }
+    }
+
     /// Handles one message from `src`; a reply, if any, is appended to `out`.
     pub fn handle(
         &self,

@@ -57,7 +57,7 @@ async fn serve(
             match next_frame(&buf, limits.max_message_size) {
                 Ok(Frame::Message(n)) => {
                     out.clear();
-                    core.handle(&buf[..n], peer, Transport::Tcp, now_ms(), &mut out);
+                    core.handle_guarded(&buf[..n], peer, Transport::Tcp, now_ms(), &mut out);
                     if !out.is_empty() {
                         stream.write_all(&out).await?;
                     }

@@ -75,7 +75,7 @@ fn serve(socket: &UdpSocket, core: &Core, limits: Limits, stop: &AtomicBool) {
             continue; // a keep-alive
         }
         out.clear();
-        core.handle(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
+        core.handle_guarded(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
         if !out.is_empty()
             && let Err(e) = socket.send_to(&out, src)
         {

@@ -8,6 +8,7 @@ mod digest;
 mod hooks;
 mod logs;
 mod register;
+mod robustness;
 mod sipp;
 mod support;
 mod torture;
