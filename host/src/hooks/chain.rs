@@ -26,11 +26,6 @@ impl HookChain {
         HookChain { hooks }
     }
 
-    /// The names, in order.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.hooks.iter().map(|h| h.name())
-    }
-
     /// `on_request` down the chain until one decides.
     ///
     /// # Errors

@@ -166,11 +166,11 @@ impl Message {
             let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
                 return err(format!("Header line without colon: {}", clip(line)));
             };
-            let name = super::params::trim_lws(&line[..colon]);
+            let name = super::scan::trim(&line[..colon]);
             if !is_token(name) {
                 return err(format!("Malformed header name: {}", clip(line)));
             }
-            let value = super::params::trim_lws(&line[colon + 1..]);
+            let value = super::scan::trim(&line[colon + 1..]);
             let vstart = base + (value.as_ptr() as usize - line.as_ptr() as usize);
             let header = HeaderName::parse(name);
             if header.is_single() {
@@ -253,13 +253,6 @@ impl Message {
     /// How many headers carry this name.
     pub fn count(&self, name: HeaderName) -> usize {
         self.headers.iter().filter(|h| h.name == name).count()
-    }
-
-    /// All headers as (name as written, value), in order.
-    pub fn all_headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers
-            .iter()
-            .map(|h| (self.slice(&h.raw_name), self.slice(&h.value)))
     }
 
     /// The body.

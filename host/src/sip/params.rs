@@ -27,8 +27,6 @@ pub fn unquote(v: &str) -> &str {
     }
 }
 
-pub use super::scan::trim as trim_lws;
-
 /// Iterates over `;a=b;c` (a leading `;` is optional).
 pub fn iter(text: &str) -> ParamIter<'_> {
     ParamIter { text, pos: 0 }
