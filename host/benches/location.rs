@@ -47,6 +47,7 @@ fn update(location: &Location, i: usize, cseq: u32, now_ms: u64) {
             instance: None,
             reg_id: None,
             natted: false,
+            registration_id: uuid::Uuid::new_v4(),
         }],
     };
     location.update(&aor, &u).expect("bench update");

@@ -4,7 +4,8 @@
 
 use crate::config::{Config, Transport};
 use crate::hooks::builtin::Builtin;
-use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision};
+use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars};
+use crate::kv::Kv;
 use crate::registrar::register::{Outcome, hook_failure};
 use crate::registrar::{Location, Registrar};
 use crate::sip::method::Method;
@@ -44,6 +45,7 @@ pub struct Counters {
 pub struct Core {
     registrar: Registrar,
     chain: HookChain,
+    kv: Arc<Kv>,
     pub counters: Counters,
 }
 
@@ -64,15 +66,31 @@ fn to_tag(msg: &Message) -> String {
 }
 
 impl Core {
-    /// A core with the built-in hooks after `extra` (in order).
+    /// A core with the built-in hooks after `extra` (in order), and stores of its own.
     pub fn new(config: &Config, extra: Vec<Arc<dyn Hooks>>) -> Core {
+        Core::with_stores(
+            config,
+            extra,
+            Arc::new(Location::new()),
+            Arc::new(Kv::new()),
+        )
+    }
+
+    /// A core over these stores (the ones the `extra` hooks were given).
+    pub fn with_stores(
+        config: &Config,
+        extra: Vec<Arc<dyn Hooks>>,
+        location: Arc<Location>,
+        kv: Arc<Kv>,
+    ) -> Core {
         let mut hooks = extra;
         hooks.push(Arc::new(Builtin::new(config)));
         let chain = HookChain::new(hooks);
-        let registrar = Registrar::new(config, chain.clone(), Arc::new(Location::new()));
+        let registrar = Registrar::new(config, chain.clone(), location);
         Core {
             registrar,
             chain,
+            kv,
             counters: Counters::default(),
         }
     }
@@ -181,10 +199,13 @@ impl Core {
                 );
             }
         }
+        let vars = Vars::default();
         let req = RequestInfo {
             msg,
             source: src,
             transport,
+            vars: &vars,
+            now_ms,
         };
         match self.chain.on_request(&req) {
             Ok(Decision::Continue | Decision::Accept) => {}
@@ -209,8 +230,10 @@ impl Core {
         }
     }
 
-    /// Expires due bindings (the server's timer calls this every second).
+    /// Expires due bindings and store keys (the server's timer calls this every second);
+    /// returns how many bindings went.
     pub fn expire_due(&self, now_ms: u64) -> usize {
+        self.kv.purge(now_ms);
         self.registrar.expire_due(now_ms)
     }
 }

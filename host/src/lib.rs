@@ -9,6 +9,8 @@ pub mod auth;
 pub mod config;
 pub mod core;
 pub mod hooks;
+pub mod kv;
+pub mod lua;
 pub mod registrar;
 pub mod server;
 pub mod sip;

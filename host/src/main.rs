@@ -3,6 +3,10 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use sipreg::config::{self, Config};
 use sipreg::core::Core;
+use sipreg::hooks;
+use sipreg::kv::Kv;
+use sipreg::lua::Shared;
+use sipreg::registrar::Location;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,17 +33,27 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
     },
-    /// Check a configuration file and exit.
+    /// Check a configuration file, and load every script it names, and exit.
     Check {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the Lua API reference (docs/lua-api.md) and exit.
+    LuaApi,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
     match path {
         Some(p) => config::load_file(p),
         None => config::parse(config::DEFAULT_CONFIG, "<embedded default>"),
+    }
+}
+
+/// The stores every hook implementation and the core share.
+fn shared() -> Shared {
+    Shared {
+        kv: Arc::new(Kv::new()),
+        location: Arc::new(Location::new()),
     }
 }
 
@@ -73,16 +87,29 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::LuaApi => {
+            print!("{}", sipreg::lua::api_markdown());
+            ExitCode::SUCCESS
+        }
         Command::Check { config } => match load(Some(&config)) {
-            Ok(c) => {
-                println!(
-                    "{}: ok ({} listen address(es), {} alias(es))",
-                    config.display(),
-                    c.server.listen.len(),
-                    c.aliases.len()
-                );
-                ExitCode::SUCCESS
-            }
+            Ok(c) => match hooks::configured::load(&c, &shared(), 1) {
+                Ok(loaded) => {
+                    println!(
+                        "{}: ok ({} listen address(es), {} alias(es), {} script(s))",
+                        config.display(),
+                        c.server.listen.len(),
+                        c.aliases.len(),
+                        loaded.scripts.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("{e}");
+                    }
+                    ExitCode::from(2)
+                }
+            },
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(2)
@@ -107,8 +134,31 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
+            let shared = shared();
+            let configured = match hooks::configured::load(
+                &cfg,
+                &shared,
+                hooks::configured::states_per_script(),
+            ) {
+                Ok(c) => c,
+                Err(errors) => {
+                    for e in errors {
+                        eprintln!("{e}");
+                    }
+                    return ExitCode::from(2);
+                }
+            };
             runtime.block_on(async {
-                let core = Arc::new(Core::new(&cfg, Vec::new()));
+                let core = Arc::new(Core::with_stores(
+                    &cfg,
+                    configured.hooks(),
+                    shared.location.clone(),
+                    shared.kv.clone(),
+                ));
+                let watcher = tokio::spawn(sipreg::lua::reload::watch(
+                    configured.scripts.clone(),
+                    std::time::Duration::from_secs(1),
+                ));
                 let running = match sipreg::server::start(&cfg, core).await {
                     Ok(r) => r,
                     Err(e) => {
@@ -118,6 +168,7 @@ fn main() -> ExitCode {
                 };
                 shutdown_signal().await;
                 tracing::info!(target: "sipreg::server", "shutting down");
+                watcher.abort();
                 running.stop();
                 ExitCode::SUCCESS
             })

@@ -20,14 +20,19 @@ impl Transport {
             Transport::Tcp => "TCP",
         }
     }
+
+    /// The name as the configuration writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
 }
 
 impl fmt::Display for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        })
+        f.write_str(self.as_str())
     }
 }
 

@@ -4,7 +4,7 @@
 use super::{Challenge, Config};
 use std::fmt;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -47,7 +47,11 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
         key: None,
         message: format!("cannot read: {e}"),
     })?;
-    parse(&text, &path.display().to_string())
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    parse_in(&text, &path.display().to_string(), base_dir)
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -159,11 +163,20 @@ fn problem(path: Vec<PathPart<'static>>, message: impl Into<String>) -> Problem 
     }
 }
 
-/// Parses and checks configuration text; `file` names it in errors.
+/// Parses and checks configuration text; `file` names it in errors, and relative paths
+/// in it are resolved against the working directory.
 ///
 /// # Errors
 /// A [`ConfigError`] naming file, line and key.
 pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+    parse_in(text, file, PathBuf::from("."))
+}
+
+/// [`parse`], with relative paths resolved against `base_dir`.
+///
+/// # Errors
+/// A [`ConfigError`] naming file, line and key.
+pub fn parse_in(text: &str, file: &str, base_dir: PathBuf) -> Result<Config, ConfigError> {
     // The span tree is only built when an error needs a line and a key: a large alias list
     // is then parsed once.
     let spans = || {
@@ -178,7 +191,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             }
         })
     };
-    let config: Config = match toml::from_str(text) {
+    let mut config: Config = match toml::from_str(text) {
         Ok(c) => c,
         Err(e) => {
             let doc = spans()?;
@@ -197,6 +210,7 @@ pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
             });
         }
     };
+    config.base_dir = base_dir;
     if let Some(p) = check(&config).into_iter().next() {
         let doc = spans()?;
         let (line, column) = line_col(text, span_of(&doc, &p.path).start);
@@ -266,6 +280,25 @@ fn check(c: &Config) -> Vec<Problem> {
             vec![Key("auth"), Key("nonce_ttl")],
             "nonce_ttl must be at least 1 second",
         ));
+    }
+    for (i, h) in c.hooks.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("hooks"), Index(i), Key(k)];
+        let path = h.script_path(&c.base_dir);
+        if !path.is_file() {
+            out.push(problem(
+                at("script"),
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        if h.memory_limit_mib == 0 {
+            out.push(problem(at("memory_limit_mib"), "must be at least 1"));
+        }
+        if h.instruction_budget < 1000 {
+            out.push(problem(
+                at("instruction_budget"),
+                "must be at least 1000 instructions",
+            ));
+        }
     }
     let mut seen_alias = std::collections::HashMap::new();
     let mut secrets: std::collections::HashMap<String, (Option<&str>, Option<&str>)> =

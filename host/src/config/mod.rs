@@ -5,10 +5,11 @@ mod listen;
 mod load;
 
 pub use listen::{Listen, Transport};
-pub use load::{ConfigError, DEFAULT_CONFIG, load_file, parse};
+pub use load::{ConfigError, DEFAULT_CONFIG, load_file, parse, parse_in};
 
 use crate::sip::digest::Algorithm;
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +22,47 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub aliases: Vec<Alias>,
+    /// Policy implementations asked before the built-in one, in this order.
+    #[serde(default)]
+    pub hooks: Vec<HookEntry>,
+    /// The folder relative paths in the file are resolved against: the configuration
+    /// file's own folder (the working directory for the embedded default).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// The kinds of hook implementation a `[[hooks]]` entry can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HookKind {
+    /// A Lua 5.4 script.
+    Lua,
+}
+
+/// One `[[hooks]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookEntry {
+    #[serde(rename = "type")]
+    pub kind: HookKind,
+    /// The script (`type = "lua"`), relative to the configuration file's folder.
+    pub script: PathBuf,
+    /// Handed to the script as `sip.config()`.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// The memory one Lua state may use, in MiB.
+    #[serde(default = "defaults::memory_limit_mib")]
+    pub memory_limit_mib: u32,
+    /// The Lua VM instructions one hook call may run.
+    #[serde(default = "defaults::instruction_budget")]
+    pub instruction_budget: u64,
+}
+
+impl HookEntry {
+    /// The script path, resolved against the configuration's folder.
+    pub fn script_path(&self, base_dir: &Path) -> PathBuf {
+        base_dir.join(&self.script)
+    }
 }
 
 /// `[server]`: where to listen and which domains are served.
@@ -196,5 +238,11 @@ mod defaults {
     }
     pub fn nonce_ttl() -> u64 {
         300
+    }
+    pub fn memory_limit_mib() -> u32 {
+        64
+    }
+    pub fn instruction_budget() -> u64 {
+        1_000_000
     }
 }

@@ -26,6 +26,16 @@ impl HookChain {
         HookChain { hooks }
     }
 
+    /// How many implementations the chain asks.
+    pub fn len(&self) -> usize {
+        self.hooks.len()
+    }
+
+    /// Whether the chain is empty.
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
     /// `on_request` down the chain until one decides.
     ///
     /// # Errors

@@ -8,6 +8,7 @@
 
 pub mod builtin;
 mod chain;
+pub mod configured;
 mod types;
 
 pub use chain::HookChain;

@@ -2,7 +2,9 @@
 
 use crate::auth::Secret;
 use crate::config::Transport;
+use crate::kv::KvValue;
 use crate::sip::{Message, Reply};
+use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -12,6 +14,41 @@ pub struct RequestInfo<'a> {
     pub msg: &'a Message,
     pub source: SocketAddr,
     pub transport: Transport,
+    /// Values the hooks of this one request share.
+    pub vars: &'a Vars,
+    /// When the request arrived, in milliseconds since the Unix epoch.
+    pub now_ms: u64,
+}
+
+/// Values the hooks of one request hand each other (Lua's `ctx.vars`): strings, numbers
+/// and booleans by name. They live as long as the request.
+#[derive(Debug, Default)]
+pub struct Vars(RefCell<Vec<(String, KvValue)>>);
+
+impl Vars {
+    /// A copy of every value, in the order they were first set.
+    pub fn snapshot(&self) -> Vec<(String, KvValue)> {
+        self.0.borrow().clone()
+    }
+
+    /// Whether no value is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<KvValue> {
+        self.0
+            .borrow()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Replaces every value.
+    pub fn replace(&self, values: Vec<(String, KvValue)>) {
+        *self.0.borrow_mut() = values;
+    }
 }
 
 /// The answer of `on_request` and `bind`.
@@ -91,6 +128,12 @@ pub struct ProposedBinding<'a> {
     /// The `+sip.instance` parameter as written (quotes included).
     pub instance: Option<&'a str>,
     pub reg_id: Option<&'a str>,
+    /// The id of the binding this contact refreshes or removes, or the id a new binding
+    /// will get. Looked up only when a hook other than the built-in one is configured;
+    /// otherwise a fresh id and `new` true.
+    pub registration_id: uuid::Uuid,
+    /// No binding of this contact exists yet (as of the `bind` call).
+    pub new: bool,
 }
 
 /// What `bind` is asked about.
@@ -124,6 +167,15 @@ impl ExpireReason {
             ExpireReason::Evicted => "Evicted: max_contacts reached",
         }
     }
+
+    /// A short name for scripts: `expired`, `unregistered`, `evicted`.
+    pub fn token(self) -> &'static str {
+        match self {
+            ExpireReason::Expired => "expired",
+            ExpireReason::Unregistered => "unregistered",
+            ExpireReason::Evicted => "evicted",
+        }
+    }
 }
 
 /// A binding that went away.
@@ -135,6 +187,12 @@ pub struct ExpireEvent<'a> {
     pub source: SocketAddr,
     pub transport: Transport,
     pub reason: ExpireReason,
+    /// Thousandths.
+    pub q: Option<u16>,
+    /// `+sip.instance` as written (quotes included).
+    pub instance: Option<&'a str>,
+    pub reg_id: Option<&'a str>,
+    pub natted: bool,
 }
 
 /// The answer of `route`.

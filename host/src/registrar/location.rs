@@ -54,6 +54,8 @@ pub struct Change<'a> {
     pub reg_id: Option<&'a str>,
     /// The contact or Via address differs from the packet's source.
     pub natted: bool,
+    /// The id a new binding gets (an existing one keeps its own).
+    pub registration_id: Uuid,
 }
 
 /// What a REGISTER does to an AOR.
@@ -264,7 +266,7 @@ impl Location {
                             call_id: u.call_id.into(),
                             cseq: u.cseq,
                             branch: u.branch,
-                            registration_id: Uuid::new_v4(),
+                            registration_id: c.registration_id,
                             source: u.source,
                             transport: u.transport,
                             natted: c.natted,
@@ -343,6 +345,7 @@ mod tests {
             instance: None,
             reg_id: None,
             natted: false,
+            registration_id: Uuid::new_v4(),
         }
     }
 

@@ -52,6 +52,10 @@ pub(crate) fn deleted(chain: &HookChain, aor: &str, b: &Binding, reason: ExpireR
         source: b.source,
         transport: b.transport,
         reason,
+        q: b.q,
+        instance: b.instance.as_deref(),
+        reg_id: b.reg_id.as_deref(),
+        natted: b.natted,
     };
     for e in chain.expire(&event) {
         tracing::error!(target: "sipreg::hooks", error = %e, "expire hook failed");

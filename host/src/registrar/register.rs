@@ -190,6 +190,13 @@ impl Registrar {
             }
             Contacts::List(list) => {
                 bind.kind = BindKind::Update;
+                // What the hooks are told about existing bindings (the built-in one does
+                // not look, so the store is only read when another hook is configured).
+                let stored = if self.chain.len() > 1 {
+                    self.location.lookup(&aor, now_ms)
+                } else {
+                    Vec::new()
+                };
                 for c in list {
                     let expires = c
                         .expires
@@ -200,12 +207,18 @@ impl Registrar {
                             Reply::new(423).header("Min-Expires", self.min_expires.to_string());
                         return Self::refuse(req, &aor, reply, "Interval too brief");
                     }
+                    let existing = stored
+                        .iter()
+                        .find(|b| *b.key == *c.key)
+                        .map(|b| b.registration_id);
                     bind.bindings.push(ProposedBinding {
                         contact: c.raw,
                         expires: expires.min(self.max_expires),
                         q: c.q,
                         instance: c.addr.param("+sip.instance").flatten(),
                         reg_id: c.addr.param("reg-id").flatten(),
+                        registration_id: existing.unwrap_or_else(uuid::Uuid::new_v4),
+                        new: existing.is_none(),
                     });
                     keys.push((c.key.as_str(), stored_contact(c), c.host));
                 }
@@ -243,6 +256,7 @@ impl Registrar {
                     instance: p.instance,
                     reg_id: p.reg_id,
                     natted: differs(via_host) || host.is_some_and(differs),
+                    registration_id: p.registration_id,
                 })
                 .collect();
             let update = Update {

@@ -250,6 +250,22 @@ impl Message {
             .map(|h| self.slice(&h.value))
     }
 
+    /// The values of every header called `name`, in order, compact forms included.
+    pub fn headers_by_name<'m>(&'m self, name: &str) -> impl Iterator<Item = &'m str> + use<'m> {
+        let wanted: Box<str> = name.into();
+        let known = HeaderName::parse(name);
+        self.headers
+            .iter()
+            .filter(move |h| {
+                if known == HeaderName::Other {
+                    self.slice(&h.raw_name).eq_ignore_ascii_case(&wanted)
+                } else {
+                    h.name == known
+                }
+            })
+            .map(|h| self.slice(&h.value))
+    }
+
     /// How many headers carry this name.
     pub fn count(&self, name: HeaderName) -> usize {
         self.headers.iter().filter(|h| h.name == name).count()

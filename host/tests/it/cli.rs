@@ -48,6 +48,53 @@ fn check_accepts_the_example_and_names_file_line_and_key() {
 }
 
 #[test]
+fn check_compiles_scripts_and_names_file_and_line() {
+    let cfg = "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomains = [\"example.com\"]\n\n[[hooks]]\ntype = \"lua\"\nscript = \"broken.lua\"\n";
+    let script = temp(
+        "broken.lua",
+        "local M = {}\nfunction M.bind(ctx)\n  return sip.accept(\nend\nreturn M\n",
+    );
+    let bad = temp("scripted.toml", cfg);
+    let out = sipreg()
+        .args(["check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!("{}:4:", script.display())),
+        "{err}"
+    );
+    std::fs::write(
+        &script,
+        "return { bind = function() return sip.accept() end }\n",
+    )
+    .unwrap();
+    let out = sipreg()
+        .args(["check", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 script(s)"));
+    // a script that is not there is a configuration error with the key
+    let missing = temp("missing.toml", &cfg.replace("broken.lua", "nothere.lua"));
+    let out = sipreg()
+        .args(["check", "--config", missing.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":7:1: key `hooks[0].script`: ")
+            && err.contains("nothere.lua is not a readable file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn run_without_config_serves_open_registration_on_5060_and_logs() {
     // The default listens on 127.0.0.1:5060; skip nothing: if the port is taken the test says so.
     if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {

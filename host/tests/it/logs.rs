@@ -2,60 +2,7 @@
 //! and deleted registrations, support events for refreshes, refusals with their reasons and
 //! summaries of every request and response.
 
-use crate::support::{Harness, Register, T0, authorization, config};
-use std::cell::RefCell;
-use std::sync::Once;
-
-thread_local! {
-    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
-}
-
-/// Writes into the capture buffer of the current thread, if it has one.
-struct ThreadCapture;
-
-impl std::io::Write for ThreadCapture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        CAPTURE.with(|c| {
-            if let Some(buf) = c.borrow_mut().as_mut() {
-                buf.extend_from_slice(b);
-            }
-        });
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs `f` and returns what it logged, one event per line. One global subscriber serves
-/// every test thread (tracing caches callsite interest globally, so a per-thread default
-/// subscriber could miss events that another thread's tests first saw without one).
-fn logged(f: impl FnOnce()) -> Vec<String> {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(|| ThreadCapture)
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-    });
-    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
-    f();
-    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn find<'a>(lines: &'a [String], all: &[&str]) -> &'a str {
-    lines
-        .iter()
-        .find(|l| all.iter().all(|w| l.contains(w)))
-        .unwrap_or_else(|| panic!("no line with {all:?} in:\n{}", lines.join("\n")))
-}
+use crate::support::{Harness, Register, T0, authorization, config, find, logged};
 
 #[test]
 fn added_refreshed_deleted_with_reason() {

@@ -7,6 +7,7 @@ mod cli;
 mod digest;
 mod hooks;
 mod logs;
+mod lua;
 mod register;
 mod robustness;
 mod sipp;

@@ -4,8 +4,15 @@
 use sipreg::config::{self, Transport};
 use sipreg::core::Core;
 use sipreg::hooks::Hooks;
+use sipreg::hooks::configured;
+use sipreg::kv::Kv;
+use sipreg::lua::{LuaHooks, Shared};
+use sipreg::registrar::Location;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use std::cell::RefCell;
+use std::sync::Once;
 
 pub const T0: u64 = 1_800_000_000_000;
 
@@ -15,6 +22,10 @@ pub struct Harness {
     pub now: u64,
     pub source: SocketAddr,
     pub transport: Transport,
+    /// The Lua scripts of the configuration, for reload tests.
+    pub scripts: Vec<Arc<LuaHooks>>,
+    /// The folder of the configuration and its scripts (removed when dropped).
+    pub dir: Option<tempfile::TempDir>,
 }
 
 impl Harness {
@@ -29,7 +40,46 @@ impl Harness {
             now: T0,
             source: "192.0.2.10:5060".parse().unwrap(),
             transport: Transport::Udp,
+            scripts: Vec::new(),
+            dir: None,
         }
+    }
+
+    /// A core whose configuration names Lua scripts: `files` (name, text) are written into
+    /// a fresh folder beside the configuration. Panics with the load errors.
+    pub fn with_files(toml: &str, files: &[(&str, &str)]) -> Harness {
+        Harness::try_with_files(toml, files).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Harness::with_files`], returning the configuration or load errors.
+    pub fn try_with_files(toml: &str, files: &[(&str, &str)]) -> Result<Harness, String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let cfg = config::parse_in(toml, "test.toml", dir.path().to_path_buf())
+            .map_err(|e| e.to_string())?;
+        let shared = Shared {
+            kv: Arc::new(Kv::new()),
+            location: Arc::new(Location::new()),
+        };
+        let loaded = configured::load(&cfg, &shared, 2).map_err(|e| e.join("\n"))?;
+        Ok(Harness {
+            core: Core::with_stores(&cfg, loaded.hooks(), shared.location, shared.kv),
+            now: T0,
+            source: "192.0.2.10:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            scripts: loaded.scripts,
+            dir: Some(dir),
+        })
+    }
+
+    /// Writes a file of the harness's folder (a script, a data file).
+    pub fn write(&self, name: &str, text: &str) {
+        let path = self.dir.as_ref().expect("a folder").path().join(name);
+        std::fs::write(path, text).unwrap();
     }
 
     /// Sends raw bytes; the reply, if any.
@@ -278,4 +328,55 @@ pub fn authorization(challenge: &str, user: &str, password: &str, uri: &str, nc:
     format!(
         r#"Digest username="{user}", realm="{realm}", nonce="{nonce}", uri="{uri}", response="{response}", algorithm={alg}, cnonce="{cnonce}", qop=auth, nc={nc}"#
     )
+}
+
+thread_local! {
+    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Writes into the capture buffer of the current thread, if it has one.
+pub struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|c| {
+            if let Some(buf) = c.borrow_mut().as_mut() {
+                buf.extend_from_slice(b);
+            }
+        });
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` and returns what it logged, one event per line. One global subscriber serves
+/// every test thread (tracing caches callsite interest globally, so a per-thread default
+/// subscriber could miss events that another thread's tests first saw without one).
+pub fn logged(f: impl FnOnce()) -> Vec<String> {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    f();
+    let bytes = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn find<'a>(lines: &'a [String], all: &[&str]) -> &'a str {
+    lines
+        .iter()
+        .find(|l| all.iter().all(|w| l.contains(w)))
+        .unwrap_or_else(|| panic!("no line with {all:?} in:\n{}", lines.join("\n")))
 }

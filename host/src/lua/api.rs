@@ -1,0 +1,787 @@
+//! The `sip` table: one registry of every function and constant a script sees, with the
+//! phases it may be called in and its documentation. [`install`] builds the table from it,
+//! and [`markdown`] writes `docs/lua-api.md` from it (a test keeps the file equal).
+
+use super::call::CallData;
+use super::convert;
+use super::decision::{self, Verdict, hook_names};
+use super::{Phase, Shared};
+use crate::sip::contact::{self, Contacts};
+use crate::sip::name_addr::NameAddr;
+use crate::sip::uri::SipUri;
+use crate::sip::{HeaderName, Message, Reply};
+use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use std::sync::Arc;
+
+/// The script's name as configured (Lua app data), for log lines.
+#[derive(Debug, Clone)]
+pub(crate) struct ScriptName(pub Arc<str>);
+
+type Imp = fn(&Lua, MultiValue) -> mlua::Result<MultiValue>;
+
+/// One entry of the `sip` table.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The name under `sip` (`header`, `kv.get`).
+    pub name: &'static str,
+    pub syntax: &'static str,
+    /// Where it may be called (bits of [`Phase`]).
+    pub phases: u8,
+    pub section: Section,
+    pub doc: &'static str,
+    pub imp: Imp,
+    /// A constant: `imp` is called once with no arguments and the value stored.
+    pub constant: bool,
+}
+
+/// The documentation's sections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Request,
+    Decision,
+    Store,
+    Log,
+    Script,
+}
+
+impl Section {
+    const ALL: [Section; 5] = [
+        Section::Request,
+        Section::Decision,
+        Section::Store,
+        Section::Log,
+        Section::Script,
+    ];
+
+    fn title(self) -> &'static str {
+        match self {
+            Section::Request => "The request",
+            Section::Decision => "Decisions",
+            Section::Store => "Bindings and the shared store",
+            Section::Log => "Logging",
+            Section::Script => "The script",
+        }
+    }
+}
+
+const LOAD: u8 = Phase::Load.bit();
+const REQUEST: u8 =
+    Phase::OnRequest.bit() | Phase::Authenticate.bit() | Phase::Bind.bit() | Phase::Route.bit();
+const EXPIRE: u8 = Phase::Expire.bit();
+const ANY: u8 = LOAD | REQUEST | EXPIRE;
+const DECIDE: u8 = LOAD | REQUEST;
+const AUTH: u8 = LOAD | Phase::Authenticate.bit();
+const ON_REQUEST_BIND: u8 = LOAD | Phase::OnRequest.bit() | Phase::Bind.bit();
+const ROUTE: u8 = LOAD | Phase::Route.bit();
+
+fn err(msg: impl std::fmt::Display) -> mlua::Error {
+    mlua::Error::runtime(msg)
+}
+
+fn with_msg<R>(lua: &Lua, f: impl FnOnce(&Message) -> mlua::Result<R>) -> mlua::Result<R> {
+    let ud = lua
+        .app_data_ref::<CallData>()
+        .and_then(|c| c.msg.clone())
+        .ok_or_else(|| err("no request in this call"))?;
+    ud.borrow_scoped::<Message, _>(f)?
+}
+
+/// The time of the running call.
+fn now_ms(lua: &Lua) -> u64 {
+    lua.app_data_ref::<CallData>()
+        .map_or_else(crate::core::now_ms, |c| c.now_ms())
+}
+
+fn ret(lua: &Lua, v: impl IntoLuaMulti) -> mlua::Result<MultiValue> {
+    v.into_lua_multi(lua)
+}
+
+fn name_addr_table(lua: &Lua, value: Option<&str>) -> mlua::Result<Value> {
+    let Some(value) = value else {
+        return Ok(Value::Nil);
+    };
+    let t = lua.create_table_with_capacity(0, 6)?;
+    match NameAddr::parse(value) {
+        Ok(na) => {
+            t.raw_set("uri", na.uri)?;
+            t.raw_set("display_name", na.display.map(crate::sip::params::unquote))?;
+            t.raw_set("tag", na.tag())?;
+            if let Ok(u) = SipUri::parse(na.uri) {
+                t.raw_set("user", u.user)?;
+                t.raw_set("host", u.host)?;
+                t.raw_set("port", u.port)?;
+            }
+        }
+        Err(_) => t.raw_set("uri", value)?,
+    }
+    Ok(Value::Table(t))
+}
+
+fn params_table(lua: &Lua, params: &str) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    for p in crate::sip::params::iter(params) {
+        match p.unquoted() {
+            Some(v) => t.raw_set(p.name.to_ascii_lowercase(), v)?,
+            None => t.raw_set(p.name.to_ascii_lowercase(), true)?,
+        }
+    }
+    Ok(t)
+}
+
+fn contacts(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
+    with_msg(lua, |m| match contact::parse(m) {
+        Ok(Contacts::None) => ret(lua, lua.create_table()?),
+        Ok(Contacts::Wildcard) => {
+            let one = lua.create_table()?;
+            one.raw_set("uri", "*")?;
+            one.raw_set("wildcard", true)?;
+            ret(lua, lua.create_sequence_from([one])?)
+        }
+        Ok(Contacts::List(list)) => {
+            let out = lua.create_table_with_capacity(list.len(), 0)?;
+            for (i, c) in list.iter().enumerate() {
+                let t = lua.create_table_with_capacity(0, 6)?;
+                t.raw_set("uri", c.addr.uri)?;
+                t.raw_set(
+                    "display_name",
+                    c.addr.display.map(crate::sip::params::unquote),
+                )?;
+                t.raw_set("expires", c.expires)?;
+                t.raw_set("q", c.q.map(|q| f64::from(q) / 1000.0))?;
+                t.raw_set("params", params_table(lua, c.addr.params)?)?;
+                t.raw_set("raw", c.raw)?;
+                out.raw_set(i + 1, t)?;
+            }
+            ret(lua, out)
+        }
+        Err(why) => ret(lua, (Value::Nil, why)),
+    })
+}
+
+fn respond(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (code, reason, headers): (i64, Option<String>, Option<Table>) = lua.unpack_multi(args)?;
+    if !(300..=699).contains(&code) {
+        return Err(err(format!(
+            "sip.respond: code {code} is not a final refusal or redirection (300 to 699)"
+        )));
+    }
+    let mut reply = match reason {
+        Some(r) => {
+            if r.is_empty() || r.len() > 200 || r.chars().any(char::is_control) {
+                return Err(err(
+                    "sip.respond: the reason must be 1 to 200 printable characters",
+                ));
+            }
+            Reply::with_reason(code as u16, r)
+        }
+        None => Reply::new(code as u16),
+    };
+    if let Some(h) = headers {
+        for pair in h.pairs::<String, Value>() {
+            let (name, value) = pair?;
+            let value = match value {
+                Value::String(s) => s.to_string_lossy(),
+                Value::Integer(i) => i.to_string(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(err(format!(
+                        "sip.respond: header {name} must be a string or number, not {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+            {
+                return Err(err(format!("sip.respond: \"{name}\" is not a header name")));
+            }
+            if matches!(
+                HeaderName::parse(&name),
+                HeaderName::Via
+                    | HeaderName::From
+                    | HeaderName::To
+                    | HeaderName::CallId
+                    | HeaderName::CSeq
+                    | HeaderName::ContentLength
+            ) {
+                return Err(err(format!(
+                    "sip.respond: {name} is written by the registrar, not by a script"
+                )));
+            }
+            if value.chars().any(|c| c == '\r' || c == '\n') {
+                return Err(err(format!(
+                    "sip.respond: the value of {name} holds a line break"
+                )));
+            }
+            reply = reply.header(name, value);
+        }
+    }
+    ret(lua, Verdict::Respond(reply))
+}
+
+fn credentials(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (t,): (Table,) = lua.unpack_multi(args)?;
+    let c = decision::credentials(t.get("username")?, t.get("password")?, t.get("ha1")?)
+        .map_err(err)?;
+    ret(lua, Verdict::Credentials(c))
+}
+
+fn targets(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let mut uris = Vec::new();
+    for v in args {
+        match v {
+            Value::Table(t) => {
+                for u in t.sequence_values::<String>() {
+                    uris.push(u?);
+                }
+            }
+            Value::String(s) => uris.push(s.to_string_lossy()),
+            other => {
+                return Err(err(format!(
+                    "sip.targets: URIs are strings, not {}",
+                    other.type_name()
+                )));
+            }
+        }
+    }
+    if uris.is_empty() {
+        return Err(err("sip.targets: give at least one URI"));
+    }
+    for u in &uris {
+        SipUri::parse(u).map_err(|e| err(format!("sip.targets: \"{u}\": {e}")))?;
+    }
+    ret(lua, Verdict::Targets(uris))
+}
+
+fn shared(lua: &Lua) -> mlua::Result<Shared> {
+    lua.app_data_ref::<Shared>()
+        .map(|s| s.clone())
+        .ok_or_else(|| err("no shared store"))
+}
+
+fn kv_get(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (key,): (String,) = lua.unpack_multi(args)?;
+    match shared(lua)?.kv.get(&key, now_ms(lua)) {
+        Some(v) => ret(lua, convert::kv_to_lua(lua, &v)?),
+        None => ret(lua, Value::Nil),
+    }
+}
+
+fn ttl(v: Option<f64>) -> mlua::Result<Option<f64>> {
+    match v {
+        Some(t) if !(t.is_finite() && t > 0.0) => {
+            Err(err("sip.kv: ttl must be a number of seconds > 0"))
+        }
+        other => Ok(other),
+    }
+}
+
+fn kv_set(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (key, value, t): (String, Value, Option<f64>) = lua.unpack_multi(args)?;
+    if value.is_nil() {
+        shared(lua)?.kv.delete(&key, now_ms(lua));
+        return ret(lua, ());
+    }
+    let v = convert::lua_to_kv(&value).ok_or_else(|| {
+        err(format!(
+            "sip.kv.set: a {} cannot be stored; use strings, numbers and booleans",
+            value.type_name()
+        ))
+    })?;
+    shared(lua)?
+        .kv
+        .set(&key, v, ttl(t)?, now_ms(lua))
+        .map_err(|e| err(format!("sip.kv.set: {e}")))?;
+    ret(lua, ())
+}
+
+fn kv_incr(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (key, by, t): (String, Option<i64>, Option<f64>) = lua.unpack_multi(args)?;
+    let n = shared(lua)?
+        .kv
+        .incr(&key, by.unwrap_or(1), ttl(t)?, now_ms(lua))
+        .map_err(|e| err(format!("sip.kv.incr: {e}")))?;
+    ret(lua, n)
+}
+
+fn kv_delete(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (key,): (String,) = lua.unpack_multi(args)?;
+    ret(lua, shared(lua)?.kv.delete(&key, now_ms(lua)))
+}
+
+fn location(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (aor,): (String,) = lua.unpack_multi(args)?;
+    let now = now_ms(lua);
+    let bindings = shared(lua)?.location.lookup(&aor, now);
+    let out = lua.create_table_with_capacity(bindings.len(), 0)?;
+    for (i, b) in bindings.iter().enumerate() {
+        out.raw_set(i + 1, convert::stored(lua, &aor, b, now)?)?;
+    }
+    ret(lua, out)
+}
+
+fn read_file(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (path,): (String,) = lua.unpack_multi(args)?;
+    let text = {
+        let ctx = lua
+            .app_data_ref::<super::state::LoadCtx>()
+            .ok_or_else(|| err("sip.read_file: no script is loading"))?;
+        ctx.files.read(&ctx.base_dir.join(&path))
+    };
+    match text {
+        Ok(t) => ret(lua, lua.create_string(t.as_bytes())?),
+        Err(e) => ret(lua, (Value::Nil, e)),
+    }
+}
+
+/// Writes a log line for the script: `message` and `fields` rendered `key="value"`.
+fn log_line(lua: &Lua, level: tracing::Level, args: MultiValue) -> mlua::Result<MultiValue> {
+    let (message, fields): (String, Option<Table>) = lua.unpack_multi(args)?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(t) = fields {
+        for pair in t.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let k = k.to_string()?;
+            let v = match v {
+                Value::String(s) => s.to_string_lossy(),
+                other => other.to_string()?,
+            };
+            pairs.push((k, v));
+        }
+    }
+    pairs.sort();
+    let mut rendered = String::new();
+    for (k, v) in &pairs {
+        if !rendered.is_empty() {
+            rendered.push(' ');
+        }
+        rendered.push_str(&format!("{k}=\"{}\"", v.replace('"', "\\\"")));
+    }
+    let script = lua
+        .app_data_ref::<ScriptName>()
+        .map(|s| s.0.clone())
+        .unwrap_or_else(|| Arc::from(""));
+    let hook = lua
+        .app_data_ref::<CallData>()
+        .map_or("load", |c| c.phase.name());
+    let script = &*script;
+    match level {
+        tracing::Level::ERROR => {
+            tracing::error!(target: "sipreg::script", script, hook, fields = %rendered, "{message}")
+        }
+        tracing::Level::WARN => {
+            tracing::warn!(target: "sipreg::script", script, hook, fields = %rendered, "{message}")
+        }
+        tracing::Level::DEBUG => {
+            tracing::debug!(target: "sipreg::script", script, hook, fields = %rendered, "{message}")
+        }
+        _ => {
+            tracing::info!(target: "sipreg::script", script, hook, fields = %rendered, "{message}")
+        }
+    }
+    ret(lua, ())
+}
+
+/// The global `print`: its arguments, tab-separated, as an info line of the script.
+pub(crate) fn print_function(lua: &Lua) -> mlua::Result<Function> {
+    lua.create_function(|lua, args: MultiValue| {
+        let text = args
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s.to_string_lossy()),
+                other => other.to_string(),
+            })
+            .collect::<mlua::Result<Vec<_>>>()?
+            .join("\t");
+        log_line(lua, tracing::Level::INFO, (text,).into_lua_multi(lua)?)?;
+        Ok(())
+    })
+}
+
+macro_rules! entry {
+    ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, $imp:expr) => {
+        Entry {
+            name: $name,
+            syntax: $syntax,
+            phases: $phases,
+            section: Section::$section,
+            doc: $doc,
+            imp: $imp,
+            constant: false,
+        }
+    };
+}
+
+/// Every entry of the `sip` table.
+pub(crate) static REGISTRY: &[Entry] = &[
+    entry!(
+        "method",
+        "sip.method() -> string",
+        REQUEST,
+        Request,
+        "The request's method, as written (`REGISTER`).",
+        |lua, _| with_msg(lua, |m| ret(lua, m.method().map(ToString::to_string)))
+    ),
+    entry!(
+        "request_uri",
+        "sip.request_uri() -> string",
+        REQUEST,
+        Request,
+        "The Request-URI as written.",
+        |lua, _| with_msg(lua, |m| ret(lua, m.request_uri()))
+    ),
+    entry!(
+        "from",
+        "sip.from() -> {uri, user, host, port, tag, display_name}",
+        REQUEST,
+        Request,
+        "The From header: its URI, the URI's user, host and port, the tag and the display name (unquoted). Fields that are absent are nil.",
+        |lua, _| with_msg(lua, |m| ret(
+            lua,
+            name_addr_table(lua, m.header(HeaderName::From))?
+        ))
+    ),
+    entry!(
+        "to",
+        "sip.to() -> {uri, user, host, port, tag, display_name}",
+        REQUEST,
+        Request,
+        "The To header, as `sip.from()` gives From. For a REGISTER, `user@host` of To is the address-of-record.",
+        |lua, _| with_msg(lua, |m| ret(
+            lua,
+            name_addr_table(lua, m.header(HeaderName::To))?
+        ))
+    ),
+    entry!(
+        "call_id",
+        "sip.call_id() -> string",
+        REQUEST,
+        Request,
+        "The Call-ID.",
+        |lua, _| with_msg(lua, |m| ret(lua, m.header(HeaderName::CallId)))
+    ),
+    entry!(
+        "cseq",
+        "sip.cseq() -> integer, method",
+        REQUEST,
+        Request,
+        "The CSeq number and method.",
+        |lua, _| with_msg(lua, |m| {
+            let v = m.header(HeaderName::CSeq).unwrap_or("");
+            let (n, method) = v.split_once(char::is_whitespace).unwrap_or((v, ""));
+            ret(lua, (n.trim().parse::<i64>().ok(), method.trim()))
+        })
+    ),
+    entry!(
+        "contacts",
+        "sip.contacts() -> {{uri, display_name, expires, q, params, raw}, ...} | nil, reason",
+        REQUEST,
+        Request,
+        "The Contact addresses of every Contact header, in order. `expires` is the contact's own parameter (nil when absent), `q` a number from 0 to 1, `params` every parameter by lower-case name (a parameter without value is `true`; `+sip.instance` is unquoted), `raw` the value as received. `Contact: *` gives one entry with `wildcard = true`; no Contact gives an empty table; a malformed Contact gives nil and the reason.",
+        contacts
+    ),
+    entry!(
+        "header",
+        "sip.header(name) -> string | nil",
+        REQUEST,
+        Request,
+        "The value of the first header called `name` (any case; compact forms such as `f` for From are the same header).",
+        |lua, args| {
+            let (name,): (String,) = lua.unpack_multi(args)?;
+            with_msg(lua, |m| ret(lua, m.header_by_name(&name)))
+        }
+    ),
+    entry!(
+        "headers",
+        "sip.headers(name) -> {string, ...}",
+        REQUEST,
+        Request,
+        "The values of every header called `name`, in order (an empty table when there is none).",
+        |lua, args| {
+            let (name,): (String,) = lua.unpack_multi(args)?;
+            with_msg(lua, |m| {
+                let values: Vec<&str> = m.headers_by_name(&name).collect();
+                ret(lua, lua.create_sequence_from(values)?)
+            })
+        }
+    ),
+    entry!(
+        "user_agent",
+        "sip.user_agent() -> string | nil",
+        REQUEST,
+        Request,
+        "The User-Agent header.",
+        |lua, _| with_msg(lua, |m| ret(lua, m.header_by_name("User-Agent")))
+    ),
+    entry!(
+        "source",
+        "sip.source() -> ip, port",
+        REQUEST,
+        Request,
+        "The address the request came from (the packet's, not the Via's).",
+        |lua, _| {
+            let src = lua.app_data_ref::<CallData>().and_then(|c| c.source);
+            ret(
+                lua,
+                (src.map(|s| s.ip().to_string()), src.map(|s| s.port())),
+            )
+        }
+    ),
+    entry!(
+        "transport",
+        "sip.transport() -> \"udp\" | \"tcp\"",
+        REQUEST,
+        Request,
+        "The transport the request came over.",
+        |lua, _| {
+            let t = lua.app_data_ref::<CallData>().and_then(|c| c.transport);
+            ret(lua, t.map(|t| t.as_str()))
+        }
+    ),
+    Entry {
+        name: "CONTINUE",
+        syntax: "sip.CONTINUE",
+        phases: ANY,
+        section: Section::Decision,
+        doc: "No opinion: the next hook, and then the registrar, decide. Returning nil means the same.",
+        imp: |lua, _| ret(lua, Verdict::Continue),
+        constant: true,
+    },
+    entry!(
+        "accept",
+        "sip.accept()",
+        ON_REQUEST_BIND,
+        Decision,
+        "Yes, and the hooks after this one (the built-in alias list among them) are not asked. In `on_request` the request goes on to the registrar; in `bind` the bindings are written.",
+        |lua, _| ret(lua, Verdict::Accept)
+    ),
+    entry!(
+        "respond",
+        "sip.respond(code, [reason], [headers])",
+        DECIDE,
+        Decision,
+        "Answer now with `code` (300 to 699), the reason phrase (default: the standard one) and extra headers (`{[\"Retry-After\"] = 300}`). Via, From, To, Call-ID, CSeq and Content-Length are the registrar's.",
+        respond
+    ),
+    entry!(
+        "drop",
+        "sip.drop()",
+        ON_REQUEST_BIND,
+        Decision,
+        "Send nothing at all (a UDP client will retransmit and give up).",
+        |lua, _| ret(lua, Verdict::Drop)
+    ),
+    entry!(
+        "challenge",
+        "sip.challenge()",
+        AUTH,
+        Decision,
+        "Send a digest challenge (401 or 407, per `[auth] challenge`).",
+        |lua, _| ret(lua, Verdict::Challenge)
+    ),
+    entry!(
+        "credentials",
+        "sip.credentials{username = ..., password = ... | ha1 = ...}",
+        AUTH,
+        Decision,
+        "Check the request's digest against these credentials: a password, or HA1 in hex (32 digits for MD5, 64 for SHA-256, for the configured realm). A wrong digest is challenged again; a right one authenticates `username`.",
+        credentials
+    ),
+    entry!(
+        "authenticated",
+        "sip.authenticated(username)",
+        AUTH,
+        Decision,
+        "Trust the request as `username` without a digest check (an allow-listed network, say).",
+        |lua, args| {
+            let (u,): (String,) = lua.unpack_multi(args)?;
+            if u.is_empty() {
+                return Err(err("sip.authenticated: username is empty"));
+            }
+            ret(lua, Verdict::Authenticated(u))
+        }
+    ),
+    entry!(
+        "targets",
+        "sip.targets(uri, ...) | sip.targets{uri, ...}",
+        ROUTE,
+        Decision,
+        "Where a request that is not for the registrar goes, best first (SIP or SIPS URIs).",
+        targets
+    ),
+    entry!(
+        "location",
+        "sip.location(aor) -> {binding, ...}",
+        REQUEST | EXPIRE,
+        Store,
+        "The current bindings of an address-of-record (`user@domain`), each a binding table (below) with `expires` the seconds left.",
+        location
+    ),
+    entry!(
+        "kv.get",
+        "sip.kv.get(key) -> value | nil",
+        ANY,
+        Store,
+        "A value of the store shared by every state and script of this server (strings, numbers, booleans).",
+        kv_get
+    ),
+    entry!(
+        "kv.set",
+        "sip.kv.set(key, value, [ttl])",
+        ANY,
+        Store,
+        "Stores a value, for `ttl` seconds when given (else until deleted). `nil` deletes.",
+        kv_set
+    ),
+    entry!(
+        "kv.incr",
+        "sip.kv.incr(key, [by], [ttl]) -> integer",
+        ANY,
+        Store,
+        "Adds `by` (default 1) to an integer and returns the sum. A missing key starts at 0 and lives `ttl` seconds from then (a fixed window); an existing key keeps its expiry.",
+        kv_incr
+    ),
+    entry!(
+        "kv.delete",
+        "sip.kv.delete(key) -> boolean",
+        ANY,
+        Store,
+        "Removes a key; whether it was there.",
+        kv_delete
+    ),
+    entry!(
+        "log.info",
+        "sip.log.info(message, [fields])",
+        ANY,
+        Log,
+        "A log line (target `sipreg::script`) with the script, the hook and `fields` written as `key=\"value\"`, sorted by key.",
+        |lua, args| log_line(lua, tracing::Level::INFO, args)
+    ),
+    entry!(
+        "log.warn",
+        "sip.log.warn(message, [fields])",
+        ANY,
+        Log,
+        "As `sip.log.info`, at warning level.",
+        |lua, args| log_line(lua, tracing::Level::WARN, args)
+    ),
+    entry!(
+        "log.error",
+        "sip.log.error(message, [fields])",
+        ANY,
+        Log,
+        "As `sip.log.info`, at error level.",
+        |lua, args| log_line(lua, tracing::Level::ERROR, args)
+    ),
+    entry!(
+        "log.debug",
+        "sip.log.debug(message, [fields])",
+        ANY,
+        Log,
+        "As `sip.log.info`, at debug level.",
+        |lua, args| log_line(lua, tracing::Level::DEBUG, args)
+    ),
+    entry!(
+        "config",
+        "sip.config() -> table",
+        ANY,
+        Script,
+        "The `config` table of the script's `[[hooks]]` entry (empty when there is none).",
+        |lua, _| ret(lua, lua.named_registry_value::<Table>("sipreg.config")?)
+    ),
+    entry!(
+        "read_file",
+        "sip.read_file(path) -> string | nil, error",
+        LOAD,
+        Script,
+        "The text of a file, while the script loads. A relative path starts at the configuration file's folder. The file is watched: when it changes (or appears, or goes), the script is reloaded, and so reads it again.",
+        read_file
+    ),
+];
+
+fn where_text(phases: u8) -> String {
+    hook_names(phases)
+}
+
+fn check(lua: &Lua, e: &Entry) -> mlua::Result<()> {
+    let phase = lua
+        .app_data_ref::<CallData>()
+        .map_or(Phase::Load, |c| c.phase);
+    if e.phases & phase.bit() != 0 {
+        return Ok(());
+    }
+    let now = if phase == Phase::Load {
+        "while the script loads".to_owned()
+    } else {
+        format!("from {}", phase.name())
+    };
+    Err(err(format!(
+        "sip.{} may be called from {}; not {now}",
+        e.name,
+        where_text(e.phases)
+    )))
+}
+
+/// Builds the `sip` global from the registry and freezes it.
+pub(crate) fn install(lua: &Lua, freeze: &Function) -> mlua::Result<()> {
+    let sip = lua.create_table()?;
+    let mut subtables: Vec<(&str, Table)> = Vec::new();
+    for e in REGISTRY {
+        let (table, key) = match e.name.split_once('.') {
+            Some((sub, key)) => {
+                let t = match subtables.iter().find(|(n, _)| *n == sub) {
+                    Some((_, t)) => t.clone(),
+                    None => {
+                        let t = lua.create_table()?;
+                        sip.raw_set(sub, &t)?;
+                        subtables.push((sub, t.clone()));
+                        t
+                    }
+                };
+                (t, key)
+            }
+            None => (sip.clone(), e.name),
+        };
+        if e.constant {
+            let v = (e.imp)(lua, MultiValue::new())?;
+            table.raw_set(key, v.into_iter().next().unwrap_or(Value::Nil))?;
+        } else {
+            let f = lua.create_function(move |lua, args: MultiValue| {
+                check(lua, e)?;
+                (e.imp)(lua, args)
+            })?;
+            table.raw_set(key, f)?;
+        }
+    }
+    for (name, t) in &subtables {
+        freeze.call::<()>((t, format!("sip.{name}")))?;
+    }
+    freeze.call::<()>((&sip, "sip"))?;
+    lua.globals().raw_set("sip", sip)?;
+    Ok(())
+}
+
+/// `docs/lua-api.md`, from the registry.
+pub fn markdown() -> String {
+    let mut out = String::from(include_str!("api_intro.md"));
+    for section in Section::ALL {
+        out.push_str(&format!("\n## {}\n\n", section.title()));
+        out.push_str("| syntax | may be called from | what it does |\n|---|---|---|\n");
+        for e in REGISTRY.iter().filter(|e| e.section == section) {
+            let phases = if e.phases == ANY {
+                "anywhere".to_owned()
+            } else {
+                where_text(e.phases)
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                e.syntax.replace('|', "\\|"),
+                phases,
+                e.doc.replace('|', "\\|")
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! [`LuaHooks`]: a script's pool of states behind the [`Hooks`] trait, and its reload.
+//!
+//! A pool holds one state per worker, each behind its own lock; a call takes the state its
+//! thread last used when it is free, else any free one, else waits for its own. The pool
+//! itself sits behind an `ArcSwap`: a reload builds a whole new pool and swaps it in, and
+//! calls already running finish on the old one, so no request is lost or failed.
+
+use super::Phase;
+use super::call::{self, Failure};
+use super::convert;
+use super::decision::{self, Verdict};
+use super::state::{self, Files, LoadError, Setup, State};
+use crate::config::HookEntry;
+use crate::hooks::{
+    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, HookError, Hooks,
+    RequestInfo, RouteDecision,
+};
+use crate::kv::Kv;
+use crate::registrar::Location;
+use arc_swap::ArcSwap;
+use mlua::Value;
+use parking_lot::Mutex;
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+/// What every script of a server shares: the key-value store and the location store.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub kv: Arc<Kv>,
+    pub location: Arc<Location>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    states: Box<[Mutex<State>]>,
+    files: Arc<Files>,
+    /// The files the load read, with their modification times then (brought up to date
+    /// by a refused reload, so that one broken save is tried once).
+    stamps: Mutex<Vec<(PathBuf, Option<SystemTime>)>>,
+}
+
+/// A Lua script as a hook implementation.
+#[derive(Debug)]
+pub struct LuaHooks {
+    setup: Setup,
+    size: usize,
+    pool: ArcSwap<Pool>,
+    /// Serialises reloads (a file change and a SIGHUP at once build one pool, not two).
+    reloading: Mutex<()>,
+}
+
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SLOT: Cell<usize> = Cell::new(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
+}
+
+fn build_pool(setup: &Setup, size: usize) -> Result<Pool, LoadError> {
+    let files = Arc::new(Files::default());
+    let mut states = Vec::with_capacity(size);
+    for _ in 0..size {
+        states.push(Mutex::new(state::build(setup, &files)?));
+    }
+    let stamps = Mutex::new(files.stamps());
+    Ok(Pool {
+        states: states.into_boxed_slice(),
+        files,
+        stamps,
+    })
+}
+
+impl LuaHooks {
+    /// Loads the script of a `[[hooks]]` entry into `size` states.
+    ///
+    /// # Errors
+    /// A [`LoadError`] with file and line.
+    pub fn load(
+        entry: &HookEntry,
+        base_dir: &Path,
+        shared: Shared,
+        size: usize,
+    ) -> Result<LuaHooks, LoadError> {
+        let setup = Setup {
+            name: Arc::from(entry.script_path(base_dir).display().to_string()),
+            path: entry.script_path(base_dir),
+            base_dir: base_dir.to_path_buf(),
+            config: entry.config.clone(),
+            memory: (entry.memory_limit_mib as usize) << 20,
+            budget: entry.instruction_budget,
+            shared,
+        };
+        let size = size.max(1);
+        let pool = build_pool(&setup, size)?;
+        Ok(LuaHooks {
+            setup,
+            size,
+            pool: ArcSwap::from_pointee(pool),
+            reloading: Mutex::new(()),
+        })
+    }
+
+    /// The script's path.
+    pub fn script(&self) -> &str {
+        &self.setup.name
+    }
+
+    /// Whether a file the script read changed since it loaded.
+    pub fn changed(&self) -> bool {
+        self.pool
+            .load()
+            .stamps
+            .lock()
+            .iter()
+            .any(|(path, when)| state::modified(path) != *when)
+    }
+
+    /// Loads the script afresh into new states and swaps them in; on failure the running
+    /// states stay and the error is returned (and logged).
+    ///
+    /// # Errors
+    /// The [`LoadError`] of the new script.
+    pub fn reload(&self) -> Result<(), LoadError> {
+        let _one = self.reloading.lock();
+        match build_pool(&self.setup, self.size) {
+            Ok(pool) => {
+                self.pool.store(Arc::new(pool));
+                tracing::info!(target: "sipreg::hooks", script = %self.setup.name, "script reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(target: "sipreg::hooks", script = %self.setup.name, error = %e, "script refused; the previous version keeps serving");
+                for (path, when) in self.pool.load().stamps.lock().iter_mut() {
+                    *when = state::modified(path);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn with_state<R>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
+        let pool = self.pool.load_full();
+        let n = pool.states.len();
+        let slot = SLOT.with(Cell::get) % n;
+        let mut guard = (0..n)
+            .find_map(|i| pool.states[(slot + i) % n].try_lock())
+            .unwrap_or_else(|| pool.states[slot].lock());
+        let result = f(&mut guard);
+        if let Err(Failure { limit: Some(_), .. }) = &result {
+            // The state may hold anything now (a half-built table, a suspended coroutine):
+            // a fresh one from the same files takes its place.
+            match state::build(&self.setup, &pool.files) {
+                Ok(fresh) => *guard = fresh,
+                Err(e) => {
+                    tracing::error!(target: "sipreg::hooks", script = %self.setup.name, error = %e, "could not replace a Lua state");
+                }
+            }
+        }
+        result
+    }
+
+    fn failed(&self, phase: Phase, f: Failure) -> HookError {
+        if let Some(limit) = f.limit {
+            tracing::error!(
+                target: "sipreg::hooks",
+                script = %self.setup.name,
+                function = phase.name(),
+                limit = %limit,
+                "Lua limit exceeded; request failed and the state replaced"
+            );
+        }
+        HookError {
+            implementation: self.setup.name.to_string(),
+            hook: phase.name(),
+            message: f.message,
+        }
+    }
+
+    fn decide(
+        &self,
+        phase: Phase,
+        req: Option<&RequestInfo<'_>>,
+        fill: impl FnOnce(&mlua::Lua, &mlua::Table) -> mlua::Result<()>,
+    ) -> Result<Verdict, HookError> {
+        self.with_state(|st| {
+            call::run(
+                st,
+                phase,
+                self.setup.budget,
+                req,
+                fill,
+                |_, _, out: Value| decision::read(phase, &out).map_err(mlua::Error::runtime),
+            )
+        })
+        .map(|v| v.unwrap_or(Verdict::Continue))
+        .map_err(|f| self.failed(phase, f))
+    }
+}
+
+fn has(st: &State, phase: Phase) -> bool {
+    phase.hook_index().is_some_and(|i| st.fns[i].is_some())
+}
+
+impl Hooks for LuaHooks {
+    fn name(&self) -> &str {
+        &self.setup.name
+    }
+
+    fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
+        self.decide(Phase::OnRequest, Some(req), |_, _| Ok(()))
+            .map(Verdict::into_decision)
+    }
+
+    fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Result<AuthDecision, HookError> {
+        self.decide(Phase::Authenticate, Some(req), |_, ctx| {
+            ctx.raw_set("aor", auth.aor)?;
+            ctx.raw_set("username", auth.username)?;
+            ctx.raw_set("realm", auth.realm)
+        })
+        .map(Verdict::into_auth)
+    }
+
+    fn bind(
+        &self,
+        req: &RequestInfo<'_>,
+        bind: &mut BindRequest<'_>,
+    ) -> Result<Decision, HookError> {
+        let phase = Phase::Bind;
+        let aor = bind.aor;
+        let identity = bind.identity.map(|i| i.username.clone());
+        let kind = match bind.kind {
+            BindKind::Query => "query",
+            BindKind::Update => "update",
+            BindKind::RemoveAll => "remove-all",
+        };
+        let proposed = &bind.bindings;
+        let result = self.with_state(|st| {
+            if !has(st, phase) {
+                return Ok(None);
+            }
+            call::run(
+                st,
+                phase,
+                self.setup.budget,
+                Some(req),
+                |lua, ctx| {
+                    ctx.raw_set("aor", aor)?;
+                    ctx.raw_set("identity", identity)?;
+                    ctx.raw_set("kind", kind)?;
+                    let list = lua.create_table_with_capacity(proposed.len(), 0)?;
+                    for (i, p) in proposed.iter().enumerate() {
+                        list.raw_set(
+                            i + 1,
+                            convert::proposed(lua, aor, p, req.source, req.transport)?,
+                        )?;
+                    }
+                    ctx.raw_set("bindings", &list)?;
+                    // the tables as handed out, whatever the script does to ctx.bindings
+                    lua.set_named_registry_value("sipreg.bindings", list)
+                },
+                |lua, _, out: Value| {
+                    let v = decision::read(phase, &out).map_err(mlua::Error::runtime)?;
+                    let list: mlua::Table = lua.named_registry_value("sipreg.bindings")?;
+                    let mut changed = Vec::with_capacity(proposed.len());
+                    for t in list.sequence_values::<mlua::Table>() {
+                        changed.push(convert::read_back(&t?)?);
+                    }
+                    Ok((v, changed))
+                },
+            )
+        });
+        let (verdict, changed) = match result {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(Decision::Continue),
+            Err(f) => return Err(self.failed(phase, f)),
+        };
+        for (p, (expires, q)) in bind.bindings.iter_mut().zip(changed) {
+            p.expires = expires;
+            p.q = q;
+        }
+        Ok(verdict.into_decision())
+    }
+
+    fn expire(&self, event: &ExpireEvent<'_>) -> Result<(), HookError> {
+        let phase = Phase::Expire;
+        self.with_state(|st| {
+            call::run(
+                st,
+                phase,
+                self.setup.budget,
+                None,
+                |lua, ctx| ctx.raw_set("binding", convert::expired(lua, event)?),
+                |_, _, _| Ok(()),
+            )
+            .map(|_| ())
+        })
+        .map_err(|f| self.failed(phase, f))
+    }
+
+    fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
+        self.decide(Phase::Route, Some(req), |_, _| Ok(()))
+            .map(Verdict::into_route)
+    }
+}

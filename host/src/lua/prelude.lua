@@ -1,0 +1,98 @@
+-- The sandbox of every sipreg Lua state (run once, before the policy script loads).
+-- Arguments: must_propagate(err) -> bool, plain_error(err) -> the message of an error a
+-- sip function raised (else err itself), require(name), print(...).
+-- Returns freeze(t, what): makes a table read-only (reads still work, pairs too).
+local must_propagate, plain_error, sandbox_require, sandbox_print = ...
+
+local error, next, select, setmetatable, tostring, type =
+  error, next, select, setmetatable, tostring, type
+local raw_pcall, raw_xpcall, raw_load, raw_rawset, raw_collect =
+  pcall, xpcall, load, rawset, collectgarbage
+local raw_resume, raw_close = coroutine.resume, coroutine.close
+
+-- A hit limit (instruction budget, memory cap) is never caught: it ends the hook call.
+-- Other errors are caught as usual; those of sip functions arrive as strings.
+local function pass(ok, ...)
+  if ok then
+    return ok, ...
+  end
+  local e = ...
+  if must_propagate(e) then
+    error(e, 0)
+  end
+  return false, plain_error(e)
+end
+
+pcall = function(f, ...)
+  return pass(raw_pcall(f, ...))
+end
+xpcall = function(f, handler, ...)
+  return pass(raw_xpcall(f, handler, ...))
+end
+coroutine.resume = function(co, ...)
+  return pass(raw_resume(co, ...))
+end
+coroutine.close = function(co)
+  return pass(raw_close(co))
+end
+
+-- Source text only, never bytecode.
+load = function(chunk, name, _mode, ...)
+  if select("#", ...) > 0 then
+    return raw_load(chunk, name, "t", ...)
+  end
+  return raw_load(chunk, name, "t")
+end
+dofile, loadfile = nil, nil
+string.dump = nil
+
+collectgarbage = function(opt, ...)
+  if opt == nil or opt == "count" or opt == "step" or opt == "collect" then
+    return raw_collect(opt, ...)
+  end
+  error("collectgarbage: only \"count\", \"step\" and \"collect\" are allowed", 2)
+end
+
+require = sandbox_require
+print = sandbox_print
+
+-- The string metatable is shared by every string; keep it out of reach.
+getmetatable("").__metatable = false
+
+local frozen = setmetatable({}, { __mode = "k" })
+
+rawset = function(t, k, v)
+  if frozen[t] then
+    error(frozen[t] .. " is read-only: cannot set '" .. tostring(k) .. "'", 2)
+  end
+  return raw_rawset(t, k, v)
+end
+
+local function freeze(t, what)
+  local hidden = {}
+  for k, v in next, t do
+    hidden[k] = v
+  end
+  for k in next, hidden do
+    raw_rawset(t, k, nil)
+  end
+  frozen[t] = what
+  setmetatable(t, {
+    __index = hidden,
+    __newindex = function(_, k)
+      error(what .. " is read-only: cannot set '" .. tostring(k)
+        .. "' (keep request state in a local, ctx.vars or sip.kv)", 2)
+    end,
+    __pairs = function()
+      return next, hidden, nil
+    end,
+    __metatable = false,
+  })
+  return t
+end
+
+for _, name in ipairs({ "string", "table", "math", "utf8", "os", "coroutine" }) do
+  freeze(_G[name], name)
+end
+
+return freeze

@@ -1,0 +1,265 @@
+//! One loaded Lua state: the sandbox, the `sip` table, the policy script run as a module,
+//! and its hook functions. Also `require` and the file reads of a load (`Files`), so that
+//! every state of one generation sees the same text even if a file changes meanwhile.
+
+use super::api;
+use super::call::CallData;
+use super::convert;
+use super::limits::Meter;
+use super::sandbox;
+use super::{Phase, Shared};
+use mlua::{Function, Lua, Table, Value};
+use parking_lot::Mutex;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// A script's load budget, in multiples of its per-call instruction budget.
+const LOAD_BUDGET_FACTOR: u64 = 100;
+
+/// A script that could not be loaded: `file:line: message` where Lua knows the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadError(pub String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// What a script is loaded from.
+#[derive(Debug, Clone)]
+pub(crate) struct Setup {
+    /// The script as configured, for logs and errors.
+    pub name: Arc<str>,
+    /// The script resolved against the configuration's folder.
+    pub path: PathBuf,
+    /// The configuration's folder: relative paths of `sip.read_file` start there.
+    pub base_dir: PathBuf,
+    pub config: toml::Table,
+    pub memory: usize,
+    pub budget: u64,
+    pub shared: Shared,
+}
+
+/// The files a generation of states read, each read from disk once.
+#[derive(Debug, Default)]
+pub(crate) struct Files {
+    read: Mutex<Vec<FileRead>>,
+}
+
+#[derive(Debug, Clone)]
+struct FileRead {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    text: Result<Arc<str>, String>,
+}
+
+/// When a file was last modified (`None`: missing or unreadable).
+pub(crate) fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Files {
+    /// The text of a file, from disk the first time in this generation.
+    pub fn read(&self, path: &Path) -> Result<Arc<str>, String> {
+        let mut read = self.read.lock();
+        if let Some(f) = read.iter().find(|f| f.path == path) {
+            return f.text.clone();
+        }
+        // The time first: a change after it is seen by the next poll.
+        let modified = modified(path);
+        let text = std::fs::read_to_string(path)
+            .map(Arc::from)
+            .map_err(|e| format!("{}: {e}", path.display()));
+        read.push(FileRead {
+            path: path.to_path_buf(),
+            modified,
+            text: text.clone(),
+        });
+        text
+    }
+
+    /// Every file read, with its modification time when read.
+    pub fn stamps(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
+        self.read
+            .lock()
+            .iter()
+            .map(|f| (f.path.clone(), f.modified))
+            .collect()
+    }
+}
+
+/// What `require` and `sip.read_file` need while a script loads (Lua app data).
+#[derive(Debug)]
+pub(crate) struct LoadCtx {
+    pub files: Arc<Files>,
+    pub scripts_dir: PathBuf,
+    pub base_dir: PathBuf,
+}
+
+/// A loaded state.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub lua: Lua,
+    /// The module's functions, in the order of [`Phase::HOOKS`].
+    pub fns: [Option<Function>; 5],
+}
+
+/// The first line of an error, with the script location of a Rust callback's failure.
+pub(crate) fn describe(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { traceback, cause } => {
+            let at = traceback
+                .lines()
+                .map(str::trim)
+                .find(|l| {
+                    !l.starts_with('[')
+                        && l.split(':')
+                            .nth(1)
+                            .is_some_and(|n| n.parse::<u32>().is_ok())
+                })
+                .and_then(|l| l.rsplit_once(": in ").map(|(loc, _)| loc))
+                .unwrap_or("");
+            let cause = describe(cause);
+            if at.is_empty() || cause.starts_with(at) {
+                cause
+            } else {
+                format!("{at}: {cause}")
+            }
+        }
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => {
+            m.lines().next().unwrap_or("").to_owned()
+        }
+        mlua::Error::MemoryError(_) => super::limits::MEMORY_MESSAGE.to_owned(),
+        mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe(cause)),
+        other => other.to_string().lines().next().unwrap_or("").to_owned(),
+    }
+}
+
+fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// `require(name)`: a Lua module `a.b` is the file `a/b.lua` under the script's folder,
+/// loaded only while the script loads.
+fn require(lua: &Lua, name: String) -> mlua::Result<Value> {
+    let phase = lua.app_data_ref::<CallData>().map(|c| c.phase);
+    if phase != Some(Phase::Load) {
+        return Err(mlua::Error::runtime(
+            "require: modules are loaded with the script; move the require to the top of the script",
+        ));
+    }
+    if !valid_module_name(&name) {
+        return Err(mlua::Error::runtime(format!(
+            "require: \"{name}\" is not a module name (letters, digits, _ and dots)"
+        )));
+    }
+    let loaded: Table = lua.named_registry_value("sipreg.loaded")?;
+    if let Some(v) = loaded.raw_get::<Option<Value>>(name.as_str())? {
+        return Ok(v);
+    }
+    let (path, text) = {
+        let ctx = lua
+            .app_data_ref::<LoadCtx>()
+            .ok_or_else(|| mlua::Error::runtime("require: no script is loading"))?;
+        let path = ctx
+            .scripts_dir
+            .join(format!("{}.lua", name.replace('.', "/")));
+        let text = ctx.files.read(&path);
+        (path, text)
+    };
+    let text =
+        text.map_err(|e| mlua::Error::runtime(format!("require: module '{name}' not found: {e}")))?;
+    let value: Value = lua
+        .load(&*text)
+        .set_name(format!("@{}", path.display()))
+        .set_mode(mlua::ChunkMode::Text)
+        .call(name.as_str())?;
+    let value = if value.is_nil() {
+        Value::Boolean(true)
+    } else {
+        value
+    };
+    loaded.raw_set(name.as_str(), &value)?;
+    Ok(value)
+}
+
+/// Loads a script into a new state.
+///
+/// # Errors
+/// A [`LoadError`] naming the file and line where Lua knows them.
+pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadError> {
+    let fail = |e: mlua::Error| LoadError(describe(&e));
+    let lua = sandbox::base_state(setup.memory, setup.budget).map_err(fail)?;
+    lua.set_app_data(CallData::default());
+    lua.set_app_data(setup.shared.clone());
+    lua.set_app_data(api::ScriptName(setup.name.clone()));
+    lua.set_app_data(LoadCtx {
+        files: files.clone(),
+        scripts_dir: setup
+            .path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        base_dir: setup.base_dir.clone(),
+    });
+    let run = || -> mlua::Result<[Option<Function>; 5]> {
+        lua.set_named_registry_value("sipreg.loaded", lua.create_table()?)?;
+        let require = lua.create_function(require)?;
+        let print = api::print_function(&lua)?;
+        let freeze = sandbox::run_prelude(&lua, require, print)?;
+        api::install(&lua, &freeze)?;
+        let config = convert::toml_table(&lua, &setup.config)?;
+        lua.set_named_registry_value("sipreg.config", config)?;
+        if let Some(m) = lua.app_data_ref::<Meter>() {
+            m.start(setup.budget.saturating_mul(LOAD_BUDGET_FACTOR));
+        }
+        let text = files.read(&setup.path).map_err(mlua::Error::runtime)?;
+        let module: Value = lua
+            .load(&*text)
+            .set_name(format!("@{}", setup.name))
+            .set_mode(mlua::ChunkMode::Text)
+            .call(())?;
+        let Value::Table(module) = module else {
+            return Err(mlua::Error::runtime(format!(
+                "{}: the script must return a table of hook functions (on_request, authenticate, bind, expire, route), not {}",
+                setup.name,
+                module.type_name()
+            )));
+        };
+        let mut fns: [Option<Function>; 5] = Default::default();
+        for pair in module.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            let key = k.to_string().unwrap_or_else(|_| k.type_name().to_owned());
+            let Some(i) = Phase::HOOKS.iter().position(|p| p.name() == key) else {
+                return Err(mlua::Error::runtime(format!(
+                    "{}: the returned table has `{key}`, which is not a hook (on_request, authenticate, bind, expire, route)",
+                    setup.name
+                )));
+            };
+            match v {
+                Value::Function(f) => fns[i] = Some(f),
+                other => {
+                    return Err(mlua::Error::runtime(format!(
+                        "{}: `{key}` must be a function, not {}",
+                        setup.name,
+                        other.type_name()
+                    )));
+                }
+            }
+        }
+        freeze.call::<()>((lua.globals(), "the global table"))?;
+        Ok(fns)
+    };
+    let fns = run().map_err(fail)?;
+    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+        c.phase = Phase::Expire; // no phase runs between calls; set per call
+    }
+    Ok(State { lua, fns })
+}

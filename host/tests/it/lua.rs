@@ -1,0 +1,760 @@
+//! Lua hooks: every `sip` function and hook from a script, the sandbox, the limits, load
+//! errors and reloads. Each test runs a real script in the real states of a core.
+
+use crate::support::{Harness, Register, authorization, config, find, logged};
+
+const OPEN: &str = r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "off"
+"#;
+
+const HOOK: &str = r#"
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+"#;
+
+/// An open registrar (no auth, no alias list) with `script` as its policy.
+fn lua(script: &str) -> Harness {
+    Harness::with_files(&format!("{OPEN}{HOOK}"), &[("policy.lua", script)])
+}
+
+fn register(aor: &str) -> Register {
+    Register::new(aor).contact("<sip:dev@192.0.2.10:5060>")
+}
+
+#[test]
+fn request_fields() {
+    let h = lua(r#"
+        local M = {}
+        function M.on_request(ctx)
+          local from, to = sip.from(), sip.to()
+          local c = sip.contacts()
+          local ip, port = sip.source()
+          local n, m = sip.cseq()
+          return sip.respond(403, "Fields", {
+            ["X-Method"] = sip.method(),
+            ["X-RURI"] = sip.request_uri(),
+            ["X-From"] = from.user .. "@" .. from.host .. " tag=" .. from.tag .. " name=" .. from.display_name,
+            ["X-To"] = to.uri .. " tag=" .. tostring(to.tag),
+            ["X-Call-ID"] = sip.call_id(),
+            ["X-CSeq"] = n .. " " .. m,
+            ["X-Contacts"] = #c .. " " .. c[1].uri .. " q=" .. c[1].q .. " exp=" .. c[1].expires
+                .. " inst=" .. c[1].params["+sip.instance"] .. " regid=" .. c[1].params["reg-id"]
+                .. " | " .. c[2].uri .. " name=" .. c[2].display_name .. " flag=" .. tostring(c[2].params.flag),
+            ["X-Header"] = sip.header("x-custom") .. "," .. #sip.headers("X-Custom") .. "," .. sip.header("i"),
+            ["X-None"] = tostring(sip.header("X-Absent")) .. "," .. #sip.headers("X-Absent"),
+            ["X-UA"] = sip.user_agent(),
+            ["X-Source"] = ip .. ":" .. port .. "/" .. sip.transport(),
+          })
+        end
+        return M
+    "#);
+    let req = Register::new("alice@example.com")
+        .contact(r#"<sip:a@192.0.2.10:5070>;q=0.5;expires=300;+sip.instance="<urn:uuid:0000-1>";reg-id=1"#)
+        .contact(r#""Desk Phone" <sip:b@192.0.2.10>;flag"#)
+        .header("X-Custom: one")
+        .header("X-Custom: two")
+        .header("User-Agent: TestPhone/1.0")
+        .text()
+        .replace("From: <sip:alice@example.com>", "From: \"Alice A\" <sip:alice@example.com>");
+    let r = h.send(&req);
+    assert_eq!((r.code, r.reason.as_str()), (403, "Fields"));
+    assert_eq!(r.header("X-Method"), Some("REGISTER"));
+    assert_eq!(r.header("X-RURI"), Some("sip:example.com"));
+    assert_eq!(
+        r.header("X-From"),
+        Some("alice@example.com tag=ft1 name=Alice A")
+    );
+    assert_eq!(r.header("X-To"), Some("sip:alice@example.com tag=nil"));
+    assert_eq!(r.header("X-Call-ID"), Some("cid-alice@example.com"));
+    assert_eq!(r.header("X-CSeq"), Some("1 REGISTER"));
+    assert_eq!(
+        r.header("X-Contacts"),
+        Some(
+            "2 sip:a@192.0.2.10:5070 q=0.5 exp=300 inst=<urn:uuid:0000-1> regid=1 | sip:b@192.0.2.10 name=Desk Phone flag=true"
+        )
+    );
+    assert_eq!(r.header("X-Header"), Some("one,2,cid-alice@example.com"));
+    assert_eq!(r.header("X-None"), Some("nil,0"));
+    assert_eq!(r.header("X-UA"), Some("TestPhone/1.0"));
+    assert_eq!(r.header("X-Source"), Some("192.0.2.10:5060/udp"));
+}
+
+#[test]
+fn wildcard_and_malformed_contacts() {
+    let h = lua(r#"
+        return { on_request = function(ctx)
+          local c, why = sip.contacts()
+          if c == nil then return sip.respond(400, "Script saw: " .. why) end
+          return sip.respond(403, "n=" .. #c .. " w=" .. tostring(c[1] and c[1].wildcard))
+        end }
+    "#);
+    let r = h.send(
+        &Register::new("a@example.com")
+            .contact("*")
+            .expires("0")
+            .text(),
+    );
+    assert_eq!(r.reason, "n=1 w=true");
+    let r = h.send(&Register::new("a@example.com").text());
+    assert_eq!(r.reason, "n=0 w=nil");
+    let r = h.send(&Register::new("a@example.com").contact("<sip:x@y").text());
+    assert_eq!(r.code, 400);
+    assert!(r.reason.starts_with("Script saw: "), "{}", r.reason);
+}
+
+#[test]
+fn decisions_of_on_request() {
+    let h = lua(r#"
+        local M = {}
+        function M.on_request(ctx)
+          local t = sip.header("X-Test")
+          if t == "respond" then return sip.respond(503, "Maintenance", {["Retry-After"] = 300}) end
+          if t == "drop" then return sip.drop() end
+          if t == "continue" then return sip.CONTINUE end
+          if t == "bad-code" then return sip.respond(200, "OK") end
+          if t == "bad-header" then return sip.respond(403, "x", {Via = "x"}) end
+          if t == "number" then return 42 end
+          if t == "challenge" then return sip.challenge() end
+          return nil
+        end
+        return M
+    "#);
+    let with = |v: &str| {
+        register("a@example.com")
+            .header(&format!("X-Test: {v}"))
+            .text()
+    };
+    let r = h.send(&with("respond"));
+    assert_eq!((r.code, r.reason.as_str()), (503, "Maintenance"));
+    assert_eq!(r.header("Retry-After"), Some("300"));
+    assert!(h.send_raw(with("drop").as_bytes()).is_none());
+    assert_eq!(h.send(&with("continue")).code, 200);
+    assert_eq!(h.send(&register("b@example.com").text()).code, 200);
+    let lines = logged(|| {
+        for bad in ["bad-code", "bad-header", "number", "challenge"] {
+            assert_eq!(h.send(&with(bad)).code, 500, "{bad}");
+        }
+    });
+    find(
+        &lines,
+        &[
+            "hook failed",
+            "on_request",
+            "code 200 is not a final refusal",
+        ],
+    );
+    find(&lines, &["Via is written by the registrar"]);
+    find(&lines, &["on_request returned a number"]);
+    find(
+        &lines,
+        &["sip.challenge may be called from the script's load, authenticate; not from on_request"],
+    );
+}
+
+const AUTH: &str = r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "www"
+realm = "example.com"
+algorithms = ["SHA-256", "MD5"]
+
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+"#;
+
+/// Digest with credentials from the script: a password, an HA1 (MD5 and SHA-256), and an
+/// identity vouched for without digest.
+#[test]
+fn authenticate_decisions() {
+    let ha1_md5 = crate::support::md5_hex("erin:example.com:erinpw");
+    let ha1_sha = crate::support::sha256_hex("fred:example.com:fredpw");
+    let script = format!(
+        r#"
+        local M = {{}}
+        function M.authenticate(ctx)
+          if ctx.aor == "trusted@example.com" then return sip.authenticated("trusted") end
+          if ctx.aor == "nobody@example.com" then return sip.respond(404, "Alias not found") end
+          if ctx.username == nil then return sip.challenge() end
+          if ctx.username == "dave" then return sip.credentials{{username = "dave", password = "davepw"}} end
+          if ctx.username == "erin" then return sip.credentials{{username = "erin", ha1 = "{ha1_md5}"}} end
+          if ctx.username == "fred" then return sip.credentials{{username = "fred", ha1 = "{ha1_sha}"}} end
+          return sip.challenge()
+        end
+        function M.bind(ctx)
+          -- the authenticated user must own the alias
+          if ctx.identity .. "@example.com" ~= ctx.aor then return sip.respond(403, "Not yours") end
+          return sip.accept()
+        end
+        return M
+    "#
+    );
+    let h = Harness::with_files(AUTH, &[("policy.lua", &script)]);
+    assert_eq!(h.send(&register("trusted@example.com").text()).code, 200);
+    assert_eq!(h.send(&register("nobody@example.com").text()).code, 404);
+    for (user, pw, alg_index) in [
+        ("dave", "davepw", 0),
+        ("erin", "erinpw", 1),
+        ("fred", "fredpw", 0),
+    ] {
+        let aor = format!("{user}@example.com");
+        let r = h.send(&register(&aor).text());
+        assert_eq!(r.code, 401, "{user}");
+        let challenge = r.all("WWW-Authenticate")[alg_index].to_owned();
+        let auth = authorization(&challenge, user, pw, "sip:example.com", 1);
+        let r = h.send(
+            &register(&aor)
+                .cseq(2)
+                .header(&format!("Authorization: {auth}"))
+                .text(),
+        );
+        assert_eq!(r.code, 200, "{user}: {}", r.text);
+        let wrong = authorization(&challenge, user, "wrong", "sip:example.com", 2);
+        let r = h.send(
+            &register(&aor)
+                .cseq(3)
+                .header(&format!("Authorization: {wrong}"))
+                .text(),
+        );
+        assert_eq!(r.code, 401, "{user} with a wrong password");
+    }
+    // dave's credentials for erin's alias: authenticated, then refused by bind
+    let r = h.send(&register("erin@example.com").cseq(10).text());
+    let challenge = r.all("WWW-Authenticate")[0].to_owned();
+    let auth = authorization(&challenge, "dave", "davepw", "sip:example.com", 1);
+    let r = h.send(
+        &register("erin@example.com")
+            .cseq(11)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!((r.code, r.reason.as_str()), (403, "Not yours"));
+}
+
+#[test]
+fn bind_sees_and_changes_bindings() {
+    let h = lua(r#"
+        local M = {}
+        function M.bind(ctx)
+          local b = ctx.bindings[1]
+          if ctx.kind ~= "update" then return sip.respond(403, "kind " .. ctx.kind) end
+          b.expires = math.min(b.expires, 120)
+          b.q = 0.25
+          if sip.header("X-Go") then return sip.accept() end
+          return sip.respond(b.new and 302 or 301, "Seen", {
+            ["X-Binding"] = table.concat({ctx.aor, b.aor, b.contact, b.instance, b.reg_id,
+              b.source, b.transport, tostring(ctx.identity)}, " "),
+            ["X-Id"] = b.registration_id,
+          })
+        end
+        return M
+    "#);
+    let c = r#"<sip:dev@192.0.2.10:5060>;+sip.instance="<urn:uuid:1>";reg-id=2"#;
+    let r = h.send(&Register::new("a@example.com").contact(c).text());
+    assert_eq!(r.code, 302, "{}", r.text);
+    assert_eq!(
+        r.header("X-Binding"),
+        Some(
+            r#"a@example.com a@example.com <sip:dev@192.0.2.10:5060>;+sip.instance="<urn:uuid:1>";reg-id=2 <urn:uuid:1> 2 192.0.2.10:5060 udp nil"#
+        )
+    );
+    let lines = logged(|| {
+        let r = h.send(
+            &Register::new("a@example.com")
+                .contact(c)
+                .header("X-Go: 1")
+                .cseq(2)
+                .text(),
+        );
+        assert_eq!(r.code, 200);
+        assert_eq!(
+            r.contact_expires(),
+            vec![("sip:dev@192.0.2.10:5060".to_owned(), 120)]
+        );
+        assert!(
+            r.header("Contact").unwrap().ends_with(";q=0.25"),
+            "{}",
+            r.text
+        );
+    });
+    let added = find(&lines, &["Registration added"]);
+    // the id bind saw for the new binding is the one it got
+    let r = h.send(&Register::new("a@example.com").contact(c).cseq(3).text());
+    assert_eq!(r.code, 301, "an existing binding is not new");
+    let id = r.header("X-Id").unwrap();
+    assert!(added.contains(id), "{id} not in {added}");
+}
+
+#[test]
+fn bind_values_are_checked() {
+    let h = lua(r#"
+        return { bind = function(ctx)
+          ctx.bindings[1].q = tonumber(sip.header("X-Q"))
+          ctx.bindings[1].expires = tonumber(sip.header("X-E"))
+        end }
+    "#);
+    let send = |q: &str, e: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Q: {q}"))
+                .header(&format!("X-E: {e}"))
+                .text(),
+        )
+        .code
+    };
+    assert_eq!(send("1", "60"), 200);
+    assert_eq!(send("1.5", "60"), 500);
+    assert_eq!(send("0.5", "-1"), 500);
+    assert_eq!(send("0.5", "1.5"), 500);
+}
+
+#[test]
+fn vars_are_shared_by_the_hooks_of_one_request_only() {
+    let h = lua(r#"
+        local M = {}
+        function M.on_request(ctx)
+          if ctx.vars.n ~= nil then return sip.respond(500, "leaked") end
+          ctx.vars.n = 1
+          ctx.vars.who = sip.from().user
+        end
+        function M.authenticate(ctx)
+          ctx.vars.n = ctx.vars.n + 1
+        end
+        function M.bind(ctx)
+          return sip.respond(403, ctx.vars.who .. " " .. ctx.vars.n)
+        end
+        return M
+    "#);
+    assert_eq!(h.send(&register("a@example.com").text()).reason, "a 2");
+    assert_eq!(h.send(&register("b@example.com").text()).reason, "b 2");
+}
+
+#[test]
+fn vars_hold_only_plain_values() {
+    let h = lua(r#"return { on_request = function(ctx) ctx.vars.t = {} end }"#);
+    let lines = logged(|| assert_eq!(h.send(&register("a@example.com").text()).code, 500));
+    find(&lines, &["ctx.vars.t: a table cannot be kept"]);
+}
+
+#[test]
+fn kv_location_and_expire() {
+    let h = lua(r#"
+        local M = {}
+        function M.on_request(ctx)
+          local q = sip.header("X-Query")
+          if q == "kv" then
+            sip.kv.set("flag", "on")
+            sip.kv.set("short", true, 1)
+            local n = sip.kv.incr("count")
+            n = sip.kv.incr("count", 10)
+            return sip.respond(403, table.concat({tostring(sip.kv.get("flag")), tostring(sip.kv.get("short")),
+              n, tostring(sip.kv.delete("flag")), tostring(sip.kv.get("flag")), tostring(sip.kv.delete("flag"))}, " "))
+          elseif q == "location" then
+            local l = sip.location("a@example.com")
+            local b = l[1]
+            return sip.respond(403, #l .. " " .. b.contact .. " " .. b.expires .. " " .. b.transport .. " " .. tostring(b.natted))
+          elseif q == "expired" then
+            return sip.respond(403, tostring(sip.kv.get("gone")))
+          end
+        end
+        function M.expire(ctx)
+          local b = ctx.binding
+          sip.kv.set("gone", b.aor .. " " .. b.contact .. " " .. b.reason .. " " .. b.expires)
+        end
+        return M
+    "#);
+    let ask = |q: &str| {
+        h.send(
+            &Register::new("x@example.com")
+                .header(&format!("X-Query: {q}"))
+                .text(),
+        )
+        .reason
+    };
+    assert_eq!(ask("kv"), "on true 11 true nil false");
+    assert_eq!(
+        h.send(&register("a@example.com").expires("600").text())
+            .code,
+        200
+    );
+    assert_eq!(ask("location"), "1 <sip:dev@192.0.2.10:5060> 600 udp false");
+    assert_eq!(ask("expired"), "nil");
+    assert_eq!(
+        h.send(&register("a@example.com").expires("0").cseq(2).text())
+            .code,
+        200
+    );
+    assert_eq!(
+        ask("expired"),
+        "a@example.com <sip:dev@192.0.2.10:5060> unregistered 0"
+    );
+}
+
+#[test]
+fn route_answers_other_methods() {
+    let h = lua(r#"
+        return { route = function(ctx)
+          if sip.method() == "MESSAGE" then return sip.respond(480, "Offline") end
+          return sip.targets("sip:bob@192.0.2.1", {"sip:bob@192.0.2.2"})
+        end }
+    "#);
+    let msg = |m: &str| {
+        format!(
+            "{m} sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-r\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: r1\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    assert_eq!(h.send(&msg("MESSAGE")).code, 480);
+    // targets are accepted; the core does not forward yet, so 405 remains
+    assert_eq!(h.send(&msg("INVITE")).code, 405);
+}
+
+#[test]
+fn log_lines_carry_script_hook_and_fields() {
+    let h = lua(r#"
+        print("loaded", 1)
+        return { on_request = function(ctx)
+          sip.log.info("Registration seen", {Alias = sip.to().user, Protocol = "SIP"})
+          sip.log.warn("careful")
+        end }
+    "#);
+    let lines = logged(|| {
+        h.send(&register("a@example.com").text());
+    });
+    let l = find(&lines, &["Registration seen"]);
+    assert!(
+        l.contains("sipreg::script")
+            && l.contains("hook=\"on_request\"")
+            && l.contains("policy.lua"),
+        "{l}"
+    );
+    assert!(l.contains(r#"fields=Alias="a" Protocol="SIP""#), "{l}");
+    find(&lines, &["WARN", "careful"]);
+}
+
+#[test]
+fn functions_refuse_the_wrong_hook() {
+    let h = lua(r#"
+        local M = {}
+        local ok, err = pcall(sip.method)
+        local at_load = err -- a string: sip errors caught by pcall are messages
+        function M.on_request(ctx)
+          if sip.header("X-T") == "load" then return sip.respond(403, at_load) end
+          if sip.header("X-T") == "read" then sip.read_file("x") end
+          if sip.header("X-T") == "require" then require("x") end
+        end
+        return M
+    "#);
+    let t = |v: &str| {
+        register("a@example.com")
+            .header(&format!("X-T: {v}"))
+            .text()
+    };
+    let r = h.send(&t("load"));
+    assert!(r.reason.contains("sip.method may be called from on_request, authenticate, bind, route; not while the script loads"), "{}", r.reason);
+    let lines = logged(|| {
+        assert_eq!(h.send(&t("read")).code, 500);
+        assert_eq!(h.send(&t("require")).code, 500);
+    });
+    find(
+        &lines,
+        &["sip.read_file may be called from the script's load; not from on_request"],
+    );
+    find(&lines, &["require: modules are loaded with the script"]);
+}
+
+#[test]
+fn sandbox() {
+    let h = Harness::with_files(
+        &format!("{OPEN}{HOOK}"),
+        &[
+            (
+                "policy.lua",
+                r#"
+                local util = require("lib.util")
+                local M = {}
+                local probes = {
+                  io = function() return io == nil end,
+                  os = function() return os.execute == nil and os.getenv == nil and os.remove == nil and type(os.time()) == "number" and type(os.date("%Y")) == "string" end,
+                  dofile = function() return dofile == nil and loadfile == nil end,
+                  dump = function() return string.dump == nil end,
+                  bytecode = function() local f, e = load("\27Lua\84\0", "b", "b") return f == nil end,
+                  text = function() return load("return 1 + 1")() == 2 end,
+                  debug = function() return debug == nil and package == nil end,
+                  require_outside = function() return not pcall(require, "../secret") end,
+                  util = function() return util.twice(21) == 42 end,
+                  string_mt = function() return getmetatable("") == false end,
+                }
+                function M.on_request(ctx)
+                  local which = sip.header("X-Probe")
+                  if which == "global" then leaked = 1 end
+                  if which == "library" then string.upper = nil end
+                  if which == "rawset" then rawset(_G, "leaked", 1) end
+                  if which == "sip" then sip.method = nil end
+                  if probes[which] then return sip.respond(403, tostring(probes[which]())) end
+                end
+                return M
+            "#,
+            ),
+            (
+                "lib/util.lua",
+                "return { twice = function(x) return 2 * x end }",
+            ),
+            ("secret.lua", "return {}"),
+        ],
+    );
+    let probe = |p: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Probe: {p}"))
+                .text(),
+        )
+    };
+    for p in [
+        "io",
+        "os",
+        "dofile",
+        "dump",
+        "bytecode",
+        "text",
+        "debug",
+        "require_outside",
+        "util",
+        "string_mt",
+    ] {
+        assert_eq!(probe(p).reason, "true", "probe {p}");
+    }
+    let lines = logged(|| {
+        for p in ["global", "library", "rawset", "sip"] {
+            assert_eq!(probe(p).code, 500, "{p}");
+        }
+    });
+    find(
+        &lines,
+        &["the global table is read-only: cannot set 'leaked'"],
+    );
+    find(&lines, &["string is read-only: cannot set 'upper'"]);
+    find(&lines, &["sip is read-only: cannot set 'method'"]);
+    // nothing leaked: the next request sees the same world
+    assert_eq!(probe("text").reason, "true");
+}
+
+const LIMITED: &str = r#"
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+memory_limit_mib = 4
+instruction_budget = 2000000
+"#;
+
+#[test]
+fn limits_fail_the_request_not_the_server() {
+    let h = Harness::with_files(
+        &format!("{OPEN}{LIMITED}"),
+        &[(
+            "policy.lua",
+            r#"
+            local M = {}
+            local calls = 0
+            function M.on_request(ctx)
+              calls = calls + 1
+              local t = sip.header("X-Bomb")
+              if t == "loop" then while true do end end
+              if t == "pcall-loop" then
+                while true do pcall(function() while true do end end) end
+              end
+              if t == "string" then local s = string.rep("x", 64 * 1024 * 1024) end
+              if t == "table" then local a = {} for i = 1, 1e9 do a[i] = i end end
+              if t == "pcall-table" then
+                for _ = 1, 100 do pcall(function() local a = {} for i = 1, 1e9 do a[i] = {i} end end) end
+              end
+              if t == "coroutine" then
+                local co = coroutine.create(function() while true do end end)
+                while true do coroutine.resume(co) end
+              end
+              if t == "calls" then return sip.respond(403, tostring(calls)) end
+            end
+            return M
+        "#,
+        )],
+    );
+    let bomb = |t: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Bomb: {t}"))
+                .text(),
+        )
+    };
+    assert_eq!(bomb("calls").reason, "1");
+    for (t, limit) in [
+        ("loop", "instruction budget of 2000000 exceeded"),
+        ("pcall-loop", "instruction budget of 2000000 exceeded"),
+        ("coroutine", "instruction budget of 2000000 exceeded"),
+        ("string", "memory limit of 4 MiB exceeded"),
+        ("table", "memory limit of 4 MiB exceeded"),
+        ("pcall-table", "memory limit of 4 MiB exceeded"),
+    ] {
+        let lines = logged(|| assert_eq!(bomb(t).code, 500, "{t}"));
+        let l = find(&lines, &["Lua limit exceeded"]);
+        assert!(
+            l.contains(limit) && l.contains("policy.lua") && l.contains("on_request"),
+            "{t}: {l}"
+        );
+        // the state was replaced: its counter starts again, and it still answers
+        assert_eq!(bomb("calls").code, 403, "after {t}");
+        assert_eq!(
+            h.send(&register("b@example.com").text()).code,
+            200,
+            "after {t}"
+        );
+    }
+}
+
+#[test]
+fn load_errors_name_file_and_line() {
+    let cfg = format!("{OPEN}{HOOK}");
+    let err = |script: &str| {
+        Harness::try_with_files(&cfg, &[("policy.lua", script)])
+            .err()
+            .expect("a load error")
+    };
+    let e = err("local M = {}\nfunction M.bind(ctx)\n  return = 1\nend\nreturn M\n");
+    assert!(e.contains("policy.lua:3:"), "{e}");
+    let e = err("local x = nil\nlocal y = x.field\nreturn {}\n");
+    assert!(
+        e.contains("policy.lua:2:") && e.contains("attempt to index"),
+        "{e}"
+    );
+    let e = err("return 42\n");
+    assert!(e.contains("must return a table"), "{e}");
+    let e = err("return { on_requst = function() end }\n");
+    assert!(e.contains("`on_requst`, which is not a hook"), "{e}");
+    let e = err("local x = sip.read_file('missing.txt')\nreturn { bind = 1 }\n");
+    assert!(e.contains("`bind` must be a function"), "{e}");
+    let e = err("\nwhile true do end\n");
+    assert!(e.contains("instruction budget"), "{e}");
+    let e = err("local m = require('nothere')\nreturn {}\n");
+    assert!(
+        e.contains("policy.lua:1:") && e.contains("module 'nothere' not found"),
+        "{e}"
+    );
+}
+
+#[test]
+fn reload_swaps_in_a_good_script_and_refuses_a_broken_one() {
+    let h = lua("return { on_request = function() return sip.respond(403, 'one') end }");
+    let reason = || h.send(&register("a@example.com").text()).reason;
+    assert_eq!(reason(), "one");
+    let script = &h.scripts[0];
+    assert!(!script.changed());
+    // a new modification time even on a coarse clock
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    h.write(
+        "policy.lua",
+        "return { on_request = function() return sip.respond(403, 'two') end }",
+    );
+    bump_mtime(&h, "policy.lua");
+    assert!(script.changed());
+    script.reload().unwrap();
+    assert!(!script.changed());
+    assert_eq!(reason(), "two");
+    h.write(
+        "policy.lua",
+        "return { on_request = function() return sip.respond(403, 'three' end }",
+    );
+    bump_mtime(&h, "policy.lua");
+    let lines = logged(|| {
+        let e = script.reload().unwrap_err();
+        assert!(e.to_string().contains("policy.lua:1:"), "{e}");
+    });
+    find(
+        &lines,
+        &[
+            "script refused; the previous version keeps serving",
+            "policy.lua:1:",
+        ],
+    );
+    assert_eq!(reason(), "two");
+    assert!(!script.changed(), "a refused save is tried once");
+}
+
+/// Moves a file's modification time forward, so that a change is seen on any clock.
+pub fn bump_mtime(h: &Harness, name: &str) {
+    let path = h.dir.as_ref().unwrap().path().join(name);
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    f.set_modified(later).unwrap();
+}
+
+#[test]
+fn files_read_at_load_are_watched() {
+    let h = Harness::with_files(
+        &format!("{OPEN}{HOOK}"),
+        &[
+            (
+                "policy.lua",
+                r#"
+                local text = sip.read_file("flag.txt") or "absent"
+                return { on_request = function() return sip.respond(403, text) end }
+            "#,
+            ),
+            ("flag.txt", "first"),
+        ],
+    );
+    assert_eq!(h.send(&register("a@example.com").text()).reason, "first");
+    h.write("flag.txt", "second");
+    bump_mtime(&h, "flag.txt");
+    assert!(h.scripts[0].changed());
+    h.scripts[0].reload().unwrap();
+    assert_eq!(h.send(&register("a@example.com").text()).reason, "second");
+}
+
+#[test]
+fn config_table_reaches_the_script() {
+    let cfg = format!(
+        "{OPEN}{HOOK}config = {{ greeting = \"hello\", limit = 3, list = [\"a\", \"b\"], nested = {{ on = true }} }}\n"
+    );
+    let h = Harness::with_files(
+        &cfg,
+        &[(
+            "policy.lua",
+            r#"
+            local c = sip.config()
+            return { on_request = function()
+              return sip.respond(403, c.greeting .. " " .. c.limit .. " " .. #c.list .. c.list[2] .. " " .. tostring(c.nested.on))
+            end }
+        "#,
+        )],
+    );
+    assert_eq!(
+        h.send(&register("a@example.com").text()).reason,
+        "hello 3 2b true"
+    );
+}
+
+/// The script's hooks come before the built-in ones, which still run when it has no opinion.
+#[test]
+fn builtin_runs_after_the_script() {
+    let cfg = config("off", "").replace("[[aliases]]", &format!("{HOOK}\n[[aliases]]"));
+    let h = Harness::with_files(&cfg, &[("policy.lua", "return { bind = function() end }")]);
+    assert_eq!(h.send(&register("alice@example.com").text()).code, 200);
+    assert_eq!(h.send(&register("nobody@example.com").text()).code, 403);
+}
+
+#[test]
+fn api_reference_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/lua-api.md");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == sipreg::lua::api_markdown(),
+        "docs/lua-api.md is stale: run `cargo run -- lua-api > docs/lua-api.md`"
+    );
+}
