@@ -3,13 +3,15 @@
 #
 #   cargo build --release && bench/bench.sh
 #
-# Prints, for open registration (plain) and digest auth (REGISTER -> 401 -> REGISTER -> 200)
-# with 10,000 distinct users:
+# Prints, for open registration (plain), digest auth (REGISTER -> 401 -> REGISTER -> 200)
+# and digest auth with the Lua policy scripts/bench_auth.lua (lua-auth: authenticate + bind
+# in Lua, passwords from a table the script builds), with 10,000 distinct users:
 #   - the highest rate sustained for STEP_S seconds with 0 failed calls, 0 retransmissions
 #     and at least 95% of the target rate achieved;
 #   - sipreg's CPU microseconds per registration at a fixed FIXED_RATE (5,000/s), from
 #     /proc (all threads);
 #   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings;
+#   - the Lua policy's overhead: lua-auth's CPU per registration against auth's, in percent;
 #   - the CPU per registration of udp-floor (bench/floor), a server that only copies five
 #     header lines into a 200: the share of one receive and one send per message.
 # sipreg runs on CPU 0 and SIPp on CPU 1 (taskset), like ../shared/bench/compare.sh.
@@ -18,6 +20,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${SIPREG_BIN:-$HERE/../target/release/sipreg}
 FLOOR=${FLOOR_BIN:-$HERE/../target/release/udp-floor}
+LUA=${SIPREG_LUA:-$HERE/../scripts/bench_auth.lua}
 STEP_S=${STEP_S:-3}
 FIXED_RATE=${FIXED_RATE:-5000}
 PORT=${PORT:-5071}
@@ -37,11 +40,14 @@ users_csv() { # $1 = count, $2 = file
     printf "%s;%s;[authentication username=%s password=%s]\n", u, p, u, p } }' > "$2"
 }
 
-config() { # $1 = plain|auth, $2 = users
+config() { # $1 = plain|auth|lua-auth, $2 = users
   echo "[server]"; echo "listen = [\"udp:127.0.0.1:$PORT\"]"; echo "domains = [\"127.0.0.1\"]"
   echo "[registrar]"; echo "max_contacts = 10"
+  if [ "$1" = lua-auth ]; then
+    echo "[[hooks]]"; echo "type = \"lua\""; echo "script = \"$LUA\""
+  fi
   echo "[auth]"
-  if [ "$1" = auth ]; then
+  if [ "$1" != plain ]; then
     echo "challenge = \"www\""; echo "realm = \"127.0.0.1\""; echo "algorithms = [\"MD5\"]"
     awk -v n="$2" 'BEGIN { for (i = 0; i < n; i++)
       printf "[[aliases]]\nalias = \"user%04d@127.0.0.1\"\npassword = \"pw-%04d\"\n", i, i }'
@@ -83,9 +89,10 @@ run_sipp() {
   rm -f "$WORK"/stat.csv "$WORK"/*_.csv
 }
 
-measure() { # $1 = plain|auth
+declare -A CPU_US
+measure() { # $1 = plain|auth|lua-auth
   local kind=$1 scen=uac_register.xml
-  [ "$kind" = auth ] && scen=uac_register_auth.xml
+  [ "$kind" != plain ] && scen=uac_register_auth.xml
   config "$kind" $USERS > "$WORK/$kind.toml"
   start "$WORK/$kind.toml"
   read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" 5000 $USERS)
@@ -108,7 +115,8 @@ measure() { # $1 = plain|auth
     [ $rate -gt 200000 ] && break
   done
   stop
-  printf '| %-5s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
+  CPU_US[$kind]=$us_per_reg
+  printf '| %-8s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
 }
 
 # CPU per registration of a server that only copies five header lines into a 200: what one
@@ -128,6 +136,10 @@ echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s 
 echo "|---|---|---|---|"
 measure plain
 measure auth
+measure lua-auth
+echo
+awk -v a="${CPU_US[auth]}" -v l="${CPU_US[lua-auth]}" 'BEGIN {
+  printf "Lua policy overhead (lua-auth against auth, CPU per registration): %+.1f %%\n", (a > 0) ? (l - a) * 100 / a : 0 }'
 
 # memory with 100,000 bindings (open registration, 100k distinct users)
 users_csv $BIG "$WORK/big.csv"

@@ -4,12 +4,12 @@
 
 use super::call::CallData;
 use super::convert;
-use super::decision::{self, Verdict, hook_names};
+use super::decision::hook_names;
 use super::{Phase, Shared};
 use crate::sip::contact::{self, Contacts};
 use crate::sip::name_addr::NameAddr;
 use crate::sip::uri::SipUri;
-use crate::sip::{HeaderName, Message, Reply};
+use crate::sip::{HeaderName, Message};
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 use std::sync::Arc;
 
@@ -17,7 +17,17 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub(crate) struct ScriptName(pub Arc<str>);
 
-type Imp = fn(&Lua, MultiValue) -> mlua::Result<MultiValue>;
+type RustFn = fn(&Lua, MultiValue) -> mlua::Result<MultiValue>;
+
+/// How an entry is implemented.
+#[derive(Debug)]
+pub(crate) enum Imp {
+    /// A Rust function, which checks the phase it is called in.
+    Rust(RustFn),
+    /// The value of the same name in `decisions.lua` (decisions are built in Lua, and
+    /// checked when a hook returns them: `phases` says which hooks may).
+    Lua,
+}
 
 /// One entry of the `sip` table.
 #[derive(Debug)]
@@ -25,13 +35,12 @@ pub(crate) struct Entry {
     /// The name under `sip` (`header`, `kv.get`).
     pub name: &'static str,
     pub syntax: &'static str,
-    /// Where it may be called (bits of [`Phase`]).
+    /// Where it may be called, or for a decision, which hooks may return it (bits of
+    /// [`Phase`]).
     pub phases: u8,
     pub section: Section,
     pub doc: &'static str,
     pub imp: Imp,
-    /// A constant: `imp` is called once with no arguments and the value stored.
-    pub constant: bool,
 }
 
 /// The documentation's sections.
@@ -69,21 +78,25 @@ const REQUEST: u8 =
     Phase::OnRequest.bit() | Phase::Authenticate.bit() | Phase::Bind.bit() | Phase::Route.bit();
 const EXPIRE: u8 = Phase::Expire.bit();
 const ANY: u8 = LOAD | REQUEST | EXPIRE;
-const DECIDE: u8 = LOAD | REQUEST;
-const AUTH: u8 = LOAD | Phase::Authenticate.bit();
-const ON_REQUEST_BIND: u8 = LOAD | Phase::OnRequest.bit() | Phase::Bind.bit();
-const ROUTE: u8 = LOAD | Phase::Route.bit();
+// Decisions: the hooks that may return them (they may be built anywhere).
+const DECIDE: u8 = REQUEST;
+const AUTH: u8 = Phase::Authenticate.bit();
+const ON_REQUEST_BIND: u8 = Phase::OnRequest.bit() | Phase::Bind.bit();
+const ROUTE: u8 = Phase::Route.bit();
 
 fn err(msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::runtime(msg)
 }
 
 fn with_msg<R>(lua: &Lua, f: impl FnOnce(&Message) -> mlua::Result<R>) -> mlua::Result<R> {
-    let ud = lua
+    let call = lua
         .app_data_ref::<CallData>()
-        .and_then(|c| c.msg.clone())
         .ok_or_else(|| err("no request in this call"))?;
-    ud.borrow_scoped::<Message, _>(f)?
+    let msg = call
+        .msg
+        .as_ref()
+        .ok_or_else(|| err("no request in this call"))?;
+    f(msg)
 }
 
 /// The time of the running call.
@@ -156,103 +169,6 @@ fn contacts(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
         }
         Err(why) => ret(lua, (Value::Nil, why)),
     })
-}
-
-fn respond(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
-    let (code, reason, headers): (i64, Option<String>, Option<Table>) = lua.unpack_multi(args)?;
-    if !(300..=699).contains(&code) {
-        return Err(err(format!(
-            "sip.respond: code {code} is not a final refusal or redirection (300 to 699)"
-        )));
-    }
-    let mut reply = match reason {
-        Some(r) => {
-            if r.is_empty() || r.len() > 200 || r.chars().any(char::is_control) {
-                return Err(err(
-                    "sip.respond: the reason must be 1 to 200 printable characters",
-                ));
-            }
-            Reply::with_reason(code as u16, r)
-        }
-        None => Reply::new(code as u16),
-    };
-    if let Some(h) = headers {
-        for pair in h.pairs::<String, Value>() {
-            let (name, value) = pair?;
-            let value = match value {
-                Value::String(s) => s.to_string_lossy(),
-                Value::Integer(i) => i.to_string(),
-                Value::Number(n) => n.to_string(),
-                other => {
-                    return Err(err(format!(
-                        "sip.respond: header {name} must be a string or number, not {}",
-                        other.type_name()
-                    )));
-                }
-            };
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-            {
-                return Err(err(format!("sip.respond: \"{name}\" is not a header name")));
-            }
-            if matches!(
-                HeaderName::parse(&name),
-                HeaderName::Via
-                    | HeaderName::From
-                    | HeaderName::To
-                    | HeaderName::CallId
-                    | HeaderName::CSeq
-                    | HeaderName::ContentLength
-            ) {
-                return Err(err(format!(
-                    "sip.respond: {name} is written by the registrar, not by a script"
-                )));
-            }
-            if value.chars().any(|c| c == '\r' || c == '\n') {
-                return Err(err(format!(
-                    "sip.respond: the value of {name} holds a line break"
-                )));
-            }
-            reply = reply.header(name, value);
-        }
-    }
-    ret(lua, Verdict::Respond(reply))
-}
-
-fn credentials(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
-    let (t,): (Table,) = lua.unpack_multi(args)?;
-    let c = decision::credentials(t.get("username")?, t.get("password")?, t.get("ha1")?)
-        .map_err(err)?;
-    ret(lua, Verdict::Credentials(c))
-}
-
-fn targets(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
-    let mut uris = Vec::new();
-    for v in args {
-        match v {
-            Value::Table(t) => {
-                for u in t.sequence_values::<String>() {
-                    uris.push(u?);
-                }
-            }
-            Value::String(s) => uris.push(s.to_string_lossy()),
-            other => {
-                return Err(err(format!(
-                    "sip.targets: URIs are strings, not {}",
-                    other.type_name()
-                )));
-            }
-        }
-    }
-    if uris.is_empty() {
-        return Err(err("sip.targets: give at least one URI"));
-    }
-    for u in &uris {
-        SipUri::parse(u).map_err(|e| err(format!("sip.targets: \"{u}\": {e}")))?;
-    }
-    ret(lua, Verdict::Targets(uris))
 }
 
 fn shared(lua: &Lua) -> mlua::Result<Shared> {
@@ -401,6 +317,16 @@ pub(crate) fn print_function(lua: &Lua) -> mlua::Result<Function> {
 }
 
 macro_rules! entry {
+    ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, lua) => {
+        Entry {
+            name: $name,
+            syntax: $syntax,
+            phases: $phases,
+            section: Section::$section,
+            doc: $doc,
+            imp: Imp::Lua,
+        }
+    };
     ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, $imp:expr) => {
         Entry {
             name: $name,
@@ -408,8 +334,7 @@ macro_rules! entry {
             phases: $phases,
             section: Section::$section,
             doc: $doc,
-            imp: $imp,
-            constant: false,
+            imp: Imp::Rust($imp),
         }
     };
 }
@@ -540,22 +465,21 @@ pub(crate) static REGISTRY: &[Entry] = &[
             ret(lua, t.map(|t| t.as_str()))
         }
     ),
-    Entry {
-        name: "CONTINUE",
-        syntax: "sip.CONTINUE",
-        phases: ANY,
-        section: Section::Decision,
-        doc: "No opinion: the next hook, and then the registrar, decide. Returning nil means the same.",
-        imp: |lua, _| ret(lua, Verdict::Continue),
-        constant: true,
-    },
+    entry!(
+        "CONTINUE",
+        "sip.CONTINUE",
+        DECIDE,
+        Decision,
+        "No opinion: the next hook, and then the registrar, decide. Returning nil means the same.",
+        lua
+    ),
     entry!(
         "accept",
         "sip.accept()",
         ON_REQUEST_BIND,
         Decision,
         "Yes, and the hooks after this one (the built-in alias list among them) are not asked. In `on_request` the request goes on to the registrar; in `bind` the bindings are written.",
-        |lua, _| ret(lua, Verdict::Accept)
+        lua
     ),
     entry!(
         "respond",
@@ -563,7 +487,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         DECIDE,
         Decision,
         "Answer now with `code` (300 to 699), the reason phrase (default: the standard one) and extra headers (`{[\"Retry-After\"] = 300}`). Via, From, To, Call-ID, CSeq and Content-Length are the registrar's.",
-        respond
+        lua
     ),
     entry!(
         "drop",
@@ -571,7 +495,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         ON_REQUEST_BIND,
         Decision,
         "Send nothing at all (a UDP client will retransmit and give up).",
-        |lua, _| ret(lua, Verdict::Drop)
+        lua
     ),
     entry!(
         "challenge",
@@ -579,7 +503,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         AUTH,
         Decision,
         "Send a digest challenge (401 or 407, per `[auth] challenge`).",
-        |lua, _| ret(lua, Verdict::Challenge)
+        lua
     ),
     entry!(
         "credentials",
@@ -587,7 +511,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         AUTH,
         Decision,
         "Check the request's digest against these credentials: a password, or HA1 in hex (32 digits for MD5, 64 for SHA-256, for the configured realm). A wrong digest is challenged again; a right one authenticates `username`.",
-        credentials
+        lua
     ),
     entry!(
         "authenticated",
@@ -595,13 +519,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         AUTH,
         Decision,
         "Trust the request as `username` without a digest check (an allow-listed network, say).",
-        |lua, args| {
-            let (u,): (String,) = lua.unpack_multi(args)?;
-            if u.is_empty() {
-                return Err(err("sip.authenticated: username is empty"));
-            }
-            ret(lua, Verdict::Authenticated(u))
-        }
+        lua
     ),
     entry!(
         "targets",
@@ -609,7 +527,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         ROUTE,
         Decision,
         "Where a request that is not for the registrar goes, best first (SIP or SIPS URIs).",
-        targets
+        lua
     ),
     entry!(
         "location",
@@ -724,8 +642,9 @@ fn check(lua: &Lua, e: &Entry) -> mlua::Result<()> {
     )))
 }
 
-/// Builds the `sip` global from the registry and freezes it.
-pub(crate) fn install(lua: &Lua, freeze: &Function) -> mlua::Result<()> {
+/// Builds the `sip` global from the registry (`decisions` holds the Lua entries) and
+/// freezes it.
+pub(crate) fn install(lua: &Lua, freeze: &Function, decisions: &Table) -> mlua::Result<()> {
     let sip = lua.create_table()?;
     let mut subtables: Vec<(&str, Table)> = Vec::new();
     for e in REGISTRY {
@@ -744,15 +663,22 @@ pub(crate) fn install(lua: &Lua, freeze: &Function) -> mlua::Result<()> {
             }
             None => (sip.clone(), e.name),
         };
-        if e.constant {
-            let v = (e.imp)(lua, MultiValue::new())?;
-            table.raw_set(key, v.into_iter().next().unwrap_or(Value::Nil))?;
-        } else {
-            let f = lua.create_function(move |lua, args: MultiValue| {
-                check(lua, e)?;
-                (e.imp)(lua, args)
-            })?;
-            table.raw_set(key, f)?;
+        match e.imp {
+            Imp::Lua => {
+                let v: Value = decisions.raw_get(e.name)?;
+                if v.is_nil() {
+                    return Err(err(format!("decisions.lua lacks {}", e.name)));
+                }
+                table.raw_set(key, v)?;
+            }
+            Imp::Rust(imp) => {
+                let f = lua.create_function(move |lua, args: MultiValue| {
+                    let _uncapped = super::limits::Uncapped::new(lua);
+                    check(lua, e)?;
+                    imp(lua, args)
+                })?;
+                table.raw_set(key, f)?;
+            }
         }
     }
     for (name, t) in &subtables {
@@ -768,7 +694,14 @@ pub fn markdown() -> String {
     let mut out = String::from(include_str!("api_intro.md"));
     for section in Section::ALL {
         out.push_str(&format!("\n## {}\n\n", section.title()));
-        out.push_str("| syntax | may be called from | what it does |\n|---|---|---|\n");
+        let column = if section == Section::Decision {
+            "may be returned from"
+        } else {
+            "may be called from"
+        };
+        out.push_str(&format!(
+            "| syntax | {column} | what it does |\n|---|---|---|\n"
+        ));
         for e in REGISTRY.iter().filter(|e| e.section == section) {
             let phases = if e.phases == ANY {
                 "anywhere".to_owned()

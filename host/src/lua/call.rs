@@ -1,22 +1,22 @@
-//! One call of a hook function: the phase and request the `sip` functions read, the `ctx`
-//! table, the instruction budget, and the request borrowed for exactly the call (a scoped
-//! userdata: a script that keeps it sees an error, never a dangling request).
+//! One call of a hook function: the phase and request the `sip` functions read (for
+//! exactly the call), the instruction budget, and `ctx.vars` in and out.
 
 use super::Phase;
 use super::convert;
-use super::limits::{Limit, Meter};
+use super::limits::{Limit, Meter, Uncapped};
 use super::state::{State, describe};
 use crate::config::Transport;
 use crate::hooks::RequestInfo;
-use mlua::{AnyUserData, Lua, Table, Value};
+use crate::sip::Message;
+use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, Table};
 use std::net::SocketAddr;
 
 /// What the `sip` functions of a state know about the running call (Lua app data).
 #[derive(Debug, Default)]
 pub(crate) struct CallData {
     pub phase: Phase,
-    /// The request (a scoped userdata over [`crate::sip::Message`]), in request hooks.
-    pub msg: Option<AnyUserData>,
+    /// The request, in request hooks (a copy: cheaper than lending it to Lua).
+    pub msg: Option<Message>,
     pub source: Option<SocketAddr>,
     pub transport: Option<Transport>,
     /// The request's time; the clock's outside requests.
@@ -37,23 +37,29 @@ pub(crate) struct Failure {
     pub limit: Option<Limit>,
 }
 
-/// Calls the state's function for `phase` with a `ctx` table: `fill` adds the hook's own
-/// fields, `finish` reads the result (and `ctx`) after the call.
-pub(crate) fn run<R>(
+/// Calls the state's function for `phase` through its caller (`callers.lua`): `args`
+/// gives the caller's arguments from the function and `ctx.vars` on (a tuple is pushed
+/// straight onto Lua's stack), `finish` reads what the caller returns after `ctx.vars`:
+/// the decision (kind and three arguments, as `decisions.lua` flattens it) and, for
+/// `bind`, the bindings' `expires` and `q`.
+pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
     state: &State,
     phase: Phase,
     budget: u64,
     req: Option<&RequestInfo<'_>>,
-    fill: impl FnOnce(&Lua, &Table) -> mlua::Result<()>,
-    finish: impl FnOnce(&Lua, &Table, Value) -> mlua::Result<R>,
+    args: impl FnOnce(&Lua, Function, Option<Table>) -> mlua::Result<A>,
+    finish: impl FnOnce(T) -> mlua::Result<R>,
 ) -> Result<Option<R>, Failure> {
-    let Some(f) = phase.hook_index().and_then(|i| state.fns[i].as_ref()) else {
+    let Some(i) = phase.hook_index() else {
+        return Ok(None);
+    };
+    let Some(f) = state.fns[i].as_ref() else {
         return Ok(None);
     };
     let lua = &state.lua;
     if let Some(mut c) = lua.app_data_mut::<CallData>() {
         c.phase = phase;
-        c.msg = None;
+        c.msg = req.map(|r| r.msg.clone());
         c.source = req.map(|r| r.source);
         c.transport = req.map(|r| r.transport);
         c.now_ms = req.map(|r| r.now_ms);
@@ -61,35 +67,27 @@ pub(crate) fn run<R>(
     if let Some(m) = lua.app_data_ref::<Meter>() {
         m.start(budget);
     }
+    let uncapped = Uncapped::new(lua);
     let result = (|| {
-        let ctx = lua.create_table_with_capacity(0, 6)?;
-        ctx.raw_set("hook", phase.name())?;
-        let vars = convert::vars_table(lua, req.map(|r| r.vars))?;
-        ctx.raw_set("vars", &vars)?;
-        fill(lua, &ctx)?;
-        let out: Value = match req {
-            Some(r) => lua.scope(|scope| {
-                let ud = scope.create_any_userdata_ref(r.msg)?;
-                if let Some(mut c) = lua.app_data_mut::<CallData>() {
-                    c.msg = Some(ud);
-                }
-                let out = f.call::<Value>(&ctx);
-                if let Some(mut c) = lua.app_data_mut::<CallData>() {
-                    c.msg = None;
-                }
-                out
-            })?,
-            None => f.call(&ctx)?,
+        let vars = match req {
+            Some(r) if !r.vars.is_empty() => Some(convert::vars_table(lua, r.vars)?),
+            _ => None,
         };
+        let call_args = args(lua, f.clone(), vars)?;
+        let (vars, out): (Option<Table>, T) = capped(lua, || state.callers[i].call(call_args))?;
         if let Some(r) = req {
-            // ctx.vars may have been replaced by another table
-            let vars: Value = ctx.raw_get("vars")?;
-            if let Value::Table(t) = vars {
-                convert::store_vars(&t, r.vars)?;
+            match vars {
+                Some(t) => convert::store_vars(&t, r.vars)?,
+                None if !r.vars.is_empty() => r.vars.replace(Vec::new()),
+                None => {}
             }
         }
-        finish(lua, &ctx, out)
+        finish(out)
     })();
+    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+        c.msg = None;
+    }
+    drop(uncapped);
     result.map(Some).map_err(|e| {
         let tripped = lua.app_data_ref::<Meter>().and_then(|m| m.tripped());
         let limit = tripped.or_else(|| {
@@ -108,6 +106,15 @@ pub(crate) fn run<R>(
             limit,
         }
     })
+}
+
+/// Runs script code with the cap in force (inside an [`Uncapped`] stretch).
+fn capped<R>(lua: &Lua, f: impl FnOnce() -> R) -> R {
+    let cap = lua.app_data_ref::<Meter>().map_or(0, |m| m.memory);
+    let _ = lua.set_memory_limit(cap);
+    let r = f();
+    let _ = lua.set_memory_limit(0);
+    r
 }
 
 fn is_memory_error(e: &mlua::Error) -> bool {

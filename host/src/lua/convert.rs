@@ -1,12 +1,11 @@
 //! Values between Rust and Lua: the hook's TOML `config`, `ctx.vars` and `sip.kv` values,
-//! and the binding tables of `bind`, `expire` and `sip.location`.
+//! the binding arguments of `bind` and `expire` (`callers.lua` builds their tables), and
+//! the binding tables of `sip.location`.
 
-use crate::config::Transport;
 use crate::hooks::{ExpireEvent, ProposedBinding, Vars};
 use crate::kv::KvValue;
 use crate::registrar::location::Binding;
-use mlua::{Lua, Table, Value};
-use std::net::SocketAddr;
+use mlua::{IntoLua, Lua, MultiValue, Table, Value};
 
 /// A TOML value as Lua: tables stay tables, arrays become sequences, dates strings.
 fn toml_value(lua: &Lua, v: &toml::Value) -> mlua::Result<Value> {
@@ -58,10 +57,7 @@ pub(crate) fn lua_to_kv(v: &Value) -> Option<KvValue> {
 }
 
 /// `ctx.vars` for a call.
-pub(crate) fn vars_table(lua: &Lua, vars: Option<&Vars>) -> mlua::Result<Table> {
-    let Some(vars) = vars.filter(|v| !v.is_empty()) else {
-        return lua.create_table();
-    };
+pub(crate) fn vars_table(lua: &Lua, vars: &Vars) -> mlua::Result<Table> {
     let values = vars.snapshot();
     let t = lua.create_table_with_capacity(0, values.len())?;
     for (k, v) in &values {
@@ -108,63 +104,32 @@ fn unquoted(s: Option<&str>) -> Option<&str> {
     s.map(crate::sip::params::unquote)
 }
 
-struct Common<'a> {
-    aor: &'a str,
-    contact: &'a str,
-    q: Option<u16>,
-    instance: Option<&'a str>,
-    reg_id: Option<&'a str>,
-    registration_id: &'a uuid::Uuid,
-    source: SocketAddr,
-    transport: Transport,
+fn push(lua: &Lua, out: &mut MultiValue, v: impl IntoLua) -> mlua::Result<()> {
+    out.push_back(v.into_lua(lua)?);
+    Ok(())
 }
 
-fn binding_table(lua: &Lua, c: &Common<'_>, expires: u32) -> mlua::Result<Table> {
-    let t = lua.create_table_with_capacity(0, 12)?;
-    t.raw_set("aor", c.aor)?;
-    t.raw_set("contact", c.contact)?;
-    t.raw_set("expires", expires)?;
-    t.raw_set("q", q_value(c.q))?;
-    t.raw_set("instance", unquoted(c.instance))?;
-    t.raw_set("reg_id", c.reg_id)?;
-    t.raw_set("registration_id", c.registration_id.to_string())?;
-    t.raw_set("source", c.source.to_string())?;
-    t.raw_set("transport", c.transport.as_str())?;
-    Ok(t)
-}
-
-/// One binding `bind` is asked about.
+/// The arguments `callers.bind` takes for one binding: contact, expires, q, instance,
+/// reg_id, registration_id, new.
 pub(crate) fn proposed(
     lua: &Lua,
-    aor: &str,
     p: &ProposedBinding<'_>,
-    source: SocketAddr,
-    transport: Transport,
-) -> mlua::Result<Table> {
-    let t = binding_table(
-        lua,
-        &Common {
-            aor,
-            contact: p.contact,
-            q: p.q,
-            instance: p.instance,
-            reg_id: p.reg_id,
-            registration_id: &p.registration_id,
-            source,
-            transport,
-        },
-        p.expires,
-    )?;
-    t.raw_set("new", p.new)?;
-    Ok(t)
+    out: &mut MultiValue,
+) -> mlua::Result<()> {
+    push(lua, out, p.contact)?;
+    push(lua, out, p.expires)?;
+    out.push_back(q_value(p.q));
+    push(lua, out, unquoted(p.instance))?;
+    push(lua, out, p.reg_id)?;
+    push(lua, out, p.registration_id.to_string())?;
+    push(lua, out, p.new)
 }
 
-/// Reads back what `bind` may change: `expires` and `q`.
+/// Reads back what `bind` may change of one binding: `expires` and `q`.
 ///
 /// # Errors
 /// A value out of range.
-pub(crate) fn read_back(t: &Table) -> mlua::Result<(u32, Option<u16>)> {
-    let expires: Value = t.raw_get("expires")?;
+pub(crate) fn read_back(expires: Value, q: Value) -> mlua::Result<(u32, Option<u16>)> {
     let expires = match expires {
         Value::Integer(n) if n >= 0 => u32::try_from(n).unwrap_or(u32::MAX),
         Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => n.min(f64::from(u32::MAX)) as u32,
@@ -177,7 +142,6 @@ pub(crate) fn read_back(t: &Table) -> mlua::Result<(u32, Option<u16>)> {
             )));
         }
     };
-    let q: Value = t.raw_get("q")?;
     let q = match q {
         Value::Nil => None,
         Value::Integer(n) if (0..=1).contains(&n) => Some(n as u16 * 1000),
@@ -194,45 +158,36 @@ pub(crate) fn read_back(t: &Table) -> mlua::Result<(u32, Option<u16>)> {
     Ok((expires, q))
 }
 
-/// The binding an `expire` call is about.
-pub(crate) fn expired(lua: &Lua, e: &ExpireEvent<'_>) -> mlua::Result<Table> {
-    let t = binding_table(
-        lua,
-        &Common {
-            aor: e.aor,
-            contact: e.contact,
-            q: e.q,
-            instance: e.instance,
-            reg_id: e.reg_id,
-            registration_id: e.registration_id,
-            source: e.source,
-            transport: e.transport,
-        },
-        0,
-    )?;
-    t.raw_set("natted", e.natted)?;
-    t.raw_set("reason", e.reason.token())?;
-    t.raw_set("reason_text", e.reason.as_str())?;
-    Ok(t)
+/// The arguments `callers.expire` takes for the binding that went away.
+pub(crate) fn expired(lua: &Lua, e: &ExpireEvent<'_>) -> mlua::Result<MultiValue> {
+    let mut out = MultiValue::new();
+    push(lua, &mut out, e.aor)?;
+    push(lua, &mut out, e.contact)?;
+    out.push_back(q_value(e.q));
+    push(lua, &mut out, unquoted(e.instance))?;
+    push(lua, &mut out, e.reg_id)?;
+    push(lua, &mut out, e.registration_id.to_string())?;
+    push(lua, &mut out, e.source.to_string())?;
+    push(lua, &mut out, e.transport.as_str())?;
+    push(lua, &mut out, e.natted)?;
+    push(lua, &mut out, e.reason.token())?;
+    push(lua, &mut out, e.reason.as_str())?;
+    Ok(out)
 }
 
 /// A stored binding, for `sip.location`.
 pub(crate) fn stored(lua: &Lua, aor: &str, b: &Binding, now_ms: u64) -> mlua::Result<Table> {
     let left = b.expires_at_ms.saturating_sub(now_ms).div_ceil(1000);
-    let t = binding_table(
-        lua,
-        &Common {
-            aor,
-            contact: &b.contact,
-            q: b.q,
-            instance: b.instance.as_deref(),
-            reg_id: b.reg_id.as_deref(),
-            registration_id: &b.registration_id,
-            source: b.source,
-            transport: b.transport,
-        },
-        u32::try_from(left).unwrap_or(u32::MAX),
-    )?;
+    let t = lua.create_table_with_capacity(0, 10)?;
+    t.raw_set("aor", aor)?;
+    t.raw_set("contact", &*b.contact)?;
+    t.raw_set("expires", left)?;
+    t.raw_set("q", q_value(b.q))?;
+    t.raw_set("instance", unquoted(b.instance.as_deref()))?;
+    t.raw_set("reg_id", b.reg_id.as_deref())?;
+    t.raw_set("registration_id", b.registration_id.to_string())?;
+    t.raw_set("source", b.source.to_string())?;
+    t.raw_set("transport", b.transport.as_str())?;
     t.raw_set("natted", b.natted)?;
     Ok(t)
 }

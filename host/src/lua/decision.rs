@@ -1,14 +1,14 @@
 //! What a hook function returns: `nil` or `sip.CONTINUE`, or a decision built by a `sip`
-//! function (`sip.respond`, `sip.challenge`, ...), checked against the hook it is returned
-//! from.
+//! function (`sip.respond`, `sip.challenge`, ...; `decisions.lua`), checked here, with its
+//! arguments, against the hook it is returned from.
 
 use super::Phase;
 use crate::auth::Secret;
 use crate::hooks::{AuthDecision, Credentials, Decision, Identity, RouteDecision};
 use crate::sip::Reply;
-use mlua::{UserData, UserDataMethods, Value};
+use mlua::Value;
 
-/// A decision as a Lua value (userdata).
+/// A decision a hook returned.
 #[derive(Debug, Clone)]
 pub(crate) enum Verdict {
     Continue,
@@ -55,17 +55,6 @@ impl Verdict {
     }
 }
 
-impl UserData for Verdict {
-    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_meta_method(mlua::MetaMethod::ToString, |_, v, ()| {
-            Ok(match v {
-                Verdict::Respond(r) => format!("sip.respond({}, \"{}\")", r.code, r.reason),
-                other => other.label().to_owned(),
-            })
-        });
-    }
-}
-
 /// The names of the hooks in a set, for messages.
 pub(crate) fn hook_names(set: u8) -> String {
     let mut names: Vec<&str> = Vec::new();
@@ -81,30 +70,46 @@ pub(crate) fn hook_names(set: u8) -> String {
     names.join(", ")
 }
 
-/// The decision a hook function returned.
+/// The decision a hook function returned, as `decisions.lua` flattens it: its kind and
+/// up to three arguments.
 ///
 /// # Errors
-/// A message for a value that is no decision, or one this hook may not return.
-pub(crate) fn read(phase: Phase, value: &Value) -> Result<Verdict, String> {
-    let v = match value {
-        Value::Nil => return Ok(Verdict::Continue),
-        Value::UserData(ud) => match ud.borrow::<Verdict>() {
-            Ok(v) => v.clone(),
-            Err(_) => {
-                return Err(format!(
-                    "{} returned a userdata that is no decision",
-                    phase.name()
-                ));
+/// A message for a value that is no decision, a decision with bad arguments, or one this
+/// hook may not return.
+pub(crate) fn read(
+    phase: Phase,
+    kind: i64,
+    a: Value,
+    b: Value,
+    c: Value,
+) -> Result<Verdict, String> {
+    // the kinds of decisions.lua
+    let v = match kind {
+        0 => Verdict::Continue,
+        1 => Verdict::Accept,
+        2 => Verdict::Drop,
+        3 => Verdict::Challenge,
+        4 => Verdict::Respond(respond(a, b, c)?),
+        5 => Verdict::Credentials(credentials(a, b, c)?),
+        6 => match a {
+            Value::String(u) if !u.as_bytes().is_empty() => {
+                Verdict::Authenticated(u.to_string_lossy())
             }
+            _ => return Err("sip.authenticated: the user name must be a non-empty string".into()),
         },
-        other => {
+        7 => Verdict::Targets(targets(a)?),
+        _ => {
+            let what = match a {
+                Value::String(t) => t.to_string_lossy(),
+                _ => "value".into(),
+            };
+            let what = match what.as_str() {
+                "integer" | "number" => "number".to_owned(),
+                other => other.to_owned(),
+            };
             return Err(format!(
-                "{} returned a {}; return nil, sip.CONTINUE or a decision such as sip.respond(403)",
-                phase.name(),
-                match other {
-                    Value::Integer(_) | Value::Number(_) => "number",
-                    other => other.type_name(),
-                }
+                "{} returned a {what}; return nil, sip.CONTINUE or a decision such as sip.respond(403)",
+                phase.name()
             ));
         }
     };
@@ -117,6 +122,124 @@ pub(crate) fn read(phase: Phase, value: &Value) -> Result<Verdict, String> {
         ));
     }
     Ok(v)
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.to_string_lossy()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `sip.respond(code, [reason], [headers])`.
+fn respond(code: Value, reason: Value, headers: Value) -> Result<Reply, String> {
+    let code = match code {
+        Value::Integer(c) => c,
+        Value::Number(n) if n.fract() == 0.0 => n as i64,
+        _ => return Err("sip.respond: the code must be a whole number".into()),
+    };
+    if !(300..=699).contains(&code) {
+        return Err(format!(
+            "sip.respond: code {code} is not a final refusal or redirection (300 to 699)"
+        ));
+    }
+    let mut reply = match reason {
+        Value::Nil => Reply::new(code as u16),
+        Value::String(r) => {
+            let r = r.to_string_lossy();
+            if r.is_empty() || r.len() > 200 || r.chars().any(char::is_control) {
+                return Err("sip.respond: the reason must be 1 to 200 printable characters".into());
+            }
+            Reply::with_reason(code as u16, r)
+        }
+        _ => return Err("sip.respond: the reason must be a string".into()),
+    };
+    match headers {
+        Value::Nil => {}
+        Value::Table(t) => {
+            for pair in t.pairs::<Value, Value>() {
+                let (name, value) = pair.map_err(|e| e.to_string())?;
+                let Value::String(name) = name else {
+                    return Err("sip.respond: header names are strings".into());
+                };
+                let name = name.to_string_lossy();
+                let Some(value) = text(&value) else {
+                    return Err(format!(
+                        "sip.respond: header {name} must be a string or number, not {}",
+                        value.type_name()
+                    ));
+                };
+                check_header(&name, &value)?;
+                reply = reply.header(name, value);
+            }
+        }
+        _ => return Err("sip.respond: the headers must be a table".into()),
+    }
+    Ok(reply)
+}
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    use crate::sip::HeaderName;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+    {
+        return Err(format!("sip.respond: \"{name}\" is not a header name"));
+    }
+    if matches!(
+        HeaderName::parse(name),
+        HeaderName::Via
+            | HeaderName::From
+            | HeaderName::To
+            | HeaderName::CallId
+            | HeaderName::CSeq
+            | HeaderName::ContentLength
+    ) {
+        return Err(format!(
+            "sip.respond: {name} is written by the registrar, not by a script"
+        ));
+    }
+    if value.chars().any(|c| c == '\r' || c == '\n') {
+        return Err(format!(
+            "sip.respond: the value of {name} holds a line break"
+        ));
+    }
+    Ok(())
+}
+
+/// `sip.targets(uri, ...)` or `sip.targets{uri, ...}`: the arguments as a packed table.
+fn targets(args: Value) -> Result<Vec<String>, String> {
+    let Value::Table(args) = args else {
+        return Err("sip.targets: no URIs".into());
+    };
+    let n: i64 = args.raw_get("n").unwrap_or(0);
+    let mut uris = Vec::new();
+    for i in 1..=n {
+        match args.raw_get::<Value>(i).map_err(|e| e.to_string())? {
+            Value::String(s) => uris.push(s.to_string_lossy()),
+            Value::Table(t) => {
+                for u in t.sequence_values::<String>() {
+                    uris.push(u.map_err(|_| "sip.targets: URIs are strings".to_owned())?);
+                }
+            }
+            other => {
+                return Err(format!(
+                    "sip.targets: URIs are strings, not {}",
+                    other.type_name()
+                ));
+            }
+        }
+    }
+    if uris.is_empty() {
+        return Err("sip.targets: give at least one URI".into());
+    }
+    for u in &uris {
+        crate::sip::uri::SipUri::parse(u).map_err(|e| format!("sip.targets: \"{u}\": {e}"))?;
+    }
+    Ok(uris)
 }
 
 impl Verdict {
@@ -152,16 +275,12 @@ impl Verdict {
 }
 
 /// Credentials from `sip.credentials{username=, password= | ha1=}`.
-pub(crate) fn credentials(
-    username: String,
-    password: Option<String>,
-    ha1: Option<String>,
-) -> Result<Credentials, String> {
+fn credentials(username: Value, password: Value, ha1: Value) -> Result<Credentials, String> {
     use crate::sip::digest::Algorithm;
-    if username.is_empty() {
-        return Err("sip.credentials: username is empty".into());
-    }
-    let secret = match (password, ha1) {
+    let Some(username) = text(&username).filter(|u| !u.is_empty()) else {
+        return Err("sip.credentials: username must be a non-empty string".into());
+    };
+    let secret = match (text(&password), text(&ha1)) {
         (Some(p), None) => Secret::Password(p),
         (None, Some(h)) => {
             let algorithm = match h.len() {

@@ -34,7 +34,7 @@ pub(crate) struct Meter {
     used: Cell<u64>,
     budget: Cell<u64>,
     step: u64,
-    memory: usize,
+    pub memory: usize,
     tripped: Cell<Option<Limit>>,
 }
 
@@ -85,6 +85,28 @@ pub(crate) fn install(lua: &Lua, memory: usize, budget: u64) -> mlua::Result<()>
     )?;
     lua.set_memory_limit(memory)?;
     Ok(())
+}
+
+/// The memory cap lifted while Rust code builds or reads Lua values, restored when
+/// dropped. While a cap is set, mlua runs every allocation of the Rust side in a protected
+/// call, which costs more than the work itself; script code always runs capped.
+pub(crate) struct Uncapped<'a> {
+    lua: &'a Lua,
+    cap: usize,
+}
+
+impl<'a> Uncapped<'a> {
+    pub fn new(lua: &'a Lua) -> Uncapped<'a> {
+        let cap = lua.app_data_ref::<Meter>().map_or(0, |m| m.memory);
+        let _ = lua.set_memory_limit(0);
+        Uncapped { lua, cap }
+    }
+}
+
+impl Drop for Uncapped<'_> {
+    fn drop(&mut self) {
+        let _ = self.lua.set_memory_limit(self.cap);
+    }
 }
 
 /// Whether an error caught by a sandboxed `pcall` must go on: a limit was hit.

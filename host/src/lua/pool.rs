@@ -18,7 +18,7 @@ use crate::hooks::{
 use crate::kv::Kv;
 use crate::registrar::Location;
 use arc_swap::ArcSwap;
-use mlua::Value;
+use mlua::{Function, IntoLuaMulti, MultiValue, Table, Value};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -181,29 +181,28 @@ impl LuaHooks {
         }
     }
 
-    fn decide(
+    fn decide<A: IntoLuaMulti>(
         &self,
         phase: Phase,
-        req: Option<&RequestInfo<'_>>,
-        fill: impl FnOnce(&mlua::Lua, &mlua::Table) -> mlua::Result<()>,
+        req: &RequestInfo<'_>,
+        args: impl FnOnce(&mlua::Lua, Function, Option<Table>) -> mlua::Result<A>,
     ) -> Result<Verdict, HookError> {
         self.with_state(|st| {
-            call::run(
-                st,
-                phase,
-                self.setup.budget,
-                req,
-                fill,
-                |_, _, out: Value| decision::read(phase, &out).map_err(mlua::Error::runtime),
-            )
+            call::run(st, phase, self.setup.budget, Some(req), args, |d: Flat| {
+                read(phase, d)
+            })
         })
         .map(|v| v.unwrap_or(Verdict::Continue))
         .map_err(|f| self.failed(phase, f))
     }
 }
 
-fn has(st: &State, phase: Phase) -> bool {
-    phase.hook_index().is_some_and(|i| st.fns[i].is_some())
+/// A decision as a caller returns it: kind and three arguments.
+type Flat = (i64, Value, Value, Value);
+
+/// The decision a caller returned.
+fn read(phase: Phase, (kind, a, b, c): Flat) -> mlua::Result<Verdict> {
+    decision::read(phase, kind, a, b, c).map_err(mlua::Error::runtime)
 }
 
 impl Hooks for LuaHooks {
@@ -212,7 +211,7 @@ impl Hooks for LuaHooks {
     }
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
-        self.decide(Phase::OnRequest, Some(req), |_, _| Ok(()))
+        self.decide(Phase::OnRequest, req, |_, f, vars| Ok((f, vars)))
             .map(Verdict::into_decision)
     }
 
@@ -221,10 +220,8 @@ impl Hooks for LuaHooks {
         req: &RequestInfo<'_>,
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
-        self.decide(Phase::Authenticate, Some(req), |_, ctx| {
-            ctx.raw_set("aor", auth.aor)?;
-            ctx.raw_set("username", auth.username)?;
-            ctx.raw_set("realm", auth.realm)
+        self.decide(Phase::Authenticate, req, |_, f, vars| {
+            Ok((f, vars, auth.aor, auth.username, auth.realm))
         })
         .map(Verdict::into_auth)
     }
@@ -235,8 +232,6 @@ impl Hooks for LuaHooks {
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
         let phase = Phase::Bind;
-        let aor = bind.aor;
-        let identity = bind.identity.map(|i| i.username.clone());
         let kind = match bind.kind {
             BindKind::Query => "query",
             BindKind::Update => "update",
@@ -244,35 +239,35 @@ impl Hooks for LuaHooks {
         };
         let proposed = &bind.bindings;
         let result = self.with_state(|st| {
-            if !has(st, phase) {
-                return Ok(None);
-            }
             call::run(
                 st,
                 phase,
                 self.setup.budget,
                 Some(req),
-                |lua, ctx| {
-                    ctx.raw_set("aor", aor)?;
-                    ctx.raw_set("identity", identity)?;
-                    ctx.raw_set("kind", kind)?;
-                    let list = lua.create_table_with_capacity(proposed.len(), 0)?;
-                    for (i, p) in proposed.iter().enumerate() {
-                        list.raw_set(
-                            i + 1,
-                            convert::proposed(lua, aor, p, req.source, req.transport)?,
-                        )?;
+                |lua, f, vars| {
+                    let mut bindings = MultiValue::new();
+                    for p in proposed {
+                        convert::proposed(lua, p, &mut bindings)?;
                     }
-                    ctx.raw_set("bindings", &list)?;
-                    // the tables as handed out, whatever the script does to ctx.bindings
-                    lua.set_named_registry_value("sipreg.bindings", list)
+                    Ok((
+                        f,
+                        vars,
+                        bind.aor,
+                        bind.identity.map(|i| i.username.as_str()),
+                        kind,
+                        req.source.to_string(),
+                        req.transport.as_str(),
+                        proposed.len(),
+                        bindings,
+                    ))
                 },
-                |lua, _, out: Value| {
-                    let v = decision::read(phase, &out).map_err(mlua::Error::runtime)?;
-                    let list: mlua::Table = lua.named_registry_value("sipreg.bindings")?;
+                |(kind, a, b, c, mut rest): (i64, Value, Value, Value, MultiValue)| {
+                    let v = read(phase, (kind, a, b, c))?;
                     let mut changed = Vec::with_capacity(proposed.len());
-                    for t in list.sequence_values::<mlua::Table>() {
-                        changed.push(convert::read_back(&t?)?);
+                    for _ in 0..proposed.len() {
+                        let expires = rest.pop_front().unwrap_or(Value::Nil);
+                        let q = rest.pop_front().unwrap_or(Value::Nil);
+                        changed.push(convert::read_back(expires, q)?);
                     }
                     Ok((v, changed))
                 },
@@ -298,8 +293,8 @@ impl Hooks for LuaHooks {
                 phase,
                 self.setup.budget,
                 None,
-                |lua, ctx| ctx.raw_set("binding", convert::expired(lua, event)?),
-                |_, _, _| Ok(()),
+                |lua, f, vars| Ok((f, vars, convert::expired(lua, event)?)),
+                |()| Ok(()),
             )
             .map(|_| ())
         })
@@ -307,7 +302,7 @@ impl Hooks for LuaHooks {
     }
 
     fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
-        self.decide(Phase::Route, Some(req), |_, _| Ok(()))
+        self.decide(Phase::Route, req, |_, f, vars| Ok((f, vars)))
             .map(Verdict::into_route)
     }
 }

@@ -107,7 +107,12 @@ pub(crate) struct State {
     pub lua: Lua,
     /// The module's functions, in the order of [`Phase::HOOKS`].
     pub fns: [Option<Function>; 5],
+    /// The callers of `callers.lua`, in the same order.
+    pub callers: [Function; 5],
 }
+
+const CALLERS: &str = include_str!("callers.lua");
+const DECISIONS: &str = include_str!("decisions.lua");
 
 /// The first line of an error, with the script location of a Rust callback's failure.
 pub(crate) fn describe(e: &mlua::Error) -> String {
@@ -209,12 +214,22 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
         base_dir: setup.base_dir.clone(),
     });
-    let run = || -> mlua::Result<[Option<Function>; 5]> {
+    let run = || -> mlua::Result<([Option<Function>; 5], [Function; 5])> {
         lua.set_named_registry_value("sipreg.loaded", lua.create_table()?)?;
         let require = lua.create_function(require)?;
         let print = api::print_function(&lua)?;
         let freeze = sandbox::run_prelude(&lua, require, print)?;
-        api::install(&lua, &freeze)?;
+        let (decisions, flat): (Table, Function) =
+            lua.load(DECISIONS).set_name("=sipreg decisions").call(())?;
+        api::install(&lua, &freeze, &decisions)?;
+        let table: Table = lua.load(CALLERS).set_name("=sipreg callers").call(flat)?;
+        let mut callers = Vec::with_capacity(5);
+        for p in Phase::HOOKS {
+            callers.push(table.get::<Function>(p.name())?);
+        }
+        let callers: [Function; 5] = callers
+            .try_into()
+            .map_err(|_| mlua::Error::runtime("callers.lua lacks a hook"))?;
         let config = convert::toml_table(&lua, &setup.config)?;
         lua.set_named_registry_value("sipreg.config", config)?;
         if let Some(m) = lua.app_data_ref::<Meter>() {
@@ -255,11 +270,8 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
             }
         }
         freeze.call::<()>((lua.globals(), "the global table"))?;
-        Ok(fns)
+        Ok((fns, callers))
     };
-    let fns = run().map_err(fail)?;
-    if let Some(mut c) = lua.app_data_mut::<CallData>() {
-        c.phase = Phase::Expire; // no phase runs between calls; set per call
-    }
-    Ok(State { lua, fns })
+    let (fns, callers) = run().map_err(fail)?;
+    Ok(State { lua, fns, callers })
 }

@@ -153,7 +153,7 @@ fn decisions_of_on_request() {
     find(&lines, &["on_request returned a number"]);
     find(
         &lines,
-        &["sip.challenge may be called from the script's load, authenticate; not from on_request"],
+        &["on_request returned sip.challenge(), which only authenticate may return"],
     );
 }
 

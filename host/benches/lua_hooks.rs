@@ -1,0 +1,89 @@
+//! The cost of a Lua hook call: `authenticate` and `bind` of scripts/bench_auth.lua,
+//! called in process, as the registrar calls them for a REGISTER with credentials.
+//!
+//!   cargo bench -p sipreg --bench lua_hooks
+//!   valgrind --tool=callgrind target/release/deps/lua_hooks-* 20000   # instructions per call
+
+use sipreg::config::{HookEntry, HookKind, Transport};
+use sipreg::hooks::{
+    AuthRequest, BindKind, BindRequest, Hooks, Identity, ProposedBinding, RequestInfo, Vars,
+};
+use sipreg::kv::Kv;
+use sipreg::lua::{LuaHooks, Shared};
+use sipreg::registrar::Location;
+use sipreg::sip::Message;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const REQUEST: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-1;rport\r\nFrom: <sip:user0042@127.0.0.1>;tag=1\r\nTo: <sip:user0042@127.0.0.1>\r\nCall-ID: 1-42@127.0.0.1\r\nCSeq: 2 REGISTER\r\nContact: <sip:user0042@127.0.0.1:5080>\r\nMax-Forwards: 70\r\nExpires: 3600\r\nAuthorization: Digest username=\"user0042\", realm=\"127.0.0.1\", nonce=\"x\", uri=\"sip:127.0.0.1\", response=\"0\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n";
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_auth.lua");
+    let entry = HookEntry {
+        kind: HookKind::Lua,
+        script: script.clone(),
+        config: toml::Table::new(),
+        memory_limit_mib: 64,
+        instruction_budget: 1_000_000,
+    };
+    let shared = Shared {
+        kv: Arc::new(Kv::new()),
+        location: Arc::new(Location::new()),
+    };
+    let hooks = LuaHooks::load(&entry, Path::new("."), shared, 1).expect("script loads");
+    let msg = Message::parse(REQUEST.as_bytes()).expect("request parses");
+    let vars = Vars::default();
+    let req = RequestInfo {
+        msg: &msg,
+        source: "127.0.0.1:5080".parse().unwrap(),
+        transport: Transport::Udp,
+        vars: &vars,
+        now_ms: 1_800_000_000_000,
+    };
+    let auth = AuthRequest {
+        aor: "user0042@127.0.0.1",
+        username: Some("user0042"),
+        realm: "127.0.0.1",
+    };
+    let identity = Identity {
+        username: "user0042".into(),
+    };
+    let t = Instant::now();
+    for _ in 0..n {
+        std::hint::black_box(hooks.authenticate(&req, &auth).unwrap());
+    }
+    let authenticate = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..n {
+        let mut bind = BindRequest {
+            aor: "user0042@127.0.0.1",
+            identity: Some(&identity),
+            kind: BindKind::Update,
+            bindings: vec![ProposedBinding {
+                contact: "<sip:user0042@127.0.0.1:5080>",
+                expires: 3600,
+                q: None,
+                instance: None,
+                reg_id: None,
+                registration_id: uuid::Uuid::nil(),
+                new: false,
+            }],
+        };
+        std::hint::black_box(hooks.bind(&req, &mut bind).unwrap());
+    }
+    let bind = t.elapsed();
+    println!("Lua hook calls of {}, {n} each", script.display());
+    println!(
+        "  authenticate: {:>8.0} ns/call",
+        authenticate.as_nanos() as f64 / n as f64
+    );
+    println!(
+        "  bind:         {:>8.0} ns/call",
+        bind.as_nanos() as f64 / n as f64
+    );
+}
