@@ -14,3 +14,4 @@ pub mod lua;
 pub mod registrar;
 pub mod server;
 pub mod sip;
+pub mod trial;

@@ -38,8 +38,27 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run one request offline through the hooks and the registrar (in-memory store) and
+    /// print the decision trail and the reply.
+    Try {
+        #[arg(long)]
+        config: PathBuf,
+        /// A file holding the request (LF line ends are fine).
+        #[arg(long)]
+        request: PathBuf,
+        #[arg(long, default_value = "192.0.2.10:5060")]
+        source: std::net::SocketAddr,
+        #[arg(long, value_enum, default_value = "udp")]
+        transport: TryTransport,
+    },
     /// Print the Lua API reference (docs/lua-api.md) and exit.
     LuaApi,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TryTransport {
+    Udp,
+    Tcp,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
@@ -84,9 +103,68 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// `sipreg try`: the trail (hook decisions and the registrar's log lines) on stdout as
+/// it happens, then the reply.
+fn try_request(
+    config: &std::path::Path,
+    request: &std::path::Path,
+    source: std::net::SocketAddr,
+    transport: TryTransport,
+) -> ExitCode {
+    let cfg = match load(Some(&config.to_path_buf())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let bytes = match std::fs::read(request) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}: cannot read: {e}", request.display());
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,sipreg::trail=debug",
+        ))
+        .without_time()
+        .with_ansi(false)
+        .with_writer(std::io::stdout)
+        .init();
+    let transport = match transport {
+        TryTransport::Udp => config::Transport::Udp,
+        TryTransport::Tcp => config::Transport::Tcp,
+    };
+    match sipreg::trial::run(&cfg, &bytes, source, transport) {
+        Ok((handled, reply)) => {
+            println!();
+            if reply.is_empty() {
+                println!("(no reply: {handled:?})");
+            } else {
+                print!("{}", String::from_utf8_lossy(&reply));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Try {
+            config,
+            request,
+            source,
+            transport,
+        } => try_request(&config, &request, source, transport),
         Command::LuaApi => {
             print!("{}", sipreg::lua::api_markdown());
             ExitCode::SUCCESS

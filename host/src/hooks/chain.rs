@@ -6,6 +6,21 @@ use super::{
 };
 use std::sync::Arc;
 
+/// The tracing target of the decision trail: one debug event per hook asked, with its
+/// answer (`sipreg try` prints them).
+pub const TRAIL: &str = "sipreg::trail";
+
+fn trail<D: std::fmt::Debug>(hook: &'static str, h: &dyn Hooks, r: &Result<D, HookError>) {
+    match r {
+        Ok(d) => {
+            tracing::debug!(target: TRAIL, hook, implementation = h.name(), decision = ?d, "hook answered")
+        }
+        Err(e) => {
+            tracing::debug!(target: TRAIL, hook, implementation = h.name(), error = %e.message, "hook failed")
+        }
+    }
+}
+
 /// The hook implementations in the order they are asked.
 #[derive(Clone)]
 pub struct HookChain {
@@ -42,7 +57,9 @@ impl HookChain {
     /// The first [`HookError`].
     pub fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         for h in &self.hooks {
-            match h.on_request(req)? {
+            let r = h.on_request(req);
+            trail("on_request", h.as_ref(), &r);
+            match r? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -60,7 +77,9 @@ impl HookChain {
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
         for h in &self.hooks {
-            match h.authenticate(req, auth)? {
+            let r = h.authenticate(req, auth);
+            trail("authenticate", h.as_ref(), &r);
+            match r? {
                 AuthDecision::Pass => continue,
                 d => return Ok(d),
             }
@@ -78,7 +97,9 @@ impl HookChain {
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
         for h in &self.hooks {
-            match h.bind(req, bind)? {
+            let r = h.bind(req, bind);
+            trail("bind", h.as_ref(), &r);
+            match r? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -90,7 +111,11 @@ impl HookChain {
     pub fn expire(&self, event: &ExpireEvent<'_>) -> Vec<HookError> {
         self.hooks
             .iter()
-            .filter_map(|h| h.expire(event).err())
+            .filter_map(|h| {
+                let r = h.expire(event);
+                trail("expire", h.as_ref(), &r);
+                r.err()
+            })
             .collect()
     }
 
@@ -100,7 +125,9 @@ impl HookChain {
     /// The first [`HookError`].
     pub fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
         for h in &self.hooks {
-            match h.route(req)? {
+            let r = h.route(req);
+            trail("route", h.as_ref(), &r);
+            match r? {
                 RouteDecision::Pass => continue,
                 d => return Ok(d),
             }

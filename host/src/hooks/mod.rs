@@ -11,7 +11,7 @@ mod chain;
 pub mod configured;
 mod types;
 
-pub use chain::HookChain;
+pub use chain::{HookChain, TRAIL};
 pub use types::*;
 
 /// The hook points, each a method with a no-opinion default.

@@ -48,6 +48,29 @@ fn check_accepts_the_example_and_names_file_line_and_key() {
 }
 
 #[test]
+fn check_accepts_every_example() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let out = sipreg()
+                .args(["check", "--config", path.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "{n} examples");
+}
+
+#[test]
 fn check_compiles_scripts_and_names_file_and_line() {
     let cfg = "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomains = [\"example.com\"]\n\n[[hooks]]\ntype = \"lua\"\nscript = \"broken.lua\"\n";
     let script = temp(
@@ -92,6 +115,51 @@ fn check_compiles_scripts_and_names_file_and_line() {
             && err.contains("nothere.lua is not a readable file"),
         "{err}"
     );
+}
+
+#[test]
+fn try_prints_the_decision_trail_and_the_reply() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let out = sipreg()
+        .args([
+            "try",
+            "--config",
+            &format!("{root}/examples/device-aliases.toml"),
+            "--request",
+            &format!("{root}/examples/requests/register-unknown.sip"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let trail = text
+        .lines()
+        .find(|l| l.contains("sipreg::trail") && l.contains("hook=\"authenticate\""))
+        .unwrap_or_else(|| panic!("no authenticate decision in:\n{text}"));
+    assert!(
+        trail.contains("device_aliases.lua") && trail.contains("code: 403"),
+        "{trail}"
+    );
+    assert!(text.contains("Reason=\"Alias not found\""), "{text}");
+    assert!(text.contains("\nSIP/2.0 403 Forbidden\r\n"), "{text}");
+    // the example's OPTIONS: answered by the registrar itself
+    let out = sipreg()
+        .args([
+            "try",
+            "--config",
+            &format!("{root}/examples/device-aliases.toml"),
+            "--request",
+            &format!("{root}/examples/requests/options.sip"),
+            "--transport",
+            "tcp",
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SIP/2.0 200 OK\r\n"));
 }
 
 #[test]

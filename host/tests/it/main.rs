@@ -10,6 +10,7 @@ mod logs;
 mod lua;
 mod register;
 mod robustness;
+mod scripts;
 mod sipp;
 mod support;
 mod torture;

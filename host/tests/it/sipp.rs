@@ -151,7 +151,12 @@ fn sipp(
             "-p",
             &port,
         ])
-        .args(["-m", "1", "-timeout", "15s", "-nostdin", "-trace_err", "-t"])
+        .args(if extra.contains(&"-m") {
+            &[][..]
+        } else {
+            &["-m", "1"][..]
+        })
+        .args(["-timeout", "15s", "-nostdin", "-trace_err", "-t"])
         .arg(if transport == Transport::Tcp {
             "t1"
         } else {
@@ -313,4 +318,101 @@ fn cseq_not_higher_fails() {
             .unwrap_or_else(|e| panic!("{t}: {e}"));
         }
     });
+}
+
+/// A Lua policy reloaded again and again (and once in a while broken) while SIPp
+/// registers at a steady rate: no call may fail.
+#[test]
+fn reload_under_load_fails_no_call() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let script = |version: u32| {
+        format!(
+            "-- version {version}\nlocal M = {{}}\nfunction M.authenticate(ctx)\n  if ctx.username == \"alice\" then\n    return sip.credentials{{username = \"alice\", password = \"wonderland\"}}\n  end\n  return sip.challenge()\nend\nfunction M.bind(ctx) return sip.accept() end\nreturn M\n"
+        )
+    };
+    let path = dir.path().join("policy.lua");
+    std::fs::write(&path, script(0)).unwrap();
+    let toml = r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["127.0.0.1"]
+
+[auth]
+challenge = "www"
+realm = "127.0.0.1"
+algorithms = ["MD5"]
+
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+"#;
+    let cfg = config::parse_in(toml, "reload.toml", dir.path().to_path_buf()).unwrap();
+    let shared = sipreg::lua::Shared {
+        kv: Arc::new(sipreg::kv::Kv::new()),
+        location: Arc::new(sipreg::registrar::Location::new()),
+    };
+    let loaded = sipreg::hooks::configured::load(&cfg, &shared, 2).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let core = Arc::new(Core::with_stores(
+        &cfg,
+        loaded.hooks(),
+        shared.location.clone(),
+        shared.kv.clone(),
+    ));
+    let running = rt.block_on(sipreg::server::start(&cfg, core)).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reloader = {
+        let stop = stop.clone();
+        let hooks = loaded.scripts[0].clone();
+        std::thread::spawn(move || {
+            let (mut swapped, mut refused) = (0, 0);
+            let mut version = 1;
+            while !stop.load(Ordering::Relaxed) {
+                let text = if version % 5 == 0 {
+                    "return { authenticate = function( end }".to_owned()
+                } else {
+                    script(version)
+                };
+                std::fs::write(&path, text).unwrap();
+                match hooks.reload() {
+                    Ok(()) => swapped += 1,
+                    Err(_) => refused += 1,
+                }
+                version += 1;
+                std::thread::sleep(std::time::Duration::from_millis(40));
+            }
+            (swapped, refused)
+        })
+    };
+    let body = register(1, "alice", CONTACT)
+        + "  <recv response=\"401\" auth=\"true\" timeout=\"5000\"/>\n"
+        + &register(2, "alice", &format!("{CONTACT}      [authentication]\n"))
+        + &expect(200, "");
+    let result = sipp(
+        running.addr(Transport::Udp).unwrap(),
+        Transport::Udp,
+        &scenario(&body),
+        &[
+            "-au",
+            "alice",
+            "-ap",
+            "wonderland",
+            "-m",
+            "600",
+            "-r",
+            "150",
+        ],
+    );
+    stop.store(true, Ordering::Relaxed);
+    let (swapped, refused) = reloader.join().unwrap();
+    result.unwrap_or_else(|e| panic!("calls failed during {swapped} reloads: {e}"));
+    assert!(
+        swapped >= 20 && refused >= 5,
+        "{swapped} reloads, {refused} refused"
+    );
 }

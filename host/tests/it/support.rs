@@ -76,6 +76,37 @@ impl Harness {
         })
     }
 
+    /// A core from `examples/<name>.toml`, run from a copy of `examples/` and `scripts/`
+    /// (so a test may change its files).
+    pub fn example(name: &str) -> Harness {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dir = tempfile::tempdir().unwrap();
+        for folder in ["examples", "scripts"] {
+            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+            for e in std::fs::read_dir(root.join(folder)).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_file() {
+                    std::fs::copy(e.path(), dir.path().join(folder).join(e.file_name())).unwrap();
+                }
+            }
+        }
+        let path = dir.path().join("examples").join(format!("{name}.toml"));
+        let cfg = config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let shared = Shared {
+            kv: Arc::new(Kv::new()),
+            location: Arc::new(Location::new()),
+        };
+        let loaded = configured::load(&cfg, &shared, 2).unwrap_or_else(|e| panic!("{e:?}"));
+        Harness {
+            core: Core::with_stores(&cfg, loaded.hooks(), shared.location, shared.kv),
+            now: T0,
+            source: "192.0.2.10:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            scripts: loaded.scripts,
+            dir: Some(dir),
+        }
+    }
+
     /// Writes a file of the harness's folder (a script, a data file).
     pub fn write(&self, name: &str, text: &str) {
         let path = self.dir.as_ref().expect("a folder").path().join(name);
