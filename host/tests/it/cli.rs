@@ -168,13 +168,15 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {
         panic!("127.0.0.1:5060 is in use: stop whatever listens there and run again");
     }
-    let mut child = sipreg()
-        .arg("run")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
+    let mut child = Killed(
+        sipreg()
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -204,7 +206,107 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(saw_added, "the admin log line is written");
+}
+
+/// A running server reloads its script when the file changes and on SIGHUP, and keeps
+/// the old one when the new one does not compile.
+#[test]
+fn run_reloads_scripts_on_change_and_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("policy.lua");
+    let answer = |reason: &str| {
+        format!("return {{ on_request = function() return sip.respond(403, \"{reason}\") end }}\n")
+    };
+    std::fs::write(&script, answer("one")).unwrap();
+    let cfg = dir.path().join("sipreg.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"example.org\"]\n\n[auth]\nchallenge = \"off\"\n\n[[hooks]]\ntype = \"lua\"\nscript = \"policy.lua\"\n",
+    )
+    .unwrap();
+    let mut child = Killed(
+        sipreg()
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |what: &str| -> String {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no log line with {what:?}"));
+            if line.contains(what) {
+                return line;
+            }
+        }
+    };
+    let listening = wait_for("listening");
+    let at = listening.find("127.0.0.1:").expect("the bound address");
+    let addr: String = listening[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect();
+    let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ask = |n: u32| {
+        let reg = format!(
+            "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKreload{n}\r\nFrom: <sip:zed@example.org>;tag=1\r\nTo: <sip:zed@example.org>\r\nCall-ID: reload-{n}\r\nCSeq: 1 REGISTER\r\nContact: <sip:zed@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
+        );
+        c.send_to(reg.as_bytes(), &addr).unwrap();
+        let mut buf = [0u8; 2048];
+        let (len, _) = c.recv_from(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..len])
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(ask(1), "SIP/2.0 403 one");
+    std::fs::write(&script, answer("two")).unwrap();
+    bump(&script);
+    wait_for("script reloaded");
+    assert_eq!(ask(2), "SIP/2.0 403 two");
+    std::fs::write(&script, "return { on_request = function( end }\n").unwrap();
+    bump(&script);
+    let refused = wait_for("script refused");
+    assert!(refused.contains("policy.lua:1:"), "{refused}");
+    assert_eq!(ask(3), "SIP/2.0 403 two");
+    std::fs::write(&script, answer("three")).unwrap();
+    let pid = child.0.id().to_string();
+    // SIGHUP reloads at once (the poll may also see the change; either reload serves)
+    std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    wait_for("script reloaded");
+    assert_eq!(ask(4), "SIP/2.0 403 three");
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Moves a file's modification time forward, so that a change is seen on any clock.
+fn bump(path: &std::path::Path) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(2))
+        .unwrap();
 }
