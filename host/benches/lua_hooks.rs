@@ -23,7 +23,10 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200_000);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_auth.lua");
+    let script = std::env::var("LUA_SCRIPT").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/bench_auth.lua"),
+        std::path::PathBuf::from,
+    );
     let entry = HookEntry {
         kind: HookKind::Lua,
         script: script.clone(),

@@ -404,6 +404,7 @@ fn route_answers_other_methods() {
     let h = lua(r#"
         return { route = function(ctx)
           if sip.method() == "MESSAGE" then return sip.respond(480, "Offline") end
+          if sip.method() == "SUBSCRIBE" then return sip.targets("not a uri") end
           return sip.targets("sip:bob@192.0.2.1", {"sip:bob@192.0.2.2"})
         end }
     "#);
@@ -415,18 +416,26 @@ fn route_answers_other_methods() {
     assert_eq!(h.send(&msg("MESSAGE")).code, 480);
     // targets are accepted; the core does not forward yet, so 405 remains
     assert_eq!(h.send(&msg("INVITE")).code, 405);
+    let lines = logged(|| assert_eq!(h.send(&msg("SUBSCRIBE")).code, 500));
+    find(
+        &lines,
+        &["hook failed", "route", "sip.targets: \"not a uri\""],
+    );
 }
 
 #[test]
 fn log_lines_carry_script_hook_and_fields() {
-    let h = lua(r#"
+    let script = r#"
         print("loaded", 1)
         return { on_request = function(ctx)
           sip.log.info("Registration seen", {Alias = sip.to().user, Protocol = "SIP"})
           sip.log.warn("careful")
+          sip.log.error("broken", {n = 1})
+          sip.log.debug("hidden at info level")
         end }
-    "#);
+    "#;
     let lines = logged(|| {
+        let h = lua(script);
         h.send(&register("a@example.com").text());
     });
     let l = find(&lines, &["Registration seen"]);
@@ -438,6 +447,9 @@ fn log_lines_carry_script_hook_and_fields() {
     );
     assert!(l.contains(r#"fields=Alias="a" Protocol="SIP""#), "{l}");
     find(&lines, &["WARN", "careful"]);
+    find(&lines, &["ERROR", "broken", "fields=n=\"1\""]);
+    assert!(!lines.iter().any(|l| l.contains("hidden at info level")));
+    find(&lines, &["INFO", "loaded\t1", "hook=\"load\""]);
 }
 
 #[test]
