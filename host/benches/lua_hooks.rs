@@ -29,7 +29,8 @@ fn main() {
     );
     let entry = HookEntry {
         kind: HookKind::Lua,
-        script: script.clone(),
+        script: Some(script.clone()),
+        path: None,
         config: toml::Table::new(),
         memory_limit_mib: 64,
         instruction_budget: 1_000_000,

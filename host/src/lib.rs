@@ -11,6 +11,7 @@ pub mod core;
 pub mod hooks;
 pub mod kv;
 pub mod lua;
+pub mod plugin;
 pub mod registrar;
 pub mod server;
 pub mod sip;

@@ -173,11 +173,12 @@ fn main() -> ExitCode {
             Ok(c) => match hooks::configured::load(&c, &shared(), 1) {
                 Ok(loaded) => {
                     println!(
-                        "{}: ok ({} listen address(es), {} alias(es), {} script(s))",
+                        "{}: ok ({} listen address(es), {} alias(es), {} script(s), {} plugin(s))",
                         config.display(),
                         c.server.listen.len(),
                         c.aliases.len(),
-                        loaded.scripts.len()
+                        loaded.scripts.len(),
+                        loaded.plugins
                     );
                     ExitCode::SUCCESS
                 }

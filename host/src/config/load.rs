@@ -283,12 +283,32 @@ fn check(c: &Config) -> Vec<Problem> {
     }
     for (i, h) in c.hooks.iter().enumerate() {
         let at = |k: &'static str| vec![Key("hooks"), Index(i), Key(k)];
-        let path = h.script_path(&c.base_dir);
-        if !path.is_file() {
+        let (key, other) = match h.kind {
+            super::HookKind::Lua => ("script", h.path.is_some().then_some("path")),
+            super::HookKind::Plugin => ("path", h.script.is_some().then_some("script")),
+        };
+        let given = match h.kind {
+            super::HookKind::Lua => h.script.is_some(),
+            super::HookKind::Plugin => h.path.is_some(),
+        };
+        if let Some(other) = other {
             out.push(problem(
-                at("script"),
-                format!("{} is not a readable file", path.display()),
+                at(other),
+                format!("`{other}` does not belong to this type of hook; give `{key}`"),
             ));
+        } else if !given {
+            out.push(problem(
+                vec![Key("hooks"), Index(i), Key("type")],
+                format!("this type of hook needs `{key}`"),
+            ));
+        } else {
+            let path = h.file(&c.base_dir);
+            if !path.is_file() {
+                out.push(problem(
+                    at(key),
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
         }
         if h.memory_limit_mib == 0 {
             out.push(problem(at("memory_limit_mib"), "must be at least 1"));

@@ -35,8 +35,10 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HookKind {
-    /// A Lua 5.4 script.
+    /// A Lua 5.4 script (`script`).
     Lua,
+    /// A native plugin, a shared library built against `plugin-api` (`path`).
+    Plugin,
 }
 
 /// One `[[hooks]]` entry.
@@ -46,8 +48,12 @@ pub struct HookEntry {
     #[serde(rename = "type")]
     pub kind: HookKind,
     /// The script (`type = "lua"`), relative to the configuration file's folder.
-    pub script: PathBuf,
-    /// Handed to the script as `sip.config()`.
+    #[serde(default)]
+    pub script: Option<PathBuf>,
+    /// The plugin's shared library (`type = "plugin"`), relative to the same folder.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Handed to the script as `sip.config()`, to a plugin as TOML text.
     #[serde(default)]
     pub config: toml::Table,
     /// The memory one Lua state may use, in MiB.
@@ -59,9 +65,13 @@ pub struct HookEntry {
 }
 
 impl HookEntry {
-    /// The script path, resolved against the configuration's folder.
-    pub fn script_path(&self, base_dir: &Path) -> PathBuf {
-        base_dir.join(&self.script)
+    /// The script or plugin file, resolved against the configuration's folder.
+    pub fn file(&self, base_dir: &Path) -> PathBuf {
+        let file = match self.kind {
+            HookKind::Lua => self.script.as_deref(),
+            HookKind::Plugin => self.path.as_deref(),
+        };
+        base_dir.join(file.unwrap_or(Path::new("")))
     }
 }
 

@@ -1,25 +1,34 @@
-//! The implementations `[[hooks]]` names, built in configured order (the built-in one is
-//! added by the core, last).
+//! The implementations `[[hooks]]` names (Lua scripts, native plugins), built in
+//! configured order (the built-in one is added by the core, last).
 
 use super::Hooks;
 use crate::config::{Config, HookKind};
 use crate::lua::{LuaHooks, Shared};
+use crate::plugin::NativeHooks;
 use std::sync::Arc;
 
 /// The configured implementations, in order.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Configured {
-    /// The Lua scripts (kept apart from the chain for reloads).
+    chain: Vec<Arc<dyn Hooks>>,
+    /// The Lua scripts among them (for reloads).
     pub scripts: Vec<Arc<LuaHooks>>,
+    /// How many native plugins were loaded.
+    pub plugins: usize,
+}
+
+impl std::fmt::Debug for Configured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.chain.iter().map(|h| h.name()))
+            .finish()
+    }
 }
 
 impl Configured {
     /// The implementations for the chain, in configured order.
     pub fn hooks(&self) -> Vec<Arc<dyn Hooks>> {
-        self.scripts
-            .iter()
-            .map(|s| s.clone() as Arc<dyn Hooks>)
-            .collect()
+        self.chain.clone()
     }
 }
 
@@ -40,10 +49,21 @@ pub fn load(config: &Config, shared: &Shared, states: usize) -> Result<Configure
         match entry.kind {
             HookKind::Lua => {
                 match LuaHooks::load(entry, &config.base_dir, shared.clone(), states) {
-                    Ok(h) => out.scripts.push(Arc::new(h)),
+                    Ok(h) => {
+                        let h = Arc::new(h);
+                        out.chain.push(h.clone());
+                        out.scripts.push(h);
+                    }
                     Err(e) => errors.push(e.to_string()),
                 }
             }
+            HookKind::Plugin => match NativeHooks::load(entry, &config.base_dir, shared.clone()) {
+                Ok(h) => {
+                    out.chain.push(Arc::new(h));
+                    out.plugins += 1;
+                }
+                Err(e) => errors.push(e.to_string()),
+            },
         }
     }
     if errors.is_empty() {

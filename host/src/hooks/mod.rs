@@ -9,6 +9,7 @@
 pub mod builtin;
 mod chain;
 pub mod configured;
+pub mod policy;
 mod types;
 
 pub use chain::{HookChain, TRAIL};

@@ -3,8 +3,7 @@
 //! arguments, against the hook it is returned from.
 
 use super::Phase;
-use crate::auth::Secret;
-use crate::hooks::{AuthDecision, Credentials, Decision, Identity, RouteDecision};
+use crate::hooks::{AuthDecision, Credentials, Decision, Identity, RouteDecision, policy};
 use crate::sip::Reply;
 use mlua::Value;
 
@@ -140,19 +139,13 @@ fn respond(code: Value, reason: Value, headers: Value) -> Result<Reply, String> 
         Value::Number(n) if n.fract() == 0.0 => n as i64,
         _ => return Err("sip.respond: the code must be a whole number".into()),
     };
-    if !(300..=699).contains(&code) {
-        return Err(format!(
-            "sip.respond: code {code} is not a final refusal or redirection (300 to 699)"
-        ));
-    }
+    let code = policy::code(code).map_err(|e| format!("sip.respond: {e}"))?;
     let mut reply = match reason {
-        Value::Nil => Reply::new(code as u16),
+        Value::Nil => Reply::new(code),
         Value::String(r) => {
             let r = r.to_string_lossy();
-            if r.is_empty() || r.len() > 200 || r.chars().any(char::is_control) {
-                return Err("sip.respond: the reason must be 1 to 200 printable characters".into());
-            }
-            Reply::with_reason(code as u16, r)
+            policy::reason(&r).map_err(|e| format!("sip.respond: {e}"))?;
+            Reply::with_reason(code, r)
         }
         _ => return Err("sip.respond: the reason must be a string".into()),
     };
@@ -171,43 +164,13 @@ fn respond(code: Value, reason: Value, headers: Value) -> Result<Reply, String> 
                         value.type_name()
                     ));
                 };
-                check_header(&name, &value)?;
+                policy::header(&name, &value).map_err(|e| format!("sip.respond: {e}"))?;
                 reply = reply.header(name, value);
             }
         }
         _ => return Err("sip.respond: the headers must be a table".into()),
     }
     Ok(reply)
-}
-
-fn check_header(name: &str, value: &str) -> Result<(), String> {
-    use crate::sip::HeaderName;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
-    {
-        return Err(format!("sip.respond: \"{name}\" is not a header name"));
-    }
-    if matches!(
-        HeaderName::parse(name),
-        HeaderName::Via
-            | HeaderName::From
-            | HeaderName::To
-            | HeaderName::CallId
-            | HeaderName::CSeq
-            | HeaderName::ContentLength
-    ) {
-        return Err(format!(
-            "sip.respond: {name} is written by the registrar, not by a script"
-        ));
-    }
-    if value.chars().any(|c| c == '\r' || c == '\n') {
-        return Err(format!(
-            "sip.respond: the value of {name} holds a line break"
-        ));
-    }
-    Ok(())
 }
 
 /// `sip.targets(uri, ...)` or `sip.targets{uri, ...}`: the arguments as a packed table.
@@ -276,31 +239,11 @@ impl Verdict {
 
 /// Credentials from `sip.credentials{username=, password= | ha1=}`.
 fn credentials(username: Value, password: Value, ha1: Value) -> Result<Credentials, String> {
-    use crate::sip::digest::Algorithm;
-    let Some(username) = text(&username).filter(|u| !u.is_empty()) else {
-        return Err("sip.credentials: username must be a non-empty string".into());
-    };
-    let secret = match (text(&password), text(&ha1)) {
-        (Some(p), None) => Secret::Password(p),
-        (None, Some(h)) => {
-            let algorithm = match h.len() {
-                32 => Algorithm::Md5,
-                64 => Algorithm::Sha256,
-                _ => {
-                    return Err(
-                        "sip.credentials: ha1 must be 32 (MD5) or 64 (SHA-256) hex digits".into(),
-                    );
-                }
-            };
-            if !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err("sip.credentials: ha1 must be hex digits".into());
-            }
-            Secret::Ha1 {
-                algorithm,
-                hex: h.to_ascii_lowercase(),
-            }
-        }
+    let (secret, is_ha1) = match (text(&password), text(&ha1)) {
+        (Some(p), None) => (p, false),
+        (None, Some(h)) => (h, true),
         _ => return Err("sip.credentials: give password or ha1 (one of them)".into()),
     };
-    Ok(Credentials { username, secret })
+    policy::credentials(text(&username).unwrap_or_default(), secret, is_ha1)
+        .map_err(|e| format!("sip.credentials: {e}"))
 }

@@ -84,8 +84,8 @@ impl LuaHooks {
         size: usize,
     ) -> Result<LuaHooks, LoadError> {
         let setup = Setup {
-            name: Arc::from(entry.script_path(base_dir).display().to_string()),
-            path: entry.script_path(base_dir),
+            name: Arc::from(entry.file(base_dir).display().to_string()),
+            path: entry.file(base_dir),
             base_dir: base_dir.to_path_buf(),
             config: entry.config.clone(),
             memory: (entry.memory_limit_mib as usize) << 20,

@@ -199,6 +199,11 @@ impl Message {
         }
     }
 
+    /// The start line and headers (unfolded), each line ending in CRLF.
+    pub fn head(&self) -> &str {
+        &self.head
+    }
+
     /// The start line.
     pub fn start(&self) -> &StartLine {
         &self.start

@@ -8,6 +8,7 @@ mod digest;
 mod hooks;
 mod logs;
 mod lua;
+mod plugins;
 mod register;
 mod robustness;
 mod scripts;

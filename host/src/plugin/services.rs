@@ -1,0 +1,136 @@
+//! The host's side of `plugin_api::ffi::HostTable`: logging into tracing (target
+//! `sipreg::plugin`), the shared key-value store and location lookups, for one plugin.
+
+use crate::core::now_ms;
+use crate::kv::KvValue;
+use crate::lua::Shared;
+use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
+use std::ffi::c_void;
+
+/// What a plugin's host table points to (leaked: plugins live as long as the process).
+#[derive(Debug)]
+struct Services {
+    plugin: String,
+    shared: Shared,
+}
+
+/// # Safety
+/// `ctx` is the `Services` of [`table`], which is never freed.
+unsafe fn services<'a>(ctx: *const c_void) -> &'a Services {
+    // SAFETY: promised by the caller.
+    unsafe { &*(ctx as *const Services) }
+}
+
+fn text<'a>(s: RStr) -> &'a str {
+    // SAFETY: the plugin passes strings valid for the duration of the call.
+    unsafe { s.get() }.unwrap_or("")
+}
+
+extern "C" fn log(ctx: *const c_void, lvl: u32, message: RStr, fields: RStr) {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    let (plugin, message, fields) = (s.plugin.as_str(), text(message), text(fields));
+    match lvl {
+        level::ERROR => tracing::error!(target: "sipreg::plugin", plugin, fields, "{message}"),
+        level::WARN => tracing::warn!(target: "sipreg::plugin", plugin, fields, "{message}"),
+        level::DEBUG => tracing::debug!(target: "sipreg::plugin", plugin, fields, "{message}"),
+        _ => tracing::info!(target: "sipreg::plugin", plugin, fields, "{message}"),
+    }
+}
+
+extern "C" fn kv_get(
+    ctx: *const c_void,
+    key: RStr,
+    visit: extern "C" fn(*mut c_void, *const KvValueC),
+    user: *mut c_void,
+) {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    let value = s.shared.kv.get(text(key), now_ms());
+    let mut c = KvValueC {
+        kind: 0,
+        int: 0,
+        num: 0.0,
+        text: RStr::NONE,
+    };
+    match &value {
+        Some(KvValue::Bool(b)) => (c.kind, c.int) = (1, i64::from(*b)),
+        Some(KvValue::Int(i)) => (c.kind, c.int) = (2, *i),
+        Some(KvValue::Num(n)) => (c.kind, c.num) = (3, *n),
+        Some(KvValue::Str(t)) => (c.kind, c.text) = (4, RStr::new(t)),
+        None => {}
+    }
+    visit(user, &c);
+}
+
+fn ttl(ttl_ms: u64) -> Option<f64> {
+    (ttl_ms > 0).then(|| ttl_ms as f64 / 1000.0)
+}
+
+extern "C" fn kv_set(ctx: *const c_void, key: RStr, value: KvValueC, ttl_ms: u64) -> bool {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    let now = now_ms();
+    let v = match value.kind {
+        1 => KvValue::Bool(value.int != 0),
+        2 => KvValue::Int(value.int),
+        3 => KvValue::Num(value.num),
+        4 => KvValue::Str(text(value.text).to_owned()),
+        _ => {
+            s.shared.kv.delete(text(key), now);
+            return true;
+        }
+    };
+    s.shared.kv.set(text(key), v, ttl(ttl_ms), now).is_ok()
+}
+
+extern "C" fn kv_incr(ctx: *const c_void, key: RStr, by: i64, ttl_ms: u64) -> i64 {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    s.shared
+        .kv
+        .incr(text(key), by, ttl(ttl_ms), now_ms())
+        .unwrap_or(i64::MIN)
+}
+
+extern "C" fn location(
+    ctx: *const c_void,
+    aor: RStr,
+    visit: extern "C" fn(*mut c_void, *const BindingC),
+    user: *mut c_void,
+) {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    let now = now_ms();
+    for b in s.shared.location.lookup(text(aor), now) {
+        let id = b.registration_id.to_string();
+        let c = BindingC {
+            contact: RStr::new(&b.contact),
+            expires: u32::try_from(b.expires_at_ms.saturating_sub(now).div_ceil(1000))
+                .unwrap_or(u32::MAX),
+            q: b.q.map_or(-1, i32::from),
+            instance: RStr::opt(b.instance.as_deref().map(crate::sip::params::unquote)),
+            reg_id: RStr::opt(b.reg_id.as_deref()),
+            registration_id: RStr::new(&id),
+            new: false,
+        };
+        visit(user, &c);
+    }
+}
+
+/// The host table for one plugin (leaked, like the plugin).
+pub(crate) fn table(plugin: &str, shared: Shared) -> &'static HostTable {
+    let ctx: &'static Services = Box::leak(Box::new(Services {
+        plugin: plugin.to_owned(),
+        shared,
+    }));
+    Box::leak(Box::new(HostTable {
+        size: std::mem::size_of::<HostTable>(),
+        ctx: ctx as *const Services as *const c_void,
+        log,
+        kv_get,
+        kv_set,
+        kv_incr,
+        location,
+    }))
+}

@@ -1,0 +1,241 @@
+//! Native plugins: the real `.so` files the workspace builds, loaded through the C ABI.
+//! Fixtures in `host/tests/plugins/`: `misbehaving` (does what X-Test asks, panics
+//! included), `old-abi` (says ABI 999), `not-a-plugin` (a library without our symbols).
+
+use crate::support::{Harness, Register, authorization, find, logged};
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+/// The shared library of a workspace crate, built (once per test run) with cargo.
+pub fn library(package: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
+    let mut built = built.lock().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    if !built.iter().any(|p| p == package) {
+        let status = std::process::Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["build", "--quiet", "-p", package])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p {package} failed");
+        built.push(package.to_owned());
+    }
+    let path = target
+        .join("debug")
+        .join(format!("lib{}.so", package.replace('-', "_")));
+    assert!(path.is_file(), "{} was not built", path.display());
+    path
+}
+
+fn config(challenge: &str, plugin: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "{challenge}"
+realm = "example.com"
+algorithms = ["MD5"]
+
+[[hooks]]
+type = "plugin"
+path = "{}"
+config = {{ greeting = "hi"{extra} }}
+"#,
+        plugin.display()
+    )
+}
+
+fn misbehaving(challenge: &str) -> Harness {
+    Harness::with_files(
+        &config(challenge, &library("test-plugin-misbehaving"), ""),
+        &[],
+    )
+}
+
+fn register(aor: &str) -> Register {
+    Register::new(aor).contact("<sip:dev@192.0.2.10:5060>")
+}
+
+#[test]
+fn refused_libraries_name_the_path_and_the_versions() {
+    let load = |path: &std::path::Path, extra: &str| {
+        Harness::try_with_files(&config("off", path, extra), &[])
+            .err()
+            .expect("refused")
+    };
+    let old = library("test-plugin-old-abi");
+    let e = load(&old, "");
+    assert!(
+        e.contains(&old.display().to_string())
+            && e.contains("built for plugin ABI 999")
+            && e.contains("speaks ABI 1"),
+        "{e}"
+    );
+    let other = library("test-plugin-not-a-plugin");
+    let e = load(&other, "");
+    assert!(
+        e.contains("is not a sipreg plugin") && e.contains(&other.display().to_string()),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("fake.so");
+    std::fs::write(&text, "not an ELF file").unwrap();
+    let e = load(&text, "");
+    assert!(e.contains("is not a loadable library"), "{e}");
+    let e = load(&library("test-plugin-misbehaving"), ", refuse = true");
+    assert!(
+        e.contains("plugin misbehaving refused to start: configured to refuse"),
+        "{e}"
+    );
+    let e = load(&dir.path().join("missing.so"), "");
+    assert!(
+        e.contains("key `hooks[0].path`") && e.contains("missing.so is not a readable file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_panicking_plugin_fails_one_request() {
+    let h = misbehaving("off");
+    let t = |v: &str| {
+        register("a@example.com")
+            .header(&format!("X-Test: {v}"))
+            .text()
+    };
+    let lines = logged(|| assert_eq!(h.send(&t("panic")).code, 500));
+    let l = find(&lines, &["hook failed", "on_request"]);
+    assert!(
+        l.contains("misbehaving (") && l.contains("panicked: asked to panic"),
+        "{l}"
+    );
+    assert_eq!(
+        h.send(&t("nothing")).code,
+        200,
+        "the next request is served"
+    );
+    let lines = logged(|| {
+        assert_eq!(h.send(&t("bad-code")).code, 500);
+        assert_eq!(h.send(&t("bad-header")).code, 500);
+    });
+    find(&lines, &["code 200 is not a final refusal"]);
+    find(&lines, &["Via is written by the registrar"]);
+    assert_eq!(h.send(&t("nothing")).code, 200);
+}
+
+#[test]
+fn plugin_decisions_and_host_services() {
+    let h = misbehaving("off");
+    let t = |v: &str| {
+        register("a@example.com")
+            .header(&format!("X-Test: {v}"))
+            .text()
+    };
+    let r = h.send(&t("refuse"));
+    assert_eq!((r.code, r.reason.as_str()), (403, "hi from 192.0.2.10"));
+    assert_eq!(r.header("X-Method"), Some("REGISTER"));
+    assert!(h.send_raw(t("drop").as_bytes()).is_none());
+    assert_eq!(
+        h.send(&register("b@example.com").expires("600").text())
+            .code,
+        200
+    );
+    let kv = |n: u32| {
+        h.send(
+            &register("x@example.com")
+                .cseq(n)
+                .header("X-Test: kv")
+                .header("X-Aor: b@example.com")
+                .text(),
+        )
+        .reason
+    };
+    assert_eq!(kv(1), "count 1 last REGISTER bindings 1");
+    assert_eq!(kv(2), "count 2 last REGISTER bindings 1");
+    // bind may shorten expiry and set q
+    let r = h.send(&register("c@example.com").header("X-Bind: shorten").text());
+    assert_eq!(r.code, 200);
+    assert_eq!(
+        r.contact_expires(),
+        vec![("sip:dev@192.0.2.10:5060".to_owned(), 120)]
+    );
+    assert!(
+        r.header("Contact").unwrap().ends_with(";q=0.5"),
+        "{}",
+        r.text
+    );
+}
+
+#[test]
+fn plugin_authentication() {
+    let h = misbehaving("www");
+    // trusted without digest
+    assert_eq!(
+        h.send(&register("a@example.com").header("X-Auth: trust").text())
+            .code,
+        200
+    );
+    // credentials from the plugin, checked by the host's digest code
+    let r = h.send(&register("b@example.com").header("X-Auth: password").text());
+    assert_eq!(r.code, 401);
+    let challenge = r.header("WWW-Authenticate").unwrap().to_owned();
+    let good = authorization(&challenge, "b", "secret", "sip:example.com", 1);
+    let r = h.send(
+        &register("b@example.com")
+            .cseq(2)
+            .header("X-Auth: password")
+            .header(&format!("Authorization: {good}"))
+            .text(),
+    );
+    assert_eq!(r.code, 200);
+    let bad = authorization(&challenge, "b", "wrong", "sip:example.com", 2);
+    let r = h.send(
+        &register("b@example.com")
+            .cseq(3)
+            .header("X-Auth: password")
+            .header(&format!("Authorization: {bad}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401);
+    let lines = logged(|| {
+        assert_eq!(
+            h.send(&register("c@example.com").header("X-Auth: bad-ha1").text())
+                .code,
+            500
+        );
+        assert_eq!(
+            h.send(&register("c@example.com").header("X-Auth: panic").text())
+                .code,
+            500
+        );
+    });
+    find(
+        &lines,
+        &[
+            "authenticate",
+            "ha1 must be 32 (MD5) or 64 (SHA-256) hex digits",
+        ],
+    );
+    find(&lines, &["authenticate", "panicked: authenticate panics"]);
+}
+
+#[test]
+fn plugin_logs_go_to_the_host_log() {
+    let lines = logged(|| {
+        misbehaving("off");
+    });
+    find(
+        &lines,
+        &[
+            "sipreg::plugin",
+            "created",
+            "plugin=\"misbehaving\"",
+            "greeting=\\\"hi\\\"",
+        ],
+    );
+}
