@@ -224,6 +224,9 @@ pub struct KvValueC {
 pub struct HostTable {
     pub size: usize,
     pub ctx: *const c_void,
+    /// The folder of sipreg's configuration file: relative paths in a plugin's
+    /// configuration start there.
+    pub config_dir: RStr,
     /// A log line: level, message, fields as `key="value"` text.
     pub log: extern "C" fn(ctx: *const c_void, level: u32, message: RStr, fields: RStr),
     /// Calls `visit(user, value)` with the value of a key (kind 0 when absent); the value

@@ -86,6 +86,11 @@ impl Host {
         }
     }
 
+    /// The folder of sipreg's configuration file: resolve relative paths against it.
+    pub fn config_dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(text(self.table.config_dir).unwrap_or("."))
+    }
+
     /// A log line in sipreg's log (target `sipreg::plugin`), with fields written
     /// `key="value"`.
     pub fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {

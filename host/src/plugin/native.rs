@@ -85,7 +85,7 @@ impl NativeHooks {
         let plugin = unsafe { table.name.get() }.unwrap_or("plugin").to_owned();
         let name = format!("{plugin} ({})", path.display());
         let config = toml::to_string(&entry.config).unwrap_or_default();
-        let host = services::table(&plugin, shared);
+        let host = services::table(&plugin, base_dir, shared);
         let mut error = AnswerC::empty();
         let instance = (table.create)(RStr::new(&config), host, &mut error);
         let message = owned(error.text, "message").ok().flatten();

@@ -6,11 +6,13 @@ use crate::kv::KvValue;
 use crate::lua::Shared;
 use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
 use std::ffi::c_void;
+use std::path::Path;
 
 /// What a plugin's host table points to (leaked: plugins live as long as the process).
 #[derive(Debug)]
 struct Services {
     plugin: String,
+    config_dir: String,
     shared: Shared,
 }
 
@@ -31,10 +33,16 @@ extern "C" fn log(ctx: *const c_void, lvl: u32, message: RStr, fields: RStr) {
     let s = unsafe { services(ctx) };
     let (plugin, message, fields) = (s.plugin.as_str(), text(message), text(fields));
     match lvl {
-        level::ERROR => tracing::error!(target: "sipreg::plugin", plugin, fields, "{message}"),
-        level::WARN => tracing::warn!(target: "sipreg::plugin", plugin, fields, "{message}"),
-        level::DEBUG => tracing::debug!(target: "sipreg::plugin", plugin, fields, "{message}"),
-        _ => tracing::info!(target: "sipreg::plugin", plugin, fields, "{message}"),
+        level::ERROR => {
+            tracing::error!(target: "sipreg::plugin", plugin, fields = %fields, "{message}")
+        }
+        level::WARN => {
+            tracing::warn!(target: "sipreg::plugin", plugin, fields = %fields, "{message}")
+        }
+        level::DEBUG => {
+            tracing::debug!(target: "sipreg::plugin", plugin, fields = %fields, "{message}")
+        }
+        _ => tracing::info!(target: "sipreg::plugin", plugin, fields = %fields, "{message}"),
     }
 }
 
@@ -119,14 +127,16 @@ extern "C" fn location(
 }
 
 /// The host table for one plugin (leaked, like the plugin).
-pub(crate) fn table(plugin: &str, shared: Shared) -> &'static HostTable {
+pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Shared) -> &'static HostTable {
     let ctx: &'static Services = Box::leak(Box::new(Services {
         plugin: plugin.to_owned(),
+        config_dir: config_dir.display().to_string(),
         shared,
     }));
     Box::leak(Box::new(HostTable {
         size: std::mem::size_of::<HostTable>(),
         ctx: ctx as *const Services as *const c_void,
+        config_dir: RStr::new(&ctx.config_dir),
         log,
         kv_get,
         kv_set,

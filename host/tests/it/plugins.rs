@@ -235,7 +235,271 @@ fn plugin_logs_go_to_the_host_log() {
             "sipreg::plugin",
             "created",
             "plugin=\"misbehaving\"",
-            "greeting=\\\"hi\\\"",
+            "fields=greeting=\"hi\"",
         ],
+    );
+}
+
+#[test]
+fn alias_directory_behaves_like_the_builtin_alias_list() {
+    use crate::support::md5_hex;
+    let csv = format!(
+        "# written by provisioning\nalice@example.com,udp tcp,alice,{}\nbob@example.com,udp,bob,{}\n",
+        md5_hex("alice:example.com:wonderland"),
+        md5_hex("bob:example.com:builder")
+    );
+    let toml = format!(
+        r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "www"
+realm = "example.com"
+algorithms = ["MD5"]
+
+[[hooks]]
+type = "plugin"
+path = "{}"
+config = {{ file = "directory.csv", check_interval_ms = 0 }}
+"#,
+        library("alias-directory").display()
+    );
+    let mut h = Harness::with_files(&toml, &[("directory.csv", &csv)]);
+    let lines = logged(|| {
+        assert_eq!(
+            crate::scripts::alias_battery(&mut h),
+            crate::scripts::EXPECTED.to_vec()
+        );
+    });
+    find(
+        &lines,
+        &[
+            "sipreg::plugin",
+            "Registration refused",
+            "Reason=\"Alias not found\"",
+        ],
+    );
+    find(
+        &lines,
+        &[
+            "Registration refused",
+            "Expected-username=\"alice\"",
+            "Supplied-username=\"bob\"",
+        ],
+    );
+    find(
+        &lines,
+        &[
+            "Registration refused",
+            "Reason=\"Protocol not enabled for alias\"",
+        ],
+    );
+    // the provisioning system adds carol: seen without a restart
+    let carol = format!(
+        "carol@example.com,udp,carol,{}\n",
+        md5_hex("carol:example.com:c4rol")
+    );
+    h.write("directory.csv", &format!("{csv}{carol}"));
+    let path = h.dir.as_ref().unwrap().path().join("directory.csv");
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(2))
+        .unwrap();
+    assert_eq!(
+        crate::scripts::with_digest(&h, "carol@example.com", "carol", "c4rol", 500),
+        200
+    );
+    // a broken file is refused and the last good one stays
+    h.write("directory.csv", "garbage\n");
+    let f = std::fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(4))
+        .unwrap();
+    let lines = logged(|| {
+        assert_eq!(
+            crate::scripts::with_digest(&h, "carol@example.com", "carol", "c4rol", 510),
+            200
+        );
+    });
+    find(
+        &lines,
+        &[
+            "directory refused",
+            "directory.csv:1: not `alias,transports,username,ha1`",
+        ],
+    );
+}
+
+fn plugin_config(plugin: &str, challenge: &str, config: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "{challenge}"
+realm = "example.com"
+algorithms = ["MD5"]
+
+[[hooks]]
+type = "plugin"
+path = "{}"
+config = {config}
+
+[[aliases]]
+alias = "alice@example.com"
+password = "wonderland"
+"#,
+        library(plugin).display()
+    )
+}
+
+#[test]
+fn audit_log_writes_json_lines_and_rotates() {
+    let h = Harness::with_files(
+        &plugin_config(
+            "audit-log",
+            "www",
+            r#"{ file = "audit.jsonl", max_bytes = 2048, keep = 2 }"#,
+        ),
+        &[],
+    );
+    assert_eq!(
+        crate::scripts::with_digest(&h, "alice@example.com", "alice", "wonderland", 1),
+        200
+    );
+    assert_eq!(h.send(&register("mallory@example.com").text()).code, 403);
+    assert_eq!(
+        h.send(
+            &register("alice@example.com")
+                .cseq(5)
+                .expires("0")
+                .header("Authorization: Digest username=\"alice\"")
+                .text()
+        )
+        .code,
+        401
+    );
+    let dir = h.dir.as_ref().unwrap().path();
+    let text = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &kinds[..5],
+        &[
+            "request",
+            "authenticate",
+            "request",
+            "authenticate",
+            "binding"
+        ],
+        "{text}"
+    );
+    let binding = &events[4];
+    assert_eq!(binding["aor"], "alice@example.com");
+    assert_eq!(binding["identity"], "alice");
+    assert_eq!(binding["new"], true);
+    assert!(binding["time"].as_u64().unwrap() > 0);
+    // rotation: many requests later, at most audit.jsonl + 2 old files, each under 2 KiB
+    for n in 0..60 {
+        h.send(&register("mallory@example.com").cseq(10 + n).text());
+    }
+    for name in ["audit.jsonl", "audit.jsonl.1", "audit.jsonl.2"] {
+        let len = std::fs::metadata(dir.join(name)).unwrap().len();
+        assert!(len <= 2048, "{name}: {len} bytes");
+    }
+    assert!(!dir.join("audit.jsonl.3").exists());
+}
+
+#[test]
+fn rate_guard_limits_and_bans() {
+    let mut h = Harness::with_files(
+        &plugin_config(
+            "rate-guard",
+            "www",
+            "{ requests_per_second = 5, failures = 3, ban_seconds = 60 }",
+        ),
+        &[],
+    );
+    // six requests in one second from one source: the sixth is refused
+    let codes: Vec<u16> = (0..6)
+        .map(|n| {
+            h.send(&register("alice@example.com").cseq(n + 1).text())
+                .code
+        })
+        .collect();
+    assert_eq!(codes, vec![401, 401, 401, 401, 401, 503]);
+    h.now += 1000;
+    assert_eq!(
+        h.send(&register("alice@example.com").cseq(20).text()).code,
+        401,
+        "a new second"
+    );
+    // three failed authentications: banned on the fourth attempt
+    h.source = "192.0.2.30:5060".parse().unwrap();
+    let lines = logged(|| {
+        for n in 0..3 {
+            h.now += 1000;
+            assert_eq!(
+                crate::scripts::with_digest(
+                    &h,
+                    "alice@example.com",
+                    "alice",
+                    "wrong",
+                    100 + 10 * n
+                ),
+                401
+            );
+        }
+        h.now += 1000;
+        let r = h.send(&register("alice@example.com").cseq(200).header("Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"x\", uri=\"sip:example.com\", response=\"0\"").text());
+        assert_eq!((r.code, r.reason.as_str()), (403, "Banned"));
+    });
+    find(
+        &lines,
+        &[
+            "Source banned",
+            "Source=\"192.0.2.30\"",
+            "Banned=\"192.0.2.30\"",
+        ],
+    );
+    h.now += 1000;
+    assert_eq!(
+        h.send(&register("alice@example.com").cseq(300).text()).code,
+        403,
+        "banned: every request"
+    );
+    // another source still registers, and a success clears its failures
+    h.source = "192.0.2.31:5060".parse().unwrap();
+    for n in 0..2 {
+        h.now += 1000;
+        assert_eq!(
+            crate::scripts::with_digest(&h, "alice@example.com", "alice", "wrong", 400 + 10 * n),
+            401
+        );
+    }
+    h.now += 1000;
+    assert_eq!(
+        crate::scripts::with_digest(&h, "alice@example.com", "alice", "wonderland", 500),
+        200
+    );
+    for n in 0..2 {
+        h.now += 1000;
+        assert_eq!(
+            crate::scripts::with_digest(&h, "alice@example.com", "alice", "wrong", 600 + 10 * n),
+            401
+        );
+    }
+    h.now += 1000;
+    assert_eq!(
+        crate::scripts::with_digest(&h, "alice@example.com", "alice", "wonderland", 700),
+        200
     );
 }

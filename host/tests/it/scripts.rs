@@ -4,7 +4,7 @@
 use crate::lua::bump_mtime;
 use crate::support::{Harness, Register, authorization, find, logged};
 
-fn register(aor: &str) -> Register {
+pub fn register(aor: &str) -> Register {
     Register::new(aor).contact(&format!(
         "<sip:{}@192.0.2.10:5060>",
         aor.split('@').next().unwrap()
@@ -12,7 +12,7 @@ fn register(aor: &str) -> Register {
 }
 
 /// A REGISTER answered 401, then sent again with `user`/`password`; the final code.
-fn with_digest(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32) -> u16 {
+pub fn with_digest(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32) -> u16 {
     let r = h.send(&register(aor).cseq(cseq).text());
     if r.code != 401 {
         return r.code;
@@ -30,7 +30,7 @@ fn with_digest(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32) ->
 
 /// Alias lookup and credentials: the same requests, the same answers, whether the
 /// built-in `[[aliases]]` or scripts/device_aliases.lua decides.
-fn alias_battery(h: &mut Harness) -> Vec<(&'static str, u16)> {
+pub fn alias_battery(h: &mut Harness) -> Vec<(&'static str, u16)> {
     let udp = vec![
         (
             "alice, no credentials",
@@ -80,6 +80,20 @@ fn alias_battery(h: &mut Harness) -> Vec<(&'static str, u16)> {
     udp.into_iter().chain(tcp).collect()
 }
 
+/// What the battery expects, whoever decides.
+pub const EXPECTED: [(&str, u16); 10] = [
+    ("alice, no credentials", 401),
+    ("alice, right password", 200),
+    ("alice, wrong password", 401),
+    ("alice, bob's credentials", 403),
+    ("unknown user name", 401),
+    ("unknown alias", 403),
+    ("Alice in capitals", 200),
+    ("bob over udp", 200),
+    ("bob over tcp", 403),
+    ("alice over tcp", 200),
+];
+
 const BUILTIN_ALIASES: &str = r#"
 [server]
 listen = ["udp:127.0.0.1:0"]
@@ -107,18 +121,7 @@ transports = ["udp"]
 fn device_aliases_behave_like_the_builtin_alias_list() {
     let mut builtin = Harness::new(BUILTIN_ALIASES);
     let mut lua = Harness::example("device-aliases");
-    let expected = vec![
-        ("alice, no credentials", 401),
-        ("alice, right password", 200),
-        ("alice, wrong password", 401),
-        ("alice, bob's credentials", 403),
-        ("unknown user name", 401),
-        ("unknown alias", 403),
-        ("Alice in capitals", 200),
-        ("bob over udp", 200),
-        ("bob over tcp", 403),
-        ("alice over tcp", 200),
-    ];
+    let expected = EXPECTED.to_vec();
     assert_eq!(alias_battery(&mut builtin), expected, "built-in");
     let lines = logged(|| assert_eq!(alias_battery(&mut lua), expected, "Lua"));
     find(
