@@ -3,9 +3,10 @@
 #
 #   cargo build --release && bench/bench.sh
 #
-# Prints, for open registration (plain), digest auth (REGISTER -> 401 -> REGISTER -> 200)
-# and digest auth with the Lua policy scripts/bench_auth.lua (lua-auth: authenticate + bind
-# in Lua, passwords from a table the script builds), with 10,000 distinct users:
+# Prints, for open registration (plain), digest auth (REGISTER -> 401 -> REGISTER -> 200),
+# digest auth with the Lua policy scripts/bench_auth.lua (lua-auth: authenticate + bind
+# in Lua, passwords from a table the script builds), and digest auth with the credentials
+# of the alias-directory plugin (plugin-auth: HA1 from its CSV file), with 10,000 users:
 #   - the highest rate sustained for STEP_S seconds with 0 failed calls, 0 retransmissions
 #     and at least 95% of the target rate achieved;
 #   - sipreg's CPU microseconds per registration at a fixed FIXED_RATE (5,000/s), from
@@ -21,6 +22,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${SIPREG_BIN:-$HERE/../target/release/sipreg}
 FLOOR=${FLOOR_BIN:-$HERE/../target/release/udp-floor}
 LUA=${SIPREG_LUA:-$HERE/../scripts/bench_auth.lua}
+DIRECTORY_SO=${DIRECTORY_SO:-$HERE/../target/release/libalias_directory.so}
 STEP_S=${STEP_S:-3}
 FIXED_RATE=${FIXED_RATE:-5000}
 PORT=${PORT:-5071}
@@ -30,6 +32,8 @@ BIG=100000
 for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
 [ -x "$BIN" ] || { echo "no $BIN: run cargo build --release"; exit 2; }
 [ -x "$FLOOR" ] || { echo "no $FLOOR: run cargo build --release"; exit 2; }
+[ -f "$DIRECTORY_SO" ] || { echo "no $DIRECTORY_SO: run cargo build --release"; exit 2; }
+command -v python3 >/dev/null || { echo "missing python3 (writes the plugin's HA1 file)"; exit 2; }
 WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
 trap 'stop; rm -rf "$WORK"' EXIT
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
@@ -46,8 +50,14 @@ config() { # $1 = plain|auth|lua-auth, $2 = users
   if [ "$1" = lua-auth ]; then
     echo "[[hooks]]"; echo "type = \"lua\""; echo "script = \"$LUA\""
   fi
+  if [ "$1" = plugin-auth ]; then
+    echo "[[hooks]]"; echo "type = \"plugin\""; echo "path = \"$DIRECTORY_SO\""
+    echo "config = { file = \"$WORK/directory.csv\" }"
+  fi
   echo "[auth]"
-  if [ "$1" != plain ]; then
+  if [ "$1" = plugin-auth ]; then
+    echo "challenge = \"www\""; echo "realm = \"127.0.0.1\""; echo "algorithms = [\"MD5\"]"
+  elif [ "$1" != plain ]; then
     echo "challenge = \"www\""; echo "realm = \"127.0.0.1\""; echo "algorithms = [\"MD5\"]"
     awk -v n="$2" 'BEGIN { for (i = 0; i < n; i++)
       printf "[[aliases]]\nalias = \"user%04d@127.0.0.1\"\npassword = \"pw-%04d\"\n", i, i }'
@@ -131,15 +141,26 @@ floor_us() {
 }
 
 users_csv $USERS "$WORK/users.csv"
+# the alias-directory file: the same users, HA1 = MD5(user:127.0.0.1:password)
+python3 - "$WORK/directory.csv" $USERS <<'PY'
+import hashlib, sys
+with open(sys.argv[1], "w") as f:
+    for i in range(int(sys.argv[2])):
+        u, p = f"user{i:04d}", f"pw-{i:04d}"
+        f.write(f"{u}@127.0.0.1,udp tcp,{u},{hashlib.md5(f'{u}:127.0.0.1:{p}'.encode()).hexdigest()}\n")
+PY
 log "sipreg $BIN, results in the table below (STEP_S=$STEP_S, FIXED_RATE=$FIXED_RATE)"
 echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
 echo "|---|---|---|---|"
 measure plain
 measure auth
 measure lua-auth
+measure plugin-auth
 echo
 awk -v a="${CPU_US[auth]}" -v l="${CPU_US[lua-auth]}" 'BEGIN {
   printf "Lua policy overhead (lua-auth against auth, CPU per registration): %+.1f %%\n", (a > 0) ? (l - a) * 100 / a : 0 }'
+awk -v a="${CPU_US[auth]}" -v p="${CPU_US[plugin-auth]}" 'BEGIN {
+  printf "Plugin overhead (plugin-auth, credentials from alias-directory, against auth): %+.1f %%\n", (a > 0) ? (p - a) * 100 / a : 0 }'
 
 # memory with 100,000 bindings (open registration, 100k distinct users)
 users_csv $BIG "$WORK/big.csv"

@@ -310,3 +310,45 @@ fn bump(path: &std::path::Path) {
     f.set_modified(std::time::SystemTime::now() + Duration::from_secs(2))
         .unwrap();
 }
+
+/// `sipreg check` loads plugins too, and reports a refused one as `run` would.
+#[test]
+fn check_loads_plugins() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, plugin: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\ndomains = [\"example.com\"]\n\n[auth]\nchallenge = \"off\"\n\n[[hooks]]\ntype = \"plugin\"\npath = \"{}\"\nconfig = {{ blocked_user_agent = \"X\" }}\n",
+                crate::plugins::library(plugin).display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let good = write("good.toml", "plugin-template");
+    let out = sipreg()
+        .args(["check", "--config", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 plugin(s)"));
+    let old = write("old.toml", "test-plugin-old-abi");
+    let out = sipreg()
+        .args(["check", "--config", old.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "libtest_plugin_old_abi.so was built for plugin ABI 999, and this sipreg speaks ABI 1"
+        ),
+        "{err}"
+    );
+}

@@ -503,3 +503,47 @@ fn rate_guard_limits_and_bans() {
         200
     );
 }
+
+#[test]
+fn the_template_plugin_works_as_shipped() {
+    let h = Harness::with_files(
+        &plugin_config(
+            "plugin-template",
+            "off",
+            r#"{ blocked_user_agent = "BadPhone" }"#,
+        ),
+        &[],
+    );
+    let r = h.send(
+        &register("a@example.com")
+            .header("User-Agent: BadPhone/2.1")
+            .text(),
+    );
+    assert_eq!((r.code, r.reason.as_str()), (403, "User agent not allowed"));
+    assert_eq!(
+        h.send(
+            &register("a@example.com")
+                .header("User-Agent: GoodPhone")
+                .text()
+        )
+        .code,
+        403,
+        "a@ is not in [[aliases]]"
+    );
+    assert_eq!(
+        h.send(
+            &register("alice@example.com")
+                .header("User-Agent: GoodPhone")
+                .text()
+        )
+        .code,
+        200
+    );
+    let e = Harness::try_with_files(&plugin_config("plugin-template", "off", "{}"), &[])
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("refused to start: config: blocked_user_agent is missing"),
+        "{e}"
+    );
+}
