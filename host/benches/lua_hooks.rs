@@ -5,15 +5,13 @@
 //!   valgrind --tool=callgrind target/release/deps/lua_hooks-* 20000   # instructions per call
 
 use sipreg::config::{HookEntry, HookKind, Transport};
+use sipreg::hooks::configured::Shared;
 use sipreg::hooks::{
     AuthRequest, BindKind, BindRequest, Hooks, Identity, ProposedBinding, RequestInfo, Vars,
 };
-use sipreg::kv::Kv;
-use sipreg::lua::{LuaHooks, Shared};
-use sipreg::registrar::Location;
+use sipreg::lua::LuaHooks;
 use sipreg::sip::Message;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 const REQUEST: &str = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5080;branch=z9hG4bK-1;rport\r\nFrom: <sip:user0042@127.0.0.1>;tag=1\r\nTo: <sip:user0042@127.0.0.1>\r\nCall-ID: 1-42@127.0.0.1\r\nCSeq: 2 REGISTER\r\nContact: <sip:user0042@127.0.0.1:5080>\r\nMax-Forwards: 70\r\nExpires: 3600\r\nAuthorization: Digest username=\"user0042\", realm=\"127.0.0.1\", nonce=\"x\", uri=\"sip:127.0.0.1\", response=\"0\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n";
@@ -35,10 +33,7 @@ fn main() {
         memory_limit_mib: 64,
         instruction_budget: 1_000_000,
     };
-    let shared = Shared {
-        kv: Arc::new(Kv::new()),
-        location: Arc::new(Location::new()),
-    };
+    let shared = Shared::new();
     let hooks = LuaHooks::load(&entry, Path::new("."), shared, 1).expect("script loads");
     let msg = Message::parse(REQUEST.as_bytes()).expect("request parses");
     let vars = Vars::default();

@@ -4,9 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use sipreg::config::{self, Config};
 use sipreg::core::Core;
 use sipreg::hooks;
-use sipreg::kv::Kv;
-use sipreg::lua::Shared;
-use sipreg::registrar::Location;
+use sipreg::hooks::configured::Shared;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -70,10 +68,7 @@ fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
 
 /// The stores every hook implementation and the core share.
 fn shared() -> Shared {
-    Shared {
-        kv: Arc::new(Kv::new()),
-        location: Arc::new(Location::new()),
-    }
+    Shared::new()
 }
 
 fn init_logging(format: LogFormat) {

@@ -4,11 +4,8 @@
 use crate::config::{Config, Transport};
 use crate::core::{Core, Handled, now_ms};
 use crate::hooks::configured;
-use crate::kv::Kv;
-use crate::lua::Shared;
-use crate::registrar::Location;
+use crate::hooks::configured::Shared;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 /// A request file as SIP wants it: lines that end in a bare LF (a file written in an
 /// editor) end in CRLF; the body, after the blank line, is left as it is.
@@ -53,10 +50,7 @@ pub fn run(
     source: SocketAddr,
     transport: Transport,
 ) -> Result<(Handled, Vec<u8>), Vec<String>> {
-    let shared = Shared {
-        kv: Arc::new(Kv::new()),
-        location: Arc::new(Location::new()),
-    };
+    let shared = Shared::new();
     let loaded = configured::load(config, &shared, 1)?;
     let core = Core::with_stores(config, loaded.hooks(), shared.location, shared.kv);
     let mut out = Vec::new();

@@ -3,9 +3,35 @@
 
 use super::Hooks;
 use crate::config::{Config, HookKind};
-use crate::lua::{LuaHooks, Shared};
+use crate::kv::Kv;
+use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
+use crate::registrar::Location;
 use std::sync::Arc;
+
+/// What every hook implementation of a server shares with the core: the key-value store
+/// and the location store.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub kv: Arc<Kv>,
+    pub location: Arc<Location>,
+}
+
+impl Shared {
+    /// Empty stores.
+    pub fn new() -> Shared {
+        Shared {
+            kv: Arc::new(Kv::new()),
+            location: Arc::new(Location::new()),
+        }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new()
+    }
+}
 
 /// The configured implementations, in order.
 #[derive(Default)]

@@ -2,10 +2,11 @@
 //! phases it may be called in and its documentation. [`install`] builds the table from it,
 //! and [`markdown`] writes `docs/lua-api.md` from it (a test keeps the file equal).
 
+use super::Phase;
 use super::call::CallData;
 use super::convert;
 use super::decision::hook_names;
-use super::{Phase, Shared};
+use crate::hooks::configured::Shared;
 use crate::sip::contact::{self, Contacts};
 use crate::sip::name_addr::NameAddr;
 use crate::sip::uri::SipUri;

@@ -17,7 +17,7 @@ mod sandbox;
 mod state;
 
 pub use api::markdown as api_markdown;
-pub use pool::{LuaHooks, Shared};
+pub use pool::LuaHooks;
 pub use state::LoadError;
 
 /// Where a script runs: while it loads, or in one of the five hooks.

@@ -11,12 +11,11 @@ use super::convert;
 use super::decision::{self, Verdict};
 use super::state::{self, Files, LoadError, Setup, State};
 use crate::config::HookEntry;
+use crate::hooks::configured::Shared;
 use crate::hooks::{
     AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, HookError, Hooks,
     RequestInfo, RouteDecision,
 };
-use crate::kv::Kv;
-use crate::registrar::Location;
 use arc_swap::ArcSwap;
 use mlua::{Function, IntoLuaMulti, MultiValue, Table, Value};
 use parking_lot::Mutex;
@@ -25,13 +24,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
-
-/// What every script of a server shares: the key-value store and the location store.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    pub kv: Arc<Kv>,
-    pub location: Arc<Location>,
-}
 
 #[derive(Debug)]
 struct Pool {
@@ -100,11 +92,6 @@ impl LuaHooks {
             pool: ArcSwap::from_pointee(pool),
             reloading: Mutex::new(()),
         })
-    }
-
-    /// The script's path.
-    pub fn script(&self) -> &str {
-        &self.setup.name
     }
 
     /// Whether a file the script read changed since it loaded.

@@ -2,12 +2,13 @@
 //! and its hook functions. Also `require` and the file reads of a load (`Files`), so that
 //! every state of one generation sees the same text even if a file changes meanwhile.
 
+use super::Phase;
 use super::api;
 use super::call::CallData;
 use super::convert;
 use super::limits::Meter;
 use super::sandbox;
-use super::{Phase, Shared};
+use crate::hooks::configured::Shared;
 use mlua::{Function, Lua, Table, Value};
 use parking_lot::Mutex;
 use std::fmt;

@@ -7,11 +7,11 @@
 use super::load::{self, PluginError};
 use super::services;
 use crate::config::{HookEntry, Transport};
+use crate::hooks::configured::Shared;
 use crate::hooks::{
     AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, ExpireReason,
     HookError, Hooks, Identity, RequestInfo, RouteDecision, policy,
 };
-use crate::lua::Shared;
 use crate::sip::Reply;
 use crate::sip::uri::SipUri;
 use plugin_api::ffi::{

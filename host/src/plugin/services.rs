@@ -2,8 +2,8 @@
 //! `sipreg::plugin`), the shared key-value store and location lookups, for one plugin.
 
 use crate::core::now_ms;
+use crate::hooks::configured::Shared;
 use crate::kv::KvValue;
-use crate::lua::Shared;
 use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
 use std::ffi::c_void;
 use std::path::Path;

@@ -348,10 +348,7 @@ type = "lua"
 script = "policy.lua"
 "#;
     let cfg = config::parse_in(toml, "reload.toml", dir.path().to_path_buf()).unwrap();
-    let shared = sipreg::lua::Shared {
-        kv: Arc::new(sipreg::kv::Kv::new()),
-        location: Arc::new(sipreg::registrar::Location::new()),
-    };
+    let shared = sipreg::hooks::configured::Shared::new();
     let loaded = sipreg::hooks::configured::load(&cfg, &shared, 2).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

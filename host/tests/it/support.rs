@@ -5,9 +5,8 @@ use sipreg::config::{self, Transport};
 use sipreg::core::Core;
 use sipreg::hooks::Hooks;
 use sipreg::hooks::configured;
-use sipreg::kv::Kv;
-use sipreg::lua::{LuaHooks, Shared};
-use sipreg::registrar::Location;
+use sipreg::hooks::configured::Shared;
+use sipreg::lua::LuaHooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -61,13 +60,16 @@ impl Harness {
         }
         let cfg = config::parse_in(toml, "test.toml", dir.path().to_path_buf())
             .map_err(|e| e.to_string())?;
-        let shared = Shared {
-            kv: Arc::new(Kv::new()),
-            location: Arc::new(Location::new()),
-        };
-        let loaded = configured::load(&cfg, &shared, 2).map_err(|e| e.join("\n"))?;
+        Harness::loaded(&cfg, dir)
+    }
+
+    /// A core with the configured hooks of `cfg`, over stores they share; `dir` holds
+    /// its files.
+    fn loaded(cfg: &config::Config, dir: tempfile::TempDir) -> Result<Harness, String> {
+        let shared = Shared::new();
+        let loaded = configured::load(cfg, &shared, 2).map_err(|e| e.join("\n"))?;
         Ok(Harness {
-            core: Core::with_stores(&cfg, loaded.hooks(), shared.location, shared.kv),
+            core: Core::with_stores(cfg, loaded.hooks(), shared.location, shared.kv),
             now: T0,
             source: "192.0.2.10:5060".parse().unwrap(),
             transport: Transport::Udp,
@@ -92,19 +94,7 @@ impl Harness {
         }
         let path = dir.path().join("examples").join(format!("{name}.toml"));
         let cfg = config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        let shared = Shared {
-            kv: Arc::new(Kv::new()),
-            location: Arc::new(Location::new()),
-        };
-        let loaded = configured::load(&cfg, &shared, 2).unwrap_or_else(|e| panic!("{e:?}"));
-        Harness {
-            core: Core::with_stores(&cfg, loaded.hooks(), shared.location, shared.kv),
-            now: T0,
-            source: "192.0.2.10:5060".parse().unwrap(),
-            transport: Transport::Udp,
-            scripts: loaded.scripts,
-            dir: Some(dir),
-        }
+        Harness::loaded(&cfg, dir).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Writes a file of the harness's folder (a script, a data file).
