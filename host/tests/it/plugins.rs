@@ -1,6 +1,7 @@
 //! Native plugins: the real `.so` files the workspace builds, loaded through the C ABI.
 //! Fixtures in `host/tests/plugins/`: `misbehaving` (does what X-Test asks, panics
-//! included), `old-abi` (says ABI 999), `not-a-plugin` (a library without our symbols).
+//! included), `old-abi` (says ABI 999), `not-a-plugin` (a library without our symbols),
+//! `short-table` (ABI 1, but a function table shorter than ABI 1's).
 
 use crate::support::{Harness, Register, authorization, find, logged};
 use std::path::PathBuf;
@@ -75,6 +76,12 @@ fn refused_libraries_name_the_path_and_the_versions() {
         e.contains(&old.display().to_string())
             && e.contains("built for plugin ABI 999")
             && e.contains("speaks ABI 1"),
+        "{e}"
+    );
+    let short = library("test-plugin-short-table");
+    let e = load(&short, "");
+    assert!(
+        e.contains("its function table has 8 bytes; plugin ABI 1 needs at least"),
         "{e}"
     );
     let other = library("test-plugin-not-a-plugin");
