@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # sipreg registrar benchmark: SIPp over loopback UDP against a release build.
 #
-#   cargo build --release && bench/bench.sh
+#   cargo build --release --workspace && bench/bench.sh
 #
 # Prints, for open registration (plain), digest auth (REGISTER -> 401 -> REGISTER -> 200),
 # digest auth with the Lua policy scripts/bench_auth.lua (lua-auth: authenticate + bind
@@ -30,9 +30,9 @@ UAC_PORT=${UAC_PORT:-5081}
 USERS=10000
 BIG=100000
 for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
-[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release"; exit 2; }
-[ -x "$FLOOR" ] || { echo "no $FLOOR: run cargo build --release"; exit 2; }
-[ -f "$DIRECTORY_SO" ] || { echo "no $DIRECTORY_SO: run cargo build --release"; exit 2; }
+[ -x "$BIN" ] || { echo "no $BIN: run cargo build --release --workspace"; exit 2; }
+[ -x "$FLOOR" ] || { echo "no $FLOOR: run cargo build --release --workspace"; exit 2; }
+[ -f "$DIRECTORY_SO" ] || { echo "no $DIRECTORY_SO: run cargo build --release --workspace"; exit 2; }
 command -v python3 >/dev/null || { echo "missing python3 (writes the plugin's HA1 file)"; exit 2; }
 WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
 trap 'stop; rm -rf "$WORK"' EXIT
