@@ -620,10 +620,6 @@ pub(crate) static REGISTRY: &[Entry] = &[
     ),
 ];
 
-fn where_text(phases: u8) -> String {
-    hook_names(phases)
-}
-
 fn check(lua: &Lua, e: &Entry) -> mlua::Result<()> {
     let phase = lua
         .app_data_ref::<CallData>()
@@ -639,7 +635,7 @@ fn check(lua: &Lua, e: &Entry) -> mlua::Result<()> {
     Err(err(format!(
         "sip.{} may be called from {}; not {now}",
         e.name,
-        where_text(e.phases)
+        hook_names(e.phases)
     )))
 }
 
@@ -707,7 +703,7 @@ pub fn markdown() -> String {
             let phases = if e.phases == ANY {
                 "anywhere".to_owned()
             } else {
-                where_text(e.phases)
+                hook_names(e.phases)
             };
             out.push_str(&format!(
                 "| `{}` | {} | {} |\n",

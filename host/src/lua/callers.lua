@@ -49,7 +49,7 @@ function callers.authenticate(f, vars, aor, username, realm)
   return vars_out(ctx.vars), k, a, b, c
 end
 
--- Each binding comes as 8 values: contact, expires, q, instance, reg_id, registration_id,
+-- Each binding comes as 7 values: contact, expires, q, instance, reg_id, registration_id,
 -- new, and the request's source and transport are shared.
 function callers.bind(f, vars, aor, identity, kind, source, transport, n, ...)
   local list = {}
