@@ -168,21 +168,7 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {
         panic!("127.0.0.1:5060 is in use: stop whatever listens there and run again");
     }
-    let mut child = Killed(
-        sipreg()
-            .arg("run")
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, rx) = serve(&["run"]);
     // wait for both listeners
     let mut listening = 0;
     while listening < 2 {
@@ -226,22 +212,7 @@ fn run_reloads_scripts_on_change_and_on_sighup() {
         "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"example.org\"]\n\n[auth]\nchallenge = \"off\"\n\n[[hooks]]\ntype = \"lua\"\nscript = \"policy.lua\"\n",
     )
     .unwrap();
-    let mut child = Killed(
-        sipreg()
-            .args(["run", "--config", cfg.to_str().unwrap()])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (child, rx) = serve(&["run", "--config", cfg.to_str().unwrap()]);
     let wait_for = |what: &str| -> String {
         loop {
             let line = rx
@@ -292,6 +263,28 @@ fn run_reloads_scripts_on_change_and_on_sighup() {
         .unwrap();
     wait_for("script reloaded");
     assert_eq!(ask(4), "SIP/2.0 403 three");
+}
+
+/// Starts `sipreg` with `args` (logging at info, without colours); its stderr lines
+/// arrive on the receiver.
+fn serve(args: &[&str]) -> (Killed, std::sync::mpsc::Receiver<String>) {
+    let mut child = Killed(
+        sipreg()
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
 }
 
 /// A child process killed when the test ends, however it ends.

@@ -31,7 +31,13 @@ pub fn library(package: &str) -> PathBuf {
     path
 }
 
-fn config(challenge: &str, plugin: &std::path::Path, extra: &str) -> String {
+/// A configuration with one plugin hook (with `alice`, also alice in `[[aliases]]`).
+fn config(challenge: &str, plugin: &std::path::Path, table: &str, alice: bool) -> String {
+    let aliases = if alice {
+        "\n[[aliases]]\nalias = \"alice@example.com\"\npassword = \"wonderland\"\n"
+    } else {
+        ""
+    };
     format!(
         r#"
 [server]
@@ -46,15 +52,20 @@ algorithms = ["MD5"]
 [[hooks]]
 type = "plugin"
 path = "{}"
-config = {{ greeting = "hi"{extra} }}
-"#,
+config = {table}
+{aliases}"#,
         plugin.display()
     )
 }
 
 fn misbehaving(challenge: &str) -> Harness {
     Harness::with_files(
-        &config(challenge, &library("test-plugin-misbehaving"), ""),
+        &config(
+            challenge,
+            &library("test-plugin-misbehaving"),
+            r#"{ greeting = "hi" }"#,
+            false,
+        ),
         &[],
     )
 }
@@ -66,7 +77,8 @@ fn register(aor: &str) -> Register {
 #[test]
 fn refused_libraries_name_the_path_and_the_versions() {
     let load = |path: &std::path::Path, extra: &str| {
-        Harness::try_with_files(&config("off", path, extra), &[])
+        let table = format!("{{ greeting = \"hi\"{extra} }}");
+        Harness::try_with_files(&config("off", path, &table, false), &[])
             .err()
             .expect("refused")
     };
@@ -255,23 +267,11 @@ fn alias_directory_behaves_like_the_builtin_alias_list() {
         md5_hex("alice:example.com:wonderland"),
         md5_hex("bob:example.com:builder")
     );
-    let toml = format!(
-        r#"
-[server]
-listen = ["udp:127.0.0.1:0"]
-domains = ["example.com"]
-
-[auth]
-challenge = "www"
-realm = "example.com"
-algorithms = ["MD5"]
-
-[[hooks]]
-type = "plugin"
-path = "{}"
-config = {{ file = "directory.csv", check_interval_ms = 0 }}
-"#,
-        library("alias-directory").display()
+    let toml = config(
+        "www",
+        &library("alias-directory"),
+        r#"{ file = "directory.csv", check_interval_ms = 0 }"#,
+        false,
     );
     let mut h = Harness::with_files(&toml, &[("directory.csv", &csv)]);
     let lines = logged(|| {
@@ -337,29 +337,8 @@ config = {{ file = "directory.csv", check_interval_ms = 0 }}
     );
 }
 
-fn plugin_config(plugin: &str, challenge: &str, config: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = ["udp:127.0.0.1:0"]
-domains = ["example.com"]
-
-[auth]
-challenge = "{challenge}"
-realm = "example.com"
-algorithms = ["MD5"]
-
-[[hooks]]
-type = "plugin"
-path = "{}"
-config = {config}
-
-[[aliases]]
-alias = "alice@example.com"
-password = "wonderland"
-"#,
-        library(plugin).display()
-    )
+fn plugin_config(plugin: &str, challenge: &str, table: &str) -> String {
+    config(challenge, &library(plugin), table, true)
 }
 
 #[test]
