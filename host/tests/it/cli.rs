@@ -8,6 +8,11 @@ fn sipreg() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sipreg"))
 }
 
+/// `sipreg check --config path`.
+fn check(path: &str) -> std::process::Output {
+    sipreg().args(["check", "--config", path]).output().unwrap()
+}
+
 fn temp(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("sipreg-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -19,10 +24,7 @@ fn temp(name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_accepts_the_example_and_names_file_line_and_key() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sipreg.toml");
-    let ok = sipreg()
-        .args(["check", "--config", example])
-        .output()
-        .unwrap();
+    let ok = check(example);
     assert!(
         ok.status.success(),
         "{}",
@@ -32,10 +34,7 @@ fn check_accepts_the_example_and_names_file_line_and_key() {
         "bad.toml",
         "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\n\n[registrar]\nmax_expire = 5\n",
     );
-    let out = sipreg()
-        .args(["check", "--config", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(bad.to_str().unwrap());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -54,10 +53,7 @@ fn check_accepts_every_example() {
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();
         if path.extension().is_some_and(|x| x == "toml") {
-            let out = sipreg()
-                .args(["check", "--config", path.to_str().unwrap()])
-                .output()
-                .unwrap();
+            let out = check(path.to_str().unwrap());
             assert!(
                 out.status.success(),
                 "{}: {}",
@@ -78,10 +74,7 @@ fn check_compiles_scripts_and_names_file_and_line() {
         "local M = {}\nfunction M.bind(ctx)\n  return sip.accept(\nend\nreturn M\n",
     );
     let bad = temp("scripted.toml", cfg);
-    let out = sipreg()
-        .args(["check", "--config", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(bad.to_str().unwrap());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -93,10 +86,7 @@ fn check_compiles_scripts_and_names_file_and_line() {
         "return { bind = function() return sip.accept() end }\n",
     )
     .unwrap();
-    let out = sipreg()
-        .args(["check", "--config", bad.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(bad.to_str().unwrap());
     assert!(
         out.status.success(),
         "{}",
@@ -105,10 +95,7 @@ fn check_compiles_scripts_and_names_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 script(s)"));
     // a script that is not there is a configuration error with the key
     let missing = temp("missing.toml", &cfg.replace("broken.lua", "nothere.lua"));
-    let out = sipreg()
-        .args(["check", "--config", missing.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(missing.to_str().unwrap());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(":7:1: key `hooks[0].script`: ")
@@ -321,10 +308,7 @@ fn check_loads_plugins() {
         path
     };
     let good = write("good.toml", "plugin-template");
-    let out = sipreg()
-        .args(["check", "--config", good.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(good.to_str().unwrap());
     assert!(
         out.status.success(),
         "{}",
@@ -332,10 +316,7 @@ fn check_loads_plugins() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 plugin(s)"));
     let old = write("old.toml", "test-plugin-old-abi");
-    let out = sipreg()
-        .args(["check", "--config", old.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = check(old.to_str().unwrap());
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
