@@ -2,10 +2,12 @@
 //! dispatch to the registrar, OPTIONS or `route`. Transports and in-process tests both call
 //! [`Core::handle`].
 
-use crate::config::{Config, Transport};
+use crate::config::{Config, ProxyMode, Transport};
+use crate::flows::Flows;
 use crate::hooks::builtin::Builtin;
 use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars};
 use crate::kv::Kv;
+use crate::proxy::{Outgoing, Proxy, Routed};
 use crate::registrar::register::{Outcome, hook_failure};
 use crate::registrar::{Location, Registrar};
 use crate::sip::method::Method;
@@ -27,10 +29,29 @@ pub const SUPPORTED: &[&str] = &[];
 pub enum Handled {
     /// A reply was written.
     Replied,
+    /// The message goes on to another destination (`Output::forward`).
+    Forwarded,
     /// Nothing to answer (an ACK, a response, or a hook's `Drop`).
     Silent,
     /// Unusable: no reply possible; counted.
     Dropped,
+}
+
+/// What handling one message produced: at most a reply to the sender and at most one
+/// message for somebody else (the proxy is stateless: it never forks).
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The reply, for the socket or connection the message came on.
+    pub reply: Vec<u8>,
+    pub forward: Option<Outgoing>,
+}
+
+impl Output {
+    /// Empties both, keeping the reply buffer's capacity.
+    pub fn clear(&mut self) {
+        self.reply.clear();
+        self.forward = None;
+    }
 }
 
 /// Counters of what was not answered.
@@ -44,6 +65,8 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct Core {
     registrar: Registrar,
+    proxy: Proxy,
+    flows: Arc<Flows>,
     chain: HookChain,
     kv: Arc<Kv>,
     pub counters: Counters,
@@ -86,9 +109,13 @@ impl Core {
         let mut hooks = extra;
         hooks.push(Arc::new(Builtin::new(config)));
         let chain = HookChain::new(hooks);
+        let flows = Arc::new(Flows::new());
+        let proxy = Proxy::new(config, location.clone(), flows.clone());
         let registrar = Registrar::new(config, chain.clone(), location);
         Core {
             registrar,
+            proxy,
+            flows,
             chain,
             kv,
             counters: Counters::default(),
@@ -100,6 +127,16 @@ impl Core {
         &self.registrar
     }
 
+    /// The proxy (the server tells it the bound addresses).
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// The open TCP connections.
+    pub fn flows(&self) -> &Arc<Flows> {
+        &self.flows
+    }
+
     /// [`Core::handle`], with a panic (a bug; none is known) turned into a logged, counted
     /// drop, so that a transport's reader goes on serving.
     pub fn handle_guarded(
@@ -108,14 +145,13 @@ impl Core {
         src: SocketAddr,
         transport: Transport,
         now_ms: u64,
-        out: &mut Vec<u8>,
+        out: &mut Output,
     ) -> Handled {
-        let start = out.len();
         let run = std::panic::AssertUnwindSafe(|| self.handle(bytes, src, transport, now_ms, out));
         match std::panic::catch_unwind(run) {
             Ok(h) => h,
             Err(_) => {
-                out.truncate(start);
+                out.clear();
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(target: "sipreg::server", source = %src, "request handling panicked; message dropped");
                 Handled::Dropped
@@ -123,20 +159,21 @@ impl Core {
         }
     }
 
-    /// Handles one message from `src`; a reply, if any, is appended to `out`.
+    /// Handles one message from `src`; a reply, if any, is appended to `out.reply`, a
+    /// message for elsewhere put in `out.forward`.
     pub fn handle(
         &self,
         bytes: &[u8],
         src: SocketAddr,
         transport: Transport,
         now_ms: u64,
-        out: &mut Vec<u8>,
+        out: &mut Output,
     ) -> Handled {
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(target: "sipreg::support", source = %src, error = %e, "Unparsable message");
-                return if encode_salvaged(bytes, src, e.code(), &e.0, out) {
+                return if encode_salvaged(bytes, src, e.code(), &e.0, &mut out.reply) {
                     Handled::Replied
                 } else {
                     self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -144,11 +181,36 @@ impl Core {
                 };
             }
         };
-        if let StartLine::Response { .. } = msg.start() {
-            self.counters
-                .responses_ignored
-                .fetch_add(1, Ordering::Relaxed);
-            return Handled::Silent;
+        if let StartLine::Response { code } = msg.start() {
+            let forward = match self.proxy.mode() {
+                ProxyMode::Proxy => self.proxy.response(&msg),
+                _ => None,
+            };
+            tracing::info!(
+                target: "sipreg::support",
+                src_address = %src.ip(),
+                src_port = src.port(),
+                transport = transport.via_token(),
+                status_code = code,
+                from = msg.header(HeaderName::From).unwrap_or(""),
+                to = msg.header(HeaderName::To).unwrap_or(""),
+                call_id = msg.header(HeaderName::CallId).unwrap_or(""),
+                cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
+                forwarded_to = %forward.as_ref().map(|f| f.to.addr.to_string()).unwrap_or_default(),
+                "Summarised received SIP response"
+            );
+            return match forward {
+                Some(f) => {
+                    out.forward = Some(f);
+                    Handled::Forwarded
+                }
+                None => {
+                    self.counters
+                        .responses_ignored
+                        .fetch_add(1, Ordering::Relaxed);
+                    Handled::Silent
+                }
+            };
         }
         let Some(top_via) = request::top_via(&msg) else {
             tracing::info!(target: "sipreg::support", source = %src, "Request without a readable Via dropped");
@@ -157,10 +219,14 @@ impl Core {
         };
         summarise_request(&msg, src, transport);
         let reply = match self.decide(&msg, top_via, src, transport, now_ms) {
-            Outcome::Reply(r) => r,
-            Outcome::Drop => return Handled::Silent,
+            Routed::Reply(r) => r,
+            Routed::Drop => return Handled::Silent,
+            Routed::Forward(f) => {
+                out.forward = Some(f);
+                return Handled::Forwarded;
+            }
         };
-        encode(&msg, &top_via, src, &reply, &to_tag(&msg), out);
+        encode(&msg, &top_via, src, &reply, &to_tag(&msg), &mut out.reply);
         summarise_response(&msg, src, transport, &reply);
         Handled::Replied
     }
@@ -172,29 +238,43 @@ impl Core {
         src: SocketAddr,
         transport: Transport,
         now_ms: u64,
-    ) -> Outcome {
+    ) -> Routed {
         let checked = match request::check(msg, top_via) {
             Ok(c) => c,
             Err(Refusal { code, reason }) => {
                 tracing::info!(target: "sipreg::support", source = %src, status = code, reason = %reason, "Malformed request");
-                return Outcome::Reply(Reply::with_reason(code, reason));
+                return Routed::Reply(Reply::with_reason(code, reason));
             }
         };
         let method = msg.method().cloned().unwrap_or(Method::Options);
-        if method.is_ack() {
-            return Outcome::Drop;
+        let mode = self.proxy.mode();
+        // An ACK for a final response of ours ends here (its To tag is ours).
+        if method.is_ack()
+            && (mode != ProxyMode::Proxy || checked.to.tag() == Some(to_tag(msg).as_str()))
+        {
+            return Routed::Drop;
         }
-        // RFC 3261 section 8.2.2.3: every option in Require must be one we support.
+        // What the registrar answers itself: REGISTER, OPTIONS to the server (no user
+        // part: a device's keep-alive), and everything when the proxy is off.
+        let ours = mode == ProxyMode::Off
+            || method == Method::Register
+            || (method == Method::Options && checked.request_uri.user.is_none());
+        // RFC 3261 section 8.2.2.3 for what we answer, 16.3 item 5 for what we forward.
+        let header = if ours {
+            HeaderName::Require
+        } else {
+            HeaderName::ProxyRequire
+        };
         if !matches!(&method, Method::Known(rsip::Method::Cancel)) {
             let unsupported: Vec<&str> = msg
-                .headers_named(HeaderName::Require)
+                .headers_named(header)
                 .flat_map(|v| v.split(','))
                 .map(str::trim)
                 .filter(|t| !t.is_empty() && !SUPPORTED.iter().any(|s| s.eq_ignore_ascii_case(t)))
                 .collect();
             if !unsupported.is_empty() {
                 tracing::info!(target: "sipreg::support", source = %src, unsupported = %unsupported.join(", "), "Unsupported extension required");
-                return Outcome::Reply(
+                return Routed::Reply(
                     Reply::new(420).header("Unsupported", unsupported.join(", ")),
                 );
             }
@@ -209,23 +289,34 @@ impl Core {
         };
         match self.chain.on_request(&req) {
             Ok(Decision::Continue | Decision::Accept) => {}
-            Ok(Decision::Respond(r)) => return Outcome::Reply(r),
-            Ok(Decision::Drop) => return Outcome::Drop,
-            Err(e) => return Outcome::Reply(hook_failure(&e)),
+            Ok(Decision::Respond(r)) => return Routed::Reply(r),
+            Ok(Decision::Drop) => return Routed::Drop,
+            Err(e) => return Routed::Reply(hook_failure(&e)),
+        }
+        if !ours {
+            if mode == ProxyMode::Redirect && matches!(&method, Method::Known(rsip::Method::Cancel))
+            {
+                // The INVITE was answered at once: nothing is left to cancel.
+                return Routed::Reply(Reply::new(481));
+            }
+            return self.proxy.route(&req, &checked, &self.chain);
         }
         match method {
-            Method::Register => self.registrar.register(&req, &checked, now_ms),
-            Method::Options => Outcome::Reply(
+            Method::Register => match self.registrar.register(&req, &checked, now_ms) {
+                Outcome::Reply(r) => Routed::Reply(r),
+                Outcome::Drop => Routed::Drop,
+            },
+            Method::Options => Routed::Reply(
                 Reply::new(200)
                     .header("Allow", ALLOW)
                     .header("Accept", "application/sdp")
                     .header("Supported", SUPPORTED.join(", ")),
             ),
-            Method::Other(_) => Outcome::Reply(Reply::new(501).header("Allow", ALLOW)),
+            Method::Other(_) => Routed::Reply(Reply::new(501).header("Allow", ALLOW)),
             Method::Known(_) => match self.chain.route(&req) {
-                Ok(RouteDecision::Respond(r)) => Outcome::Reply(r),
-                Ok(_) => Outcome::Reply(Reply::new(405).header("Allow", ALLOW)),
-                Err(e) => Outcome::Reply(hook_failure(&e)),
+                Ok(RouteDecision::Respond(r)) => Routed::Reply(r),
+                Ok(_) => Routed::Reply(Reply::new(405).header("Allow", ALLOW)),
+                Err(e) => Routed::Reply(hook_failure(&e)),
             },
         }
     }

@@ -8,10 +8,12 @@
 pub mod auth;
 pub mod config;
 pub mod core;
+pub mod flows;
 pub mod hooks;
 pub mod kv;
 pub mod lua;
 pub mod plugin;
+pub mod proxy;
 pub mod registrar;
 pub mod server;
 pub mod sip;

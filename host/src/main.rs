@@ -133,12 +133,19 @@ fn try_request(
         TryTransport::Tcp => config::Transport::Tcp,
     };
     match sipreg::trial::run(&cfg, &bytes, source, transport) {
-        Ok((handled, reply)) => {
+        Ok((handled, out)) => {
             println!();
-            if reply.is_empty() {
+            if let Some(f) = &out.forward {
+                println!(
+                    "(forwarded over {} to {})",
+                    f.to.transport.via_token(),
+                    f.to.addr
+                );
+                print!("{}", String::from_utf8_lossy(&f.bytes));
+            } else if out.reply.is_empty() {
                 println!("(no reply: {handled:?})");
             } else {
-                print!("{}", String::from_utf8_lossy(&reply));
+                print!("{}", String::from_utf8_lossy(&out.reply));
             }
             ExitCode::SUCCESS
         }

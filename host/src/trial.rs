@@ -2,7 +2,7 @@
 //! stores, no socket), to prototype a policy without a server or a phone.
 
 use crate::config::{Config, Transport};
-use crate::core::{Core, Handled, now_ms};
+use crate::core::{Core, Handled, Output, now_ms};
 use crate::hooks::configured;
 use crate::hooks::configured::Shared;
 use std::net::SocketAddr;
@@ -49,11 +49,11 @@ pub fn run(
     request: &[u8],
     source: SocketAddr,
     transport: Transport,
-) -> Result<(Handled, Vec<u8>), Vec<String>> {
+) -> Result<(Handled, Output), Vec<String>> {
     let shared = Shared::new();
     let loaded = configured::load(config, &shared, 1)?;
     let core = Core::with_stores(config, loaded.hooks(), shared.location, shared.kv);
-    let mut out = Vec::new();
+    let mut out = Output::default();
     let handled = core.handle(&normalise(request), source, transport, now_ms(), &mut out);
     Ok((handled, out))
 }

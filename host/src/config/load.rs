@@ -235,6 +235,28 @@ fn check(c: &Config) -> Vec<Problem> {
             "at least one listen address is needed",
         ));
     }
+    let unspecified = c
+        .server
+        .listen
+        .iter()
+        .position(|l| l.addr.ip().is_unspecified());
+    if let Some(i) = unspecified
+        && c.server.advertise.is_none()
+        && c.proxy.mode == super::ProxyMode::Proxy
+    {
+        out.push(problem(
+            vec![Key("server"), Key("listen"), Index(i)],
+            "a wildcard address needs `server.advertise`, the address peers reach this server at (written into Via and Record-Route)",
+        ));
+    }
+    if let Some(a) = &c.server.advertise
+        && crate::sip::via::split_host_port(a).is_none_or(|(_, port)| port.is_some())
+    {
+        out.push(problem(
+            vec![Key("server"), Key("advertise")],
+            format!("\"{a}\" is not a host name or IP address (without a port)"),
+        ));
+    }
     for (i, d) in c.server.domains.iter().enumerate() {
         if crate::sip::via::split_host_port(d).is_none_or(|(_, port)| port.is_some()) {
             out.push(problem(

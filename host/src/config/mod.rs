@@ -22,6 +22,8 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub aliases: Vec<Alias>,
+    #[serde(default)]
+    pub proxy: Proxy,
     /// Policy implementations asked before the built-in one, in this order.
     #[serde(default)]
     pub hooks: Vec<HookEntry>,
@@ -89,6 +91,43 @@ pub struct Server {
     /// Seconds a TCP connection may stay silent before it is closed.
     #[serde(default = "defaults::tcp_idle_timeout")]
     pub tcp_idle_timeout: u64,
+    /// The host (name or IP address) this server writes into Via and Record-Route when it
+    /// forwards; default: the listen address. Needed when listening on 0.0.0.0 or ::.
+    #[serde(default)]
+    pub advertise: Option<String>,
+}
+
+/// What happens to requests that are not for the registrar (`[proxy]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyMode {
+    /// Forward to the best binding (RFC 3261 section 16, stateless).
+    Proxy,
+    /// Answer 302 with every binding of the AOR.
+    Redirect,
+    /// Refuse with 405: a registrar only.
+    Off,
+}
+
+/// `[proxy]`: routing requests to registered devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    #[serde(default = "defaults::proxy_mode")]
+    pub mode: ProxyMode,
+    /// Add Record-Route, so that requests within a dialog come back through this server
+    /// (needed to reach devices behind NAT and over TCP within a dialog).
+    #[serde(default = "defaults::record_route")]
+    pub record_route: bool,
+}
+
+impl Default for Proxy {
+    fn default() -> Self {
+        Proxy {
+            mode: defaults::proxy_mode(),
+            record_route: defaults::record_route(),
+        }
+    }
 }
 
 /// What happens to a REGISTER for an alias that is not in `[[aliases]]`.
@@ -216,7 +255,7 @@ pub struct Alias {
 }
 
 mod defaults {
-    use super::{Challenge, UnknownAlias};
+    use super::{Challenge, ProxyMode, UnknownAlias};
     use crate::sip::digest::Algorithm;
 
     pub fn max_message_size() -> usize {
@@ -254,5 +293,11 @@ mod defaults {
     }
     pub fn instruction_budget() -> u64 {
         1_000_000
+    }
+    pub fn proxy_mode() -> ProxyMode {
+        ProxyMode::Proxy
+    }
+    pub fn record_route() -> bool {
+        true
     }
 }

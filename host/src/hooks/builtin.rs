@@ -3,6 +3,7 @@
 
 use super::{
     AuthDecision, AuthRequest, BindRequest, Credentials, Decision, HookError, Hooks, RequestInfo,
+    RouteDecision,
 };
 use crate::auth::Secret;
 use crate::config::{Challenge, Config, Transport, UnknownAlias};
@@ -31,6 +32,11 @@ struct AliasEntry {
 #[derive(Debug)]
 pub struct Builtin {
     aliases: HashMap<String, AliasEntry>,
+    /// The domains of the listed aliases (lower case): a request for an unlisted AOR of
+    /// one of them is for an alias that does not exist.
+    alias_domains: Vec<String>,
+    /// The proxy is on (`[proxy] mode` other than `off`).
+    routing: bool,
     secrets: HashMap<String, Secret>,
     unknown_alias: UnknownAlias,
     auth_on: bool,
@@ -69,8 +75,16 @@ impl Builtin {
                 },
             );
         }
+        let mut alias_domains: Vec<String> = aliases
+            .keys()
+            .filter_map(|a: &String| a.split_once('@').map(|(_, d)| d.to_owned()))
+            .collect();
+        alias_domains.sort();
+        alias_domains.dedup();
         Builtin {
             aliases,
+            alias_domains,
+            routing: config.proxy.mode != crate::config::ProxyMode::Off,
             secrets,
             unknown_alias: config.registrar.unknown_alias,
             auth_on: config.auth.challenge != Challenge::Off,
@@ -175,6 +189,37 @@ impl Hooks for Builtin {
             )));
         }
         Ok(Decision::Continue)
+    }
+
+    /// A request outside a dialog for an AOR of an alias domain that is not listed: 404.
+    /// Everything else is the location service's (a listed alias without binding: 480).
+    fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
+        if !(self.routing && self.has_list()) {
+            return Ok(RouteDecision::Pass);
+        }
+        let Some(uri) = req
+            .msg
+            .request_uri()
+            .and_then(|u| crate::sip::uri::SipUri::parse(u).ok())
+        else {
+            return Ok(RouteDecision::Pass);
+        };
+        let domain = uri.host.to_ascii_lowercase();
+        if !self.alias_domains.contains(&domain) {
+            return Ok(RouteDecision::Pass);
+        }
+        let aor = uri.aor();
+        if self.aliases.contains_key(&aor) {
+            return Ok(RouteDecision::Pass);
+        }
+        tracing::info!(
+            target: "sipreg::support",
+            alias = aor.as_str(),
+            source = %req.source,
+            reason = "Alias not found",
+            "Request not routed"
+        );
+        Ok(RouteDecision::Respond(Reply::new(404)))
     }
 }
 

@@ -1,7 +1,10 @@
 //! The running server: listeners for every configured address, and the expiry timer.
 
+mod send;
 mod tcp;
 mod udp;
+
+pub use send::Sender;
 
 use crate::config::{Config, Listen, Transport};
 use crate::core::{Core, now_ms};
@@ -61,24 +64,45 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
     let mut tasks = JoinSet::new();
     let stop = Arc::new(AtomicBool::new(false));
     let mut bound = Vec::new();
+    let (mut udp_sockets, mut tcp_listeners) = (Vec::new(), Vec::new());
+    // Bind everything first: the sender needs every UDP socket, the proxy every address.
     for l in &config.server.listen {
-        let named = |e: io::Error| {
-            stop.store(true, Ordering::Relaxed); // ends the UDP readers already started
-            io::Error::new(e.kind(), format!("cannot listen on {l}: {e}"))
-        };
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {l}: {e}"));
         let addr = match l.transport {
             Transport::Udp => {
-                udp::spawn(l.addr, core.clone(), limits, stop.clone()).map_err(named)?
+                let s = udp::bind(l.addr).map_err(named)?;
+                let a = s.local_addr()?;
+                udp_sockets.push(s);
+                a
             }
-            Transport::Tcp => tcp::spawn(l.addr, core.clone(), limits, &mut tasks)
-                .await
-                .map_err(named)?,
+            Transport::Tcp => {
+                let t = tcp::bind(l.addr).await.map_err(named)?;
+                let a = t.local_addr()?;
+                tcp_listeners.push(t);
+                a
+            }
         };
         tracing::info!(target: "sipreg::server", transport = %l.transport, address = %addr, "listening");
         bound.push(Listen {
             transport: l.transport,
             addr,
         });
+    }
+    core.proxy().set_locals(bound.clone());
+    let sender = Arc::new(Sender::new(
+        udp_sockets.clone(),
+        core.clone(),
+        tokio::runtime::Handle::current(),
+        limits,
+    ));
+    for s in &udp_sockets {
+        if let Err(e) = udp::spawn(s, &sender, limits, &stop) {
+            stop.store(true, Ordering::Relaxed); // ends the UDP readers already started
+            return Err(e);
+        }
+    }
+    for t in tcp_listeners {
+        tcp::spawn(t, sender.clone(), limits, &mut tasks);
     }
     let timer_core = core.clone();
     tasks.spawn(async move {

@@ -1,32 +1,40 @@
 //! TCP: Content-Length framing, CRLF keep-alives answered (RFC 5626 section 4.4.1), a
-//! maximum message size, an idle timeout, and replies on the connection the request came on.
+//! maximum message size, an idle timeout, and replies on the connection the request came
+//! on. Each connection is registered in [`crate::flows::Flows`] while it is open, so that
+//! requests for a device that registered over it, and responses to requests that came on
+//! it, go out on it; a writer task drains its queue.
 
 use super::Limits;
+use super::send::Sender;
 use crate::config::Transport;
-use crate::core::{Core, now_ms};
+use crate::core::{Output, now_ms};
+use crate::flows::QUEUE;
 use crate::sip::frame::{Frame, FrameError, next_frame};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-pub(super) async fn spawn(
-    addr: SocketAddr,
-    core: Arc<Core>,
+pub(super) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+pub(super) fn spawn(
+    listener: TcpListener,
+    sender: Arc<Sender>,
     limits: Limits,
     tasks: &mut JoinSet<()>,
-) -> io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
+) {
     tasks.spawn(async move {
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
-                    let core = core.clone();
+                    let sender = sender.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = serve(stream, peer, core, limits).await {
+                        if let Err(e) = serve(stream, peer, sender, limits, None).await {
                             tracing::debug!(target: "sipreg::server", peer = %peer, error = %e, "tcp connection ended");
                         }
                     });
@@ -38,19 +46,51 @@ pub(super) async fn spawn(
             }
         }
     });
-    Ok(local)
 }
 
-async fn serve(
-    mut stream: TcpStream,
+/// Serves one connection, accepted or opened by us (then `first` is what we opened it
+/// for), until the peer closes it, it idles out or breaks the framing.
+pub(super) async fn serve(
+    stream: TcpStream,
     peer: SocketAddr,
-    core: Arc<Core>,
+    sender: Arc<Sender>,
     limits: Limits,
+    first: Option<Vec<u8>>,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
+    let core = sender.core().clone();
+    let _registered = core.flows().register(peer, tx.clone());
+    let write = tokio::spawn(async move {
+        while let Some(bytes) = rx.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    if let Some(bytes) = first {
+        let _ = tx.send(bytes).await;
+    }
+    let result = read_loop(&mut reader, peer, &sender, &tx, limits).await;
+    drop(tx);
+    drop(_registered);
+    let _ = write.await;
+    result
+}
+
+async fn read_loop(
+    reader: &mut tokio::net::tcp::OwnedReadHalf,
+    peer: SocketAddr,
+    sender: &Arc<Sender>,
+    tx: &mpsc::Sender<Vec<u8>>,
+    limits: Limits,
+) -> io::Result<()> {
+    let core = sender.core();
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut out = Vec::with_capacity(2048);
+    let mut out = Output::default();
     let mut chunk = vec![0u8; 16 * 1024];
+    let closed = || io::Error::new(io::ErrorKind::BrokenPipe, "writer gone");
     loop {
         // Answer everything complete in the buffer before reading more.
         loop {
@@ -58,13 +98,18 @@ async fn serve(
                 Ok(Frame::Message(n)) => {
                     out.clear();
                     core.handle_guarded(&buf[..n], peer, Transport::Tcp, now_ms(), &mut out);
-                    if !out.is_empty() {
-                        stream.write_all(&out).await?;
+                    if !out.reply.is_empty() {
+                        tx.send(std::mem::take(&mut out.reply))
+                            .await
+                            .map_err(|_| closed())?;
+                    }
+                    if let Some(f) = out.forward.take() {
+                        sender.send(f);
                     }
                     buf.drain(..n);
                 }
                 Ok(Frame::Ping(n)) => {
-                    stream.write_all(b"\r\n").await?;
+                    tx.send(b"\r\n".to_vec()).await.map_err(|_| closed())?;
                     buf.drain(..n);
                 }
                 Ok(Frame::Skip(n)) => {
@@ -84,7 +129,7 @@ async fn serve(
                 }
             }
         }
-        let read = tokio::time::timeout(limits.tcp_idle_timeout, stream.read(&mut chunk)).await;
+        let read = tokio::time::timeout(limits.tcp_idle_timeout, reader.read(&mut chunk)).await;
         match read {
             Err(_) => {
                 tracing::debug!(target: "sipreg::server", peer = %peer, "tcp idle timeout");

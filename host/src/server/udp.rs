@@ -3,8 +3,9 @@
 //! per message and no wake-up through an event loop (the way Kamailio's UDP workers run).
 
 use super::Limits;
+use super::send::Sender;
 use crate::config::Transport;
-use crate::core::{Core, now_ms};
+use crate::core::{Output, now_ms};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -16,13 +17,8 @@ const RECV_BUFFER: usize = 4 << 20;
 /// How often an idle reader looks at the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(200);
 
-/// Binds the socket and starts the reader threads; they end when `stop` is set.
-pub(super) fn spawn(
-    addr: SocketAddr,
-    core: Arc<Core>,
-    limits: Limits,
-    stop: Arc<AtomicBool>,
-) -> io::Result<SocketAddr> {
+/// Binds the socket.
+pub(super) fn bind(addr: SocketAddr) -> io::Result<Arc<UdpSocket>> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(true)?;
@@ -32,23 +28,33 @@ pub(super) fn spawn(
     socket.bind(&addr.into())?;
     let socket: UdpSocket = socket.into();
     socket.set_read_timeout(Some(STOP_POLL))?;
-    let local = socket.local_addr()?;
-    let socket = Arc::new(socket);
+    Ok(Arc::new(socket))
+}
+
+/// Starts the reader threads of a bound socket; they end when `stop` is set.
+pub(super) fn spawn(
+    socket: &Arc<UdpSocket>,
+    sender: &Arc<Sender>,
+    limits: Limits,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<()> {
     let readers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4);
     for i in 0..readers {
-        let (socket, core, stop) = (socket.clone(), core.clone(), stop.clone());
+        let (socket, sender, stop) = (socket.clone(), sender.clone(), stop.clone());
         std::thread::Builder::new()
             .name(format!("sipreg-udp-{i}"))
-            .spawn(move || serve(&socket, &core, limits, &stop))?;
+            .spawn(move || serve(&socket, &sender, limits, &stop))?;
     }
-    Ok(local)
+    Ok(())
 }
 
-fn serve(socket: &UdpSocket, core: &Core, limits: Limits, stop: &AtomicBool) {
+fn serve(socket: &UdpSocket, sender: &Arc<Sender>, limits: Limits, stop: &AtomicBool) {
+    let core = sender.core();
     let mut buf = vec![0u8; limits.max_message_size + 1];
-    let mut out = Vec::with_capacity(2048);
+    let mut out = Output::default();
+    out.reply.reserve(2048);
     while !stop.load(Ordering::Relaxed) {
         let (n, src) = match socket.recv_from(&mut buf) {
             Ok(v) => v,
@@ -76,10 +82,13 @@ fn serve(socket: &UdpSocket, core: &Core, limits: Limits, stop: &AtomicBool) {
         }
         out.clear();
         core.handle_guarded(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
-        if !out.is_empty()
-            && let Err(e) = socket.send_to(&out, src)
+        if !out.reply.is_empty()
+            && let Err(e) = socket.send_to(&out.reply, src)
         {
             tracing::debug!(target: "sipreg::server", error = %e, destination = %src, "udp send error");
+        }
+        if let Some(f) = out.forward.take() {
+            sender.send(f);
         }
     }
 }

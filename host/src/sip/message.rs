@@ -271,6 +271,27 @@ impl Message {
             .map(|h| self.slice(&h.value))
     }
 
+    /// Every header in order: resolved name, name as written, value.
+    pub fn entries(&self) -> impl Iterator<Item = (HeaderName, &str, &str)> {
+        self.headers
+            .iter()
+            .map(|h| (h.name, self.slice(&h.raw_name), self.slice(&h.value)))
+    }
+
+    /// The status code, for a response.
+    pub fn status(&self) -> Option<u16> {
+        match self.start {
+            StartLine::Response { code } => Some(code),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The start line as written.
+    pub fn start_line(&self) -> &str {
+        let end = memchr::memchr(b'\n', self.head.as_bytes()).unwrap_or(self.head.len());
+        self.head[..end].trim_end_matches('\r')
+    }
+
     /// How many headers carry this name.
     pub fn count(&self, name: HeaderName) -> usize {
         self.headers.iter().filter(|h| h.name == name).count()

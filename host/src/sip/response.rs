@@ -93,7 +93,7 @@ fn push_clean(out: &mut Vec<u8>, text: &str) {
     }
 }
 
-fn push_number(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn push_number(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -124,13 +124,20 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// Writes the top Via value with `received` and, when asked for, `rport` filled in
+/// Writes the top Via header with `received` and, when asked for, `rport` filled in
 /// (RFC 3261 section 18.2.1, RFC 3581).
 fn write_top_via(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
+    out.extend_from_slice(b"Via: ");
+    write_received(out, top, src);
+}
+
+/// Writes the value of the top Via as a server that received the request from `src`
+/// passes it on: with `received` when `src` differs from the sent-by host, and `rport`
+/// filled in when the client asked for it.
+pub(crate) fn write_received(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
     let via = top.raw;
     let wants_rport = top.param("rport").is_some();
     let host_differs = top.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() != Some(src.ip());
-    out.extend_from_slice(b"Via: ");
     if !wants_rport && !host_differs {
         out.extend_from_slice(via.as_bytes());
         return;

@@ -414,8 +414,10 @@ fn route_answers_other_methods() {
         )
     };
     assert_eq!(h.send(&msg("MESSAGE")).code, 480);
-    // targets are accepted; the core does not forward yet, so 405 remains
-    assert_eq!(h.send(&msg("INVITE")).code, 405);
+    // the first target is where the request goes
+    let f = h.forwarded(&msg("INVITE"));
+    assert_eq!(f.to.addr, "192.0.2.1:5060".parse().unwrap());
+    assert!(String::from_utf8_lossy(&f.bytes).starts_with("INVITE sip:bob@192.0.2.1 SIP/2.0\r\n"));
     let lines = logged(|| assert_eq!(h.send(&msg("SUBSCRIBE")).code, 500));
     find(
         &lines,

@@ -1,18 +1,22 @@
 //! sipreg's integration tests: one binary, one module per concern.
 //!
-//! `support` drives the core in process (bytes in, reply out); `sipp` and `transport` talk
-//! to a real server over loopback sockets, `cli` runs the `sipreg` binary.
+//! `support` drives the core in process (bytes in, reply or forwarded message out);
+//! `sipp`, `calls` and `transport` talk to a real server over loopback sockets (`sippkit`
+//! runs SIPp), `cli` runs the `sipreg` binary.
 
+mod calls;
 mod cli;
 mod digest;
 mod hooks;
 mod logs;
 mod lua;
 mod plugins;
+mod proxy;
 mod register;
 mod robustness;
 mod scripts;
 mod sipp;
+mod sippkit;
 mod support;
 mod torture;
 mod transport;

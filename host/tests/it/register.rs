@@ -354,6 +354,11 @@ fn options_and_other_methods() {
     let o = h.send(&req("OPTIONS"));
     assert_eq!(o.code, 200);
     assert_eq!(o.header("Allow"), Some("REGISTER, OPTIONS"));
+    // with the proxy on (the default) other methods are routed: example.com is no alias
+    assert_eq!(h.send(&req("INVITE")).code, 404);
+    assert_eq!(h.send(&req("FROBNICATE")).code, 404);
+    // a registrar only
+    let h = Harness::new(&format!("{}\n[proxy]\nmode = \"off\"\n", config("off", "")));
     let i = h.send(&req("INVITE"));
     assert_eq!(i.code, 405);
     assert_eq!(i.header("Allow"), Some("REGISTER, OPTIONS"));

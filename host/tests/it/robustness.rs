@@ -3,6 +3,7 @@
 //! separators), go through the core.
 
 use crate::support::{Harness, Register, config};
+use sipreg::core::Output;
 
 /// A small deterministic generator (xorshift64*), so a failure repeats.
 struct Rng(u64);
@@ -72,11 +73,11 @@ fn mutated_messages_never_panic_and_replies_stay_well_formed() {
     for round in 0..1000 {
         for seed in &seeds {
             let m = mutate(&mut rng, seed);
-            let mut out = Vec::new();
+            let mut out = Output::default();
             h.core.handle(&m, h.source, h.transport, h.now, &mut out);
-            if !out.is_empty() {
+            if !out.reply.is_empty() {
                 replies += 1;
-                let text = String::from_utf8_lossy(&out);
+                let text = String::from_utf8_lossy(&out.reply);
                 assert!(
                     text.starts_with("SIP/2.0 ") && text.ends_with("\r\n\r\n"),
                     "round {round}: {text}"

@@ -3,11 +3,10 @@
 //! SIPp 3.6 digests MD5 only and answers only the first challenge, so these servers offer
 //! MD5 first; SHA-256 is covered by our own client in `digest`.
 
+use crate::sippkit::{check, expect, scenario, sipp};
 use sipreg::config::{self, Transport};
 use sipreg::core::Core;
 use sipreg::server::Running;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::Command;
 use std::sync::Arc;
 
 struct Server {
@@ -51,14 +50,6 @@ algorithms = ["MD5", "SHA-256"]
     Server { running, _rt: rt }
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One REGISTER message of a scenario.
 fn register(cseq: u32, user: &str, extra: &str) -> String {
     format!(
@@ -81,116 +72,6 @@ fn register(cseq: u32, user: &str, extra: &str) -> String {
 }
 
 const CONTACT: &str = "      Contact: <sip:alice@[local_ip]:[local_port];transport=[transport]>\n";
-
-fn expect(code: u16, checks: &str) -> String {
-    if checks.is_empty() {
-        format!("  <recv response=\"{code}\" timeout=\"5000\"/>\n")
-    } else {
-        format!(
-            "  <recv response=\"{code}\" timeout=\"5000\">\n    <action>\n{checks}    </action>\n  </recv>\n"
-        )
-    }
-}
-
-/// A header check: `regexp` must match (or, with `absent`, must not match) the header.
-fn check(header: &str, regexp: &str, absent: bool) -> String {
-    let inverse = if absent {
-        " check_it_inverse=\"true\""
-    } else {
-        " check_it=\"true\""
-    };
-    format!(
-        "      <ereg regexp=\"{regexp}\" search_in=\"hdr\" header=\"{header}:\"{inverse} assign_to=\"m{}\"/>\n",
-        regexp.len()
-    )
-}
-
-fn scenario(body: &str) -> String {
-    // SIPp refuses variables that are assigned and never used: reference them all.
-    let mut vars: Vec<&str> = body
-        .split("assign_to=\"")
-        .skip(1)
-        .filter_map(|s| s.split('"').next())
-        .collect();
-    vars.sort_unstable();
-    vars.dedup();
-    let reference = if vars.is_empty() {
-        String::new()
-    } else {
-        format!("  <Reference variables=\"{}\"/>\n", vars.join(","))
-    };
-    format!(
-        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"t\">\n{body}{reference}</scenario>\n"
-    )
-}
-
-/// Runs SIPp with `scenario` against `server` over `transport`; Err with what SIPp said.
-fn sipp(
-    server: SocketAddr,
-    transport: Transport,
-    scenario: &str,
-    extra: &[&str],
-) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!(
-        "sipreg-sipp-{}-{}",
-        std::process::id(),
-        free_udp_port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("scenario.xml");
-    std::fs::write(&file, scenario).unwrap();
-    let port = free_udp_port().to_string();
-    let mut cmd = Command::new("sipp");
-    cmd.current_dir(&dir)
-        .arg(server.to_string())
-        .args([
-            "-sf",
-            file.to_str().unwrap(),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port,
-        ])
-        .args(if extra.contains(&"-m") {
-            &[][..]
-        } else {
-            &["-m", "1"][..]
-        })
-        .args(["-timeout", "15s", "-nostdin", "-trace_err", "-t"])
-        .arg(if transport == Transport::Tcp {
-            "t1"
-        } else {
-            "u1"
-        })
-        .args(extra);
-    let out = match cmd.output() {
-        Ok(o) => o,
-        Err(e) => panic!(
-            "cannot run sipp ({e}): install it with the README's test command (package sip-tester)"
-        ),
-    };
-    let errors: String = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
-    let _ = std::fs::remove_dir_all(&dir);
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "sipp exit {:?}\n{}\n{}\n{errors}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.contains("call"))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
 
 fn both(f: impl Fn(Transport)) {
     f(Transport::Udp);

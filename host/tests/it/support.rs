@@ -2,11 +2,12 @@
 //! (and cross-checked with rsip, a parser we did not write).
 
 use sipreg::config::{self, Transport};
-use sipreg::core::Core;
+use sipreg::core::{Core, Output};
 use sipreg::hooks::Hooks;
 use sipreg::hooks::configured;
 use sipreg::hooks::configured::Shared;
 use sipreg::lua::LuaHooks;
+use sipreg::proxy::Outgoing;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -103,12 +104,30 @@ impl Harness {
         std::fs::write(path, text).unwrap();
     }
 
-    /// Sends raw bytes; the reply, if any.
-    pub fn send_raw(&self, bytes: &[u8]) -> Option<Reply> {
-        let mut out = Vec::new();
+    /// Sends raw bytes; everything that came out.
+    pub fn output(&self, bytes: &[u8]) -> Output {
+        let mut out = Output::default();
         self.core
             .handle(bytes, self.source, self.transport, self.now, &mut out);
-        (!out.is_empty()).then(|| Reply::parse(&out))
+        out
+    }
+
+    /// Sends raw bytes; the reply, if any.
+    pub fn send_raw(&self, bytes: &[u8]) -> Option<Reply> {
+        let out = self.output(bytes);
+        (!out.reply.is_empty()).then(|| Reply::parse(&out.reply))
+    }
+
+    /// Sends a request the proxy must forward; what it forwards.
+    pub fn forwarded(&self, req: &str) -> Outgoing {
+        let out = self.output(req.as_bytes());
+        match out.forward {
+            Some(f) => f,
+            None => panic!(
+                "not forwarded; reply: {}",
+                String::from_utf8_lossy(&out.reply)
+            ),
+        }
     }
 
     pub fn send(&self, req: &str) -> Reply {

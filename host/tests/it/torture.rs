@@ -1,8 +1,9 @@
 //! RFC 4475 torture messages (copied into tests/data/rfc4475): each gets the treatment
 //! the RFC asks of a registrar. Valid requests are handled (REGISTER and OPTIONS answered,
-//! other methods 405/501 because sipreg does not route yet); malformed ones get 400 (505
-//! for another SIP version, 416 for another URI scheme) when a Via can be read, and are
-//! dropped otherwise; responses are never answered.
+//! other methods 405/501 with the proxy off); malformed ones get 400 (505 for another SIP
+//! version, 416 for another URI scheme) when a Via can be read, and are dropped otherwise;
+//! responses are never answered. With the proxy on, the messages a proxy treats
+//! differently get that treatment (483, forwarding by Route).
 
 use crate::support::Harness;
 use std::path::Path;
@@ -12,6 +13,8 @@ const OPEN: &str = r#"
 listen = ["udp:127.0.0.1:0"]
 [auth]
 challenge = "off"
+[proxy]
+mode = "off"
 "#;
 
 /// `None`: no reply (a response, or no readable Via).
@@ -76,7 +79,10 @@ fn data() -> &'static Path {
 fn every_message_gets_the_treatment_the_rfc_asks_for() {
     let open = Harness::new(OPEN);
     // regaut01 needs authentication on; everything else runs on the open configuration
-    let authed = Harness::new(&OPEN.replace("\"off\"", "\"www\"\nrealm = \"example.com\""));
+    let authed = Harness::new(&OPEN.replace(
+        "challenge = \"off\"",
+        "challenge = \"www\"\nrealm = \"example.com\"",
+    ));
     let mut failures = Vec::new();
     for (name, expected) in EXPECTED {
         let bytes = std::fs::read(data().join(format!("{name}.dat"))).unwrap();
@@ -103,6 +109,32 @@ fn every_message_gets_the_treatment_the_rfc_asks_for() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_proxy_counts_hops_and_follows_route() {
+    let h = Harness::new(&OPEN.replace("mode = \"off\"", "mode = \"proxy\""));
+    let send = |name: &str| {
+        let bytes = std::fs::read(data().join(format!("{name}.dat"))).unwrap();
+        h.output(&bytes)
+    };
+    // zeromf: OPTIONS sip:user@example.com with Max-Forwards: 0
+    let out = send("invalid/zeromf");
+    assert!(String::from_utf8_lossy(&out.reply).starts_with("SIP/2.0 483 Too Many Hops\r\n"));
+    // mpart01: INVITE with Route: <sip:127.0.0.1:5080> goes there, Route kept
+    let out = send("valid/mpart01");
+    let f = out.forward.expect("forwarded");
+    assert_eq!(f.to.addr, "127.0.0.1:5080".parse().unwrap());
+    let text = String::from_utf8_lossy(&f.bytes);
+    assert!(
+        text.contains("\r\nRoute: <sip:127.0.0.1:5080>\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nMax-Forwards: 69\r\n"), "{text}");
+    assert!(
+        text.ends_with("--\r\n"),
+        "the multipart body goes along: {text}"
+    );
 }
 
 #[test]

@@ -1,0 +1,569 @@
+//! Routing requests that are not for the registrar: a stateless proxy (RFC 3261 sections
+//! 16 and 16.11) that forwards to the best binding of the Request-URI's AOR, or a
+//! redirect server (302 with every binding).
+//!
+//! Stateless: nothing is kept per transaction. The branch of our Via is computed from
+//! the request (`branch.rs`), so retransmissions, CANCEL and the ACK of a non-2xx answer
+//! take the same branch; responses find their way back through a signed flow token in
+//! our Via; requests within a dialog find the devices' flows (NAT, TCP) through tokens
+//! in our Record-Route (`token.rs`, in the way of RFC 5626 section 5.3).
+
+mod branch;
+pub mod rewrite;
+pub mod target;
+pub mod token;
+
+use crate::config::{Config, Listen, ProxyMode, Transport};
+use crate::flows::Flows;
+use crate::hooks::{HookChain, RequestInfo, RouteDecision};
+use crate::registrar::Location;
+use crate::registrar::location::Binding;
+use crate::registrar::register::hook_failure;
+use crate::sip::contact::format_q;
+use crate::sip::name_addr::NameAddr;
+use crate::sip::params::split_outside_quotes;
+use crate::sip::request::{Checked, top_via};
+use crate::sip::uri::SipUri;
+use crate::sip::via::Via;
+use crate::sip::{HeaderName, Message, Reply, scan};
+use arc_swap::ArcSwap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use target::Destination;
+use token::{Flow, FlowTokens};
+
+/// The Via parameter that carries the flow a response goes back on.
+const VIA_FLOW: &str = "sr-flow";
+/// The Record-Route parameters naming the caller's and the callee's flows.
+const RR_CALLER: &str = "sr-a";
+const RR_CALLEE: &str = "sr-b";
+
+/// A message for another destination than the sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub to: Destination,
+    pub bytes: Vec<u8>,
+}
+
+/// What became of a request handed to the proxy.
+#[derive(Debug)]
+pub enum Routed {
+    /// Answer the sender.
+    Reply(Reply),
+    /// Send this on.
+    Forward(Outgoing),
+    /// Nothing to send.
+    Drop,
+}
+
+/// A target resolved: the Request-URI to send with, where to, and the callee's flow
+/// (when the request must follow it: a NATed or TCP binding).
+#[derive(Debug)]
+struct Resolved {
+    request_uri: String,
+    to: Destination,
+    callee_flow: Option<Flow>,
+}
+
+/// One forwarding: the Request-URI to send with, where to, the Route values to send,
+/// our Record-Route's flows (caller's, callee's) when we record-route, and the target
+/// chosen (for the log).
+#[derive(Debug)]
+struct Hop<'a> {
+    request_uri: &'a str,
+    to: Destination,
+    routes: &'a [&'a str],
+    record_route: Option<(Option<Flow>, Option<Flow>)>,
+    target: Option<&'a str>,
+}
+
+/// The proxy.
+#[derive(Debug)]
+pub struct Proxy {
+    mode: ProxyMode,
+    record_route: bool,
+    domains: Vec<String>,
+    advertise: Option<String>,
+    locals: ArcSwap<Vec<Listen>>,
+    tokens: FlowTokens,
+    flows: Arc<Flows>,
+    location: Arc<Location>,
+}
+
+fn ip_of(host: &str) -> Option<IpAddr> {
+    host.trim_matches(['[', ']']).parse().ok()
+}
+
+fn host_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// The URI of a Contact value as stored (`<sip:...>;params` or a bare URI).
+fn contact_uri(contact: &str) -> &str {
+    NameAddr::parse(contact).map_or(contact, |a| a.uri)
+}
+
+/// The best binding first: highest q (none counts as 1.0), then the most recently
+/// refreshed (RFC 3261 section 16.6 leaves the order among equal q to the proxy).
+fn by_preference(bindings: &mut [Binding]) {
+    bindings.sort_by_key(|b| {
+        (
+            std::cmp::Reverse(b.q.unwrap_or(1000)),
+            std::cmp::Reverse(b.refreshed_ms),
+        )
+    });
+}
+
+impl Proxy {
+    /// A proxy for a checked configuration, over the registrar's store and the server's
+    /// connections.
+    pub fn new(config: &Config, location: Arc<Location>, flows: Arc<Flows>) -> Proxy {
+        let key = match &config.auth.nonce_secret {
+            Some(s) => format!("flow:{s}").into_bytes(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        Proxy {
+            mode: config.proxy.mode,
+            record_route: config.proxy.record_route,
+            domains: config
+                .server
+                .domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+            advertise: config.server.advertise.clone(),
+            locals: ArcSwap::from_pointee(config.server.listen.clone()),
+            tokens: FlowTokens::new(&key),
+            flows,
+            location,
+        }
+    }
+
+    /// The configured mode.
+    pub fn mode(&self) -> ProxyMode {
+        self.mode
+    }
+
+    /// The addresses actually bound (ports chosen by the system included).
+    pub fn set_locals(&self, bound: Vec<Listen>) {
+        self.locals.store(Arc::new(bound));
+    }
+
+    /// Whether `host:port` names this server.
+    fn is_us(&self, host: &str, port: Option<u16>) -> bool {
+        let port = port.unwrap_or(5060);
+        let locals = self.locals.load();
+        let named = self
+            .advertise
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(host))
+            || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host));
+        let ip = ip_of(host);
+        locals
+            .iter()
+            .any(|l| l.addr.port() == port && (named || ip == Some(l.addr.ip())))
+    }
+
+    /// Whether a host is one whose AORs live in our location store.
+    fn is_local(&self, host: &str) -> bool {
+        self.domains.is_empty()
+            || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+            || self.is_us(host, None)
+    }
+
+    /// Our address for sending over `transport` to `to`: host text and port.
+    fn local_for(&self, transport: Transport, to: SocketAddr) -> (String, u16) {
+        let locals = self.locals.load();
+        let l = locals
+            .iter()
+            .find(|l| l.transport == transport && l.addr.is_ipv6() == to.is_ipv6())
+            .or_else(|| locals.iter().find(|l| l.transport == transport))
+            .or_else(|| locals.first());
+        let (ip, port) = l.map_or((None, 5060), |l| (Some(l.addr.ip()), l.addr.port()));
+        let host = match (&self.advertise, ip) {
+            (Some(a), _) => a.clone(),
+            (None, Some(ip)) => host_text(ip),
+            (None, None) => "localhost".to_owned(),
+        };
+        (host, port)
+    }
+
+    /// Whether a device behind this flow must be reached through it: over TCP, or when
+    /// what it wrote (Via, Contact) is not where its packets come from.
+    fn must_follow(flow: Flow, msg: &Message, top: &Via<'_>) -> bool {
+        if flow.transport == Transport::Tcp {
+            return true;
+        }
+        let ip = flow.peer.ip();
+        let contact_differs = msg
+            .header(HeaderName::Contact)
+            .and_then(|c| NameAddr::parse(c).ok())
+            .and_then(|a| SipUri::parse(a.uri).ok())
+            .is_some_and(|u| ip_of(u.host) != Some(ip));
+        ip_of(top.host) != Some(ip) || contact_differs
+    }
+
+    /// Routes a request that `on_request` let through and that is not for the
+    /// registrar itself.
+    pub fn route(&self, req: &RequestInfo<'_>, checked: &Checked<'_>, chain: &HookChain) -> Routed {
+        let msg = req.msg;
+        if checked.max_forwards == Some(0) {
+            return refused(req, Reply::new(483), "Max-Forwards reached zero");
+        }
+        let loop_hash = branch::loop_hash(msg);
+        if self.looped(msg, loop_hash) {
+            return refused(req, Reply::new(482), "Loop detected");
+        }
+        // Route pre-processing (section 16.4): the leading Route values that name us go.
+        let routes: Vec<&str> = msg
+            .headers_named(HeaderName::Route)
+            .flat_map(|v| split_outside_quotes(v, b','))
+            .map(scan::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let mut ours = 0;
+        let (mut caller, mut callee) = (None, None);
+        for r in &routes {
+            let Some(uri) = NameAddr::parse(r)
+                .ok()
+                .and_then(|a| SipUri::parse(a.uri).ok())
+            else {
+                break;
+            };
+            if !self.is_us(uri.host, uri.port) {
+                break;
+            }
+            ours += 1;
+            let flow = |name| {
+                uri.param(name)
+                    .flatten()
+                    .and_then(|t| self.tokens.decode(t))
+            };
+            caller = caller.or_else(|| flow(RR_CALLER));
+            callee = callee.or_else(|| flow(RR_CALLEE));
+        }
+        let rest = &routes[ours..];
+        let arrival = Flow {
+            transport: req.transport,
+            peer: req.source,
+        };
+        let ruri = msg.request_uri().unwrap_or("");
+        let in_dialog = checked.to.tag().is_some();
+        let unchanged = |to: Result<Destination, &'static str>| match to {
+            Ok(to) => self.forward(
+                req,
+                checked,
+                loop_hash,
+                Hop {
+                    request_uri: ruri,
+                    to,
+                    routes: rest,
+                    record_route: None,
+                    target: None,
+                },
+            ),
+            Err(why) => refused(req, Reply::with_reason(503, why), why),
+        };
+        if let Some(next) = rest.first() {
+            // Somebody else's route set: the first value is the next hop.
+            let Some(uri) = NameAddr::parse(next)
+                .ok()
+                .and_then(|a| SipUri::parse(a.uri).ok())
+            else {
+                return refused(
+                    req,
+                    Reply::with_reason(400, "Malformed Route"),
+                    "Malformed Route",
+                );
+            };
+            return unchanged(target::of_uri(&uri));
+        }
+        if ours > 0 {
+            // Within a dialog we record-routed: toward the other side's flow, if it has
+            // one (a request that came on a recorded flow goes the other way).
+            let other = match (caller, callee) {
+                (Some(a), Some(b)) if a == arrival => Some(b),
+                (Some(a), Some(b)) if b == arrival => Some(a),
+                (Some(_), Some(_)) => None,
+                (Some(f), None) | (None, Some(f)) => (f != arrival).then_some(f),
+                (None, None) => None,
+            };
+            return match other {
+                Some(flow)
+                    if flow.transport == Transport::Tcp && !self.flows.is_open(flow.peer) =>
+                {
+                    refused(req, Reply::new(430), "Connection to the device is gone")
+                }
+                Some(flow) => unchanged(Ok(Destination {
+                    transport: flow.transport,
+                    addr: flow.peer,
+                    existing_only: flow.transport == Transport::Tcp,
+                })),
+                None => unchanged(target::of_uri(&checked.request_uri)),
+            };
+        }
+        if in_dialog && !self.is_local(checked.request_uri.host) {
+            return unchanged(target::of_uri(&checked.request_uri));
+        }
+        // Outside a dialog (or a dialog on one of our AORs): the route hook, then the
+        // location service.
+        let (targets, explicit) = if in_dialog {
+            (vec![ruri.to_owned()], false)
+        } else {
+            match chain.route(req) {
+                Ok(RouteDecision::Respond(r)) => return Routed::Reply(r),
+                Ok(RouteDecision::Targets(t)) if !t.is_empty() => (t, true),
+                Ok(_) if !self.is_local(checked.request_uri.host) => {
+                    return refused(
+                        req,
+                        Reply::with_reason(403, "Relaying denied"),
+                        "Relaying denied",
+                    );
+                }
+                Ok(_) => (vec![ruri.to_owned()], false),
+                Err(e) => return Routed::Reply(hook_failure(&e)),
+            }
+        };
+        if self.mode == ProxyMode::Redirect {
+            return self.redirect(req, &targets);
+        }
+        let mut why = "No registration";
+        for t in &targets {
+            match self.resolve(t, explicit, req.now_ms) {
+                Ok(r) => {
+                    let caller =
+                        Self::must_follow(arrival, msg, &checked.top_via).then_some(arrival);
+                    let rr = (self.record_route && !in_dialog).then_some((caller, r.callee_flow));
+                    let hop = Hop {
+                        request_uri: &r.request_uri,
+                        to: r.to,
+                        routes: &[],
+                        record_route: rr,
+                        target: Some(t),
+                    };
+                    return self.forward(req, checked, loop_hash, hop);
+                }
+                Err(w) => why = w,
+            }
+        }
+        if in_dialog && ip_of(checked.request_uri.host).is_some() {
+            // A dialog on a host we count as ours (any host, when no domains are listed)
+            // whose Request-URI is no binding: the Request-URI is the device's address.
+            return unchanged(target::of_uri(&checked.request_uri));
+        }
+        let reply = match why {
+            "No registration" => Reply::new(480),
+            w => Reply::with_reason(480, w),
+        };
+        refused(req, reply, why)
+    }
+
+    /// Whether one of our Vias in the request carries the loop hash it has now.
+    fn looped(&self, msg: &Message, loop_hash: u64) -> bool {
+        msg.headers_named(HeaderName::Via)
+            .flat_map(|v| split_outside_quotes(v, b','))
+            .filter_map(|v| Via::parse(v).ok())
+            .any(|v| {
+                v.branch().and_then(branch::loop_part) == Some(loop_hash)
+                    && self.is_us(v.host, v.port)
+            })
+    }
+
+    /// A target URI: an AOR of ours becomes its best reachable binding. The Request-URI
+    /// (not `explicit`) of one of our hosts is always an AOR; a target a hook named is one
+    /// when it has a user part (so a hook can name a gateway by its host alone).
+    fn resolve(&self, target: &str, explicit: bool, now_ms: u64) -> Result<Resolved, &'static str> {
+        let uri = SipUri::parse(target).map_err(|_| "Malformed target")?;
+        if !(self.is_local(uri.host) && (uri.user.is_some() || !explicit)) {
+            return Ok(Resolved {
+                request_uri: target.to_owned(),
+                to: target::of_uri(&uri)?,
+                callee_flow: None,
+            });
+        }
+        let mut bindings = self.location.lookup(&uri.aor(), now_ms);
+        if bindings.is_empty() {
+            return Err("No registration");
+        }
+        by_preference(&mut bindings);
+        for b in &bindings {
+            let flow = Flow {
+                transport: b.transport,
+                peer: b.source,
+            };
+            let to = match b.transport {
+                Transport::Tcp if !self.flows.is_open(b.source) => continue,
+                Transport::Tcp => Destination {
+                    transport: Transport::Tcp,
+                    addr: b.source,
+                    existing_only: true,
+                },
+                Transport::Udp if b.natted => Destination {
+                    transport: Transport::Udp,
+                    addr: b.source,
+                    existing_only: false,
+                },
+                Transport::Udp => {
+                    let Ok(u) = SipUri::parse(contact_uri(&b.contact)) else {
+                        continue;
+                    };
+                    match target::of_uri(&u) {
+                        Ok(d) => d,
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let follow = b.natted || b.transport == Transport::Tcp;
+            return Ok(Resolved {
+                request_uri: contact_uri(&b.contact).to_owned(),
+                to,
+                callee_flow: follow.then_some(flow),
+            });
+        }
+        Err("Connection to the device is gone")
+    }
+
+    /// A 302 with every binding of every target (RFC 3261 section 8.3 redirect server).
+    fn redirect(&self, req: &RequestInfo<'_>, targets: &[String]) -> Routed {
+        let mut reply = Reply::new(302);
+        let mut any = false;
+        for t in targets {
+            let Ok(uri) = SipUri::parse(t) else { continue };
+            if !(self.is_local(uri.host) && uri.user.is_some()) {
+                reply = reply.header("Contact", format!("<{t}>"));
+                any = true;
+                continue;
+            }
+            let mut bindings = self.location.lookup(&uri.aor(), req.now_ms);
+            by_preference(&mut bindings);
+            for b in bindings {
+                let mut c = format!("<{}>", contact_uri(&b.contact));
+                if let Some(q) = b.q {
+                    c.push_str(";q=");
+                    c.push_str(&format_q(q));
+                }
+                reply = reply.header("Contact", c);
+                any = true;
+            }
+        }
+        if any {
+            Routed::Reply(reply)
+        } else {
+            refused(req, Reply::new(480), "No registration")
+        }
+    }
+
+    fn forward(
+        &self,
+        req: &RequestInfo<'_>,
+        checked: &Checked<'_>,
+        loop_hash: u64,
+        hop: Hop<'_>,
+    ) -> Routed {
+        let Hop {
+            request_uri,
+            to,
+            routes,
+            record_route,
+            target,
+        } = hop;
+        let (host, port) = self.local_for(to.transport, to.addr);
+        let arrival = Flow {
+            transport: req.transport,
+            peer: req.source,
+        };
+        let via = format!(
+            "SIP/2.0/{} {host}:{port};branch={};{VIA_FLOW}={}",
+            to.transport.via_token(),
+            branch::branch(req.msg, checked, loop_hash),
+            self.tokens.encode(arrival),
+        );
+        let mut rr = Vec::new();
+        if let Some((caller, callee)) = record_route {
+            let mut params = String::new();
+            for (name, flow) in [(RR_CALLER, caller), (RR_CALLEE, callee)] {
+                if let Some(f) = flow {
+                    params.push_str(&format!(";{name}={}", self.tokens.encode(f)));
+                }
+            }
+            let entry = |transport: Transport, to: SocketAddr| {
+                let (h, p) = self.local_for(transport, to);
+                let t = if transport == Transport::Tcp {
+                    ";transport=tcp"
+                } else {
+                    ""
+                };
+                format!("<sip:{h}:{p}{t};lr{params}>")
+            };
+            // One entry per side when the sides speak different transports (the callee
+            // reads the top one, the caller the bottom one).
+            rr.push(entry(to.transport, to.addr));
+            if req.transport != to.transport {
+                rr.push(entry(req.transport, req.source));
+            }
+        }
+        let mut bytes = Vec::new();
+        rewrite::request(
+            req.msg,
+            &checked.top_via,
+            &rewrite::Changes {
+                request_uri,
+                via: &via,
+                source: req.source,
+                routes,
+                record_route: &rr,
+            },
+            &mut bytes,
+        );
+        tracing::info!(
+            target: "sipreg::support",
+            method = %req.msg.method().map(ToString::to_string).unwrap_or_default(),
+            target = target.unwrap_or(""),
+            request_uri,
+            destination = %to.addr,
+            transport = to.transport.via_token(),
+            "Request forwarded"
+        );
+        Routed::Forward(Outgoing { to, bytes })
+    }
+
+    /// A response to a request we forwarded: less our Via, back on the flow our Via
+    /// names. `None` for anything else (not ours, forged, a 100 Trying).
+    pub fn response(&self, msg: &Message) -> Option<Outgoing> {
+        let via = top_via(msg)?;
+        if !via.branch().is_some_and(|b| b.starts_with(branch::PREFIX)) {
+            return None;
+        }
+        let flow = self.tokens.decode(via.param(VIA_FLOW).flatten()?)?;
+        if msg.status() == Some(100) {
+            return None; // section 16.7: a 100 is hop by hop
+        }
+        let mut bytes = Vec::new();
+        rewrite::response(msg, &mut bytes);
+        Some(Outgoing {
+            to: Destination {
+                transport: flow.transport,
+                addr: flow.peer,
+                existing_only: flow.transport == Transport::Tcp,
+            },
+            bytes,
+        })
+    }
+}
+
+/// A request the proxy answers itself, with the log line that says why.
+fn refused(req: &RequestInfo<'_>, reply: Reply, reason: &str) -> Routed {
+    tracing::info!(
+        target: "sipreg::support",
+        method = %req.msg.method().map(ToString::to_string).unwrap_or_default(),
+        request_uri = req.msg.request_uri().unwrap_or(""),
+        source = %req.source,
+        status = reply.code,
+        reason,
+        "Request not routed"
+    );
+    Routed::Reply(reply)
+}

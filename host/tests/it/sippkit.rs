@@ -1,0 +1,200 @@
+//! Running SIPp, a SIP client we did not write: scenarios built from pieces, one run to
+//! its end (`sipp`) or one in the background (`Background`), over UDP or TCP.
+
+use sipreg::config::Transport;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn expect(code: u16, checks: &str) -> String {
+    if checks.is_empty() {
+        format!("  <recv response=\"{code}\" timeout=\"5000\"/>\n")
+    } else {
+        format!(
+            "  <recv response=\"{code}\" timeout=\"5000\">\n    <action>\n{checks}    </action>\n  </recv>\n"
+        )
+    }
+}
+
+/// A header check: `regexp` must match (or, with `absent`, must not match) the header.
+pub fn check(header: &str, regexp: &str, absent: bool) -> String {
+    let inverse = if absent {
+        " check_it_inverse=\"true\""
+    } else {
+        " check_it=\"true\""
+    };
+    format!(
+        "      <ereg regexp=\"{regexp}\" search_in=\"hdr\" header=\"{header}:\"{inverse} assign_to=\"m{}\"/>\n",
+        regexp.len()
+    )
+}
+
+pub fn scenario(body: &str) -> String {
+    // SIPp refuses variables that are assigned and never used: reference them all.
+    let mut vars: Vec<&str> = body
+        .split("assign_to=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    vars.sort_unstable();
+    vars.dedup();
+    let reference = if vars.is_empty() {
+        String::new()
+    } else {
+        format!("  <Reference variables=\"{}\"/>\n", vars.join(","))
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<scenario name=\"t\">\n{body}{reference}</scenario>\n"
+    )
+}
+
+/// A SIPp command for `scenario` against `server` over `transport`, in a fresh folder
+/// (its logs land there), listening on `port`.
+fn command(
+    server: SocketAddr,
+    transport: Transport,
+    scenario: &str,
+    port: u16,
+    extra: &[&str],
+) -> (Command, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "sipreg-sipp-{}-{}",
+        std::process::id(),
+        free_udp_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("scenario.xml");
+    std::fs::write(&file, scenario).unwrap();
+    let port = port.to_string();
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(&dir)
+        .arg(server.to_string())
+        .args([
+            "-sf",
+            file.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+        ])
+        .args(if extra.contains(&"-m") {
+            &[][..]
+        } else {
+            &["-m", "1"][..]
+        })
+        .args(["-timeout", "15s", "-nostdin", "-trace_err", "-t"])
+        .arg(if transport == Transport::Tcp {
+            "t1"
+        } else {
+            "u1"
+        })
+        .args(extra);
+    (cmd, dir)
+}
+
+/// What SIPp said: Ok on exit 0, else its exit code, call counts and error log.
+fn verdict(out: std::process::Output, dir: &std::path::Path) -> Result<(), String> {
+    let errors: String = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    // KEEP_SIPP=1 keeps the scenario and SIPp's logs for a look by hand.
+    if std::env::var_os("KEEP_SIPP").is_some() {
+        eprintln!("SIPp files kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "sipp exit {:?}\n{}\n{}\n{errors}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("call"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn spawn_error(e: std::io::Error) -> ! {
+    panic!("cannot run sipp ({e}): install it with the README's test command (package sip-tester)")
+}
+
+/// Runs SIPp with `scenario` against `server` over `transport` to its end; Err with what
+/// SIPp said.
+pub fn sipp(
+    server: SocketAddr,
+    transport: Transport,
+    scenario: &str,
+    extra: &[&str],
+) -> Result<(), String> {
+    let (mut cmd, dir) = command(server, transport, scenario, free_udp_port(), extra);
+    let out = cmd.output().unwrap_or_else(|e| spawn_error(e));
+    verdict(out, &dir)
+}
+
+/// A SIPp run in the background (a device waiting for calls); killed when dropped.
+#[derive(Debug)]
+pub struct Background {
+    child: Option<Child>,
+    dir: std::path::PathBuf,
+}
+
+impl Background {
+    /// Starts SIPp with `scenario` against `server`, listening on a free port.
+    pub fn start(
+        server: SocketAddr,
+        transport: Transport,
+        scenario: &str,
+        extra: &[&str],
+    ) -> Background {
+        let (mut cmd, dir) = command(server, transport, scenario, free_udp_port(), extra);
+        let child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| spawn_error(e));
+        Background {
+            child: Some(child),
+            dir,
+        }
+    }
+
+    /// Waits (at most 20 s) for the scenario to end; Err with what SIPp said.
+    pub fn finish(mut self) -> Result<(), String> {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        verdict(child.wait_with_output().unwrap(), &self.dir)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
