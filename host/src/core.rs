@@ -299,7 +299,12 @@ impl Core {
                 // The INVITE was answered at once: nothing is left to cancel.
                 return Routed::Reply(Reply::new(481));
             }
-            return self.proxy.route(&req, &checked, &self.chain);
+            return match self.proxy.route(&req, &checked, &self.chain) {
+                // An ACK is never answered (RFC 3261 section 17.2.1); one that cannot be
+                // routed is dropped (the proxy logged why).
+                Routed::Reply(_) if method.is_ack() => Routed::Drop,
+                routed => routed,
+            };
         }
         match method {
             Method::Register => match self.registrar.register(&req, &checked, now_ms) {

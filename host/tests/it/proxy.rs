@@ -86,3 +86,146 @@ fn invite_goes_to_the_binding_and_the_response_comes_back() {
     );
     assert!(!back.contains("z9hG4bK.sr"), "{back}");
 }
+
+#[test]
+fn a_request_that_comes_back_has_looped_and_a_changed_one_spirals() {
+    let mut h = Harness::new(CONFIG);
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>");
+    let first = String::from_utf8(h.forwarded(&invite("bob@example.com", "")).bytes).unwrap();
+    // the same request back with our Via on it (a loop through a misconfigured peer)
+    let looped = first.replacen(
+        "INVITE sip:bob@192.0.2.10:5062 SIP/2.0\r\n",
+        "INVITE sip:bob@example.com SIP/2.0\r\n",
+        1,
+    );
+    let looped = looped.replacen(
+        "\r\nVia: ",
+        "\r\nVia: SIP/2.0/UDP 192.0.2.99;branch=z9hG4bKpeer\r\nVia: ",
+        1,
+    );
+    let r = h.send(&looped.replace("Max-Forwards: 69", "Max-Forwards: 70"));
+    assert_eq!((r.code, r.reason.as_str()), (482, "Loop Detected"));
+    // the same, but for another Request-URI: a spiral, forwarded
+    let spiral = looped.replace(
+        "INVITE sip:bob@example.com SIP",
+        "INVITE sip:alice@example.com SIP",
+    );
+    assert_eq!(
+        h.send(&spiral).code,
+        480,
+        "alice has no binding: routed, not a loop"
+    );
+}
+
+#[test]
+fn hops_proxy_require_and_relaying() {
+    let mut h = Harness::new(CONFIG);
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>");
+    let r = h.send(&invite("bob@example.com", "").replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    assert_eq!(r.code, 483);
+    let r = h.send(&invite("bob@example.com", "Proxy-Require: foo\r\n"));
+    assert_eq!((r.code, r.header("Unsupported")), (420, Some("foo")));
+    // Require is the callee's business: passed on
+    h.forwarded(&invite("bob@example.com", "Require: 100rel\r\n"));
+    let r = h.send(&invite("bob@elsewhere.org", ""));
+    assert_eq!((r.code, r.reason.as_str()), (403, "Relaying denied"));
+    let r = h.send(&invite("carol@example.com", ""));
+    assert_eq!(r.code, 404, "not an alias");
+    let r = h.send(&invite("alice@example.com", ""));
+    assert_eq!(r.code, 480, "an alias without binding");
+    // the ACK of our own 480 ends here
+    let ack = |to_tag: &str| {
+        invite("alice@example.com", "")
+            .replace("INVITE sip", "ACK sip")
+            .replace("1 INVITE", "1 ACK")
+            .replace(
+                "To: <sip:alice@example.com>",
+                &format!("To: <sip:alice@example.com>;tag={to_tag}"),
+            )
+    };
+    let our_tag = r
+        .header("To")
+        .unwrap()
+        .split("tag=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let out = h.output(ack(&our_tag).as_bytes());
+    assert!(out.reply.is_empty() && out.forward.is_none());
+    // an ACK that cannot be routed is dropped, never answered
+    let out = h.output(ack("theirs").as_bytes());
+    assert!(out.reply.is_empty() && out.forward.is_none());
+    let to_bob = ack("b1").replace("alice@example.com", "bob@example.com");
+    assert_eq!(
+        h.forwarded(&to_bob).to.addr,
+        "192.0.2.10:5062".parse().unwrap()
+    );
+}
+
+#[test]
+fn cancel_takes_the_invites_branch() {
+    let mut h = Harness::new(CONFIG);
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>");
+    let branch = |bytes: Vec<u8>| {
+        let text = String::from_utf8(bytes).unwrap();
+        let via = text.lines().nth(1).unwrap().to_owned();
+        via.split("branch=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let i = branch(h.forwarded(&invite("bob@example.com", "")).bytes);
+    let cancel = invite("bob@example.com", "")
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("1 INVITE", "1 CANCEL");
+    let f = h.forwarded(&cancel);
+    assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
+    assert_eq!(branch(f.bytes), i);
+}
+
+#[test]
+fn tcp_binding_without_its_connection_is_480_and_best_binding_wins() {
+    let mut h = Harness::new(CONFIG);
+    h.transport = Transport::Tcp;
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062;transport=tcp>");
+    let r = h.send(&invite("bob@example.com", ""));
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (480, "Connection to the device is gone")
+    );
+    // a second binding over UDP with a higher q is chosen
+    h.transport = Transport::Udp;
+    let reg = Register::new("bob@example.com")
+        .call_id("second")
+        .contact("<sip:bob@192.0.2.10:5064>;q=0.9");
+    h.send(&reg.text());
+    let f = h.forwarded(&invite("bob@example.com", ""));
+    assert_eq!(f.to.addr, "192.0.2.10:5064".parse().unwrap());
+}
+
+#[test]
+fn redirect_answers_302_with_every_binding() {
+    let mut h = Harness::new(&format!("{CONFIG}\n[proxy]\nmode = \"redirect\"\n"));
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>;q=0.5");
+    let second = Register::new("bob@example.com")
+        .call_id("second")
+        .contact("<sip:bob@192.0.2.10:5064>");
+    h.send(&second.text());
+    let r = h.send(&invite("bob@example.com", ""));
+    assert_eq!(r.code, 302);
+    assert_eq!(
+        r.all("Contact"),
+        vec![
+            "<sip:bob@192.0.2.10:5064>",
+            "<sip:bob@192.0.2.10:5062>;q=0.5"
+        ]
+    );
+    assert_eq!(h.send(&invite("alice@example.com", "")).code, 480);
+    let cancel = invite("bob@example.com", "")
+        .replace("INVITE sip", "CANCEL sip")
+        .replace("1 INVITE", "1 CANCEL");
+    assert_eq!(h.send(&cancel).code, 481);
+}
