@@ -35,6 +35,7 @@ fn update(location: &Location, i: usize, cseq: u32, now_ms: u64) {
         branch: u64::from(cseq),
         source: "10.0.0.1:5060".parse().unwrap(),
         transport: Transport::Udp,
+        path: None,
         max_contacts: 10,
         now_ms,
         remove_all: false,

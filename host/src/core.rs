@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const ALLOW: &str = "REGISTER, OPTIONS";
 
 /// Option tags this registrar supports (a `Require` naming any other gets 420).
-pub const SUPPORTED: &[&str] = &[];
+pub const SUPPORTED: &[&str] = &["outbound", "path"];
 
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

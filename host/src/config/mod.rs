@@ -156,6 +156,10 @@ pub struct Registrar {
     pub max_contacts: usize,
     #[serde(default = "defaults::unknown_alias")]
     pub unknown_alias: UnknownAlias,
+    /// Seconds between a device's keep-alives on an outbound flow (RFC 5626 Flow-Timer,
+    /// sent in the 200 to a REGISTER that supports outbound).
+    #[serde(default = "defaults::flow_timer")]
+    pub flow_timer: u32,
 }
 
 impl Default for Registrar {
@@ -166,6 +170,7 @@ impl Default for Registrar {
             max_expires: defaults::max_expires(),
             max_contacts: defaults::max_contacts(),
             unknown_alias: defaults::unknown_alias(),
+            flow_timer: defaults::flow_timer(),
         }
     }
 }
@@ -275,6 +280,9 @@ mod defaults {
     }
     pub fn max_contacts() -> usize {
         10
+    }
+    pub fn flow_timer() -> u32 {
+        120
     }
     pub fn unknown_alias() -> UnknownAlias {
         UnknownAlias::Forbidden

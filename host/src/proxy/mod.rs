@@ -63,6 +63,8 @@ struct Resolved {
     request_uri: String,
     to: Destination,
     callee_flow: Option<Flow>,
+    /// The binding's Path (RFC 3327): the route set toward it.
+    routes: Vec<String>,
 }
 
 /// One forwarding: the Request-URI to send with, where to, the Route values to send,
@@ -337,10 +339,11 @@ impl Proxy {
                     let caller =
                         Self::must_follow(arrival, msg, &checked.top_via).then_some(arrival);
                     let rr = (self.record_route && !in_dialog).then_some((caller, r.callee_flow));
+                    let routes: Vec<&str> = r.routes.iter().map(String::as_str).collect();
                     let hop = Hop {
                         request_uri: &r.request_uri,
                         to: r.to,
-                        routes: &[],
+                        routes: &routes,
                         record_route: rr,
                         target: Some(t),
                     };
@@ -382,6 +385,7 @@ impl Proxy {
                 request_uri: target.to_owned(),
                 to: target::of_uri(&uri)?,
                 callee_flow: None,
+                routes: Vec::new(),
             });
         }
         let mut bindings = self.location.lookup(&uri.aor(), now_ms);
@@ -390,40 +394,54 @@ impl Proxy {
         }
         by_preference(&mut bindings);
         for b in &bindings {
-            let flow = Flow {
-                transport: b.transport,
-                peer: b.source,
-            };
-            let to = match b.transport {
-                Transport::Tcp if !self.flows.is_open(b.source) => continue,
-                Transport::Tcp => Destination {
-                    transport: Transport::Tcp,
-                    addr: b.source,
-                    existing_only: true,
-                },
-                Transport::Udp if b.natted => Destination {
-                    transport: Transport::Udp,
-                    addr: b.source,
-                    existing_only: false,
-                },
-                Transport::Udp => {
-                    let Ok(u) = SipUri::parse(contact_uri(&b.contact)) else {
-                        continue;
-                    };
-                    match target::of_uri(&u) {
-                        Ok(d) => d,
-                        Err(_) => continue,
-                    }
-                }
-            };
-            let follow = b.natted || b.transport == Transport::Tcp;
-            return Ok(Resolved {
-                request_uri: contact_uri(&b.contact).to_owned(),
-                to,
-                callee_flow: follow.then_some(flow),
-            });
+            if let Some(r) = self.reach(b) {
+                return Ok(r);
+            }
         }
         Err("Connection to the device is gone")
+    }
+
+    /// How to reach a binding, if it can be reached: through its Path (RFC 3327; the
+    /// first proxy on it knows the device's flow), on its TCP connection, at the source
+    /// address of a NATed UDP binding, or at its Contact.
+    fn reach(&self, b: &Binding) -> Option<Resolved> {
+        let request_uri = contact_uri(&b.contact).to_owned();
+        if let Some(path) = b.path.as_deref() {
+            let routes: Vec<String> = split_outside_quotes(path, b',')
+                .map(|v| scan::trim(v).to_owned())
+                .collect();
+            let first = routes.first()?;
+            let uri = NameAddr::parse(first).map_or(first.as_str(), |a| a.uri);
+            let to = target::of_uri(&SipUri::parse(uri).ok()?).ok()?;
+            return Some(Resolved {
+                request_uri,
+                to,
+                callee_flow: None,
+                routes,
+            });
+        }
+        let flow = Flow {
+            transport: b.transport,
+            peer: b.source,
+        };
+        let follow = b.transport == Transport::Tcp || b.natted;
+        let to = if !follow {
+            target::of_uri(&SipUri::parse(&request_uri).ok()?).ok()?
+        } else if b.transport == Transport::Tcp && !self.flows.is_open(b.source) {
+            return None;
+        } else {
+            Destination {
+                transport: b.transport,
+                addr: b.source,
+                existing_only: b.transport == Transport::Tcp,
+            }
+        };
+        Some(Resolved {
+            request_uri,
+            to,
+            callee_flow: follow.then_some(flow),
+            routes: Vec::new(),
+        })
     }
 
     /// A 302 with every binding of every target (RFC 3261 section 8.3 redirect server).

@@ -37,6 +37,9 @@ pub struct Binding {
     pub natted: bool,
     pub instance: Option<Arc<str>>,
     pub reg_id: Option<Arc<str>>,
+    /// The Path values of the REGISTER (RFC 3327), joined with `, `: the route set of
+    /// requests to this binding.
+    pub path: Option<Arc<str>>,
     /// When the binding was last written (for `max_contacts` eviction).
     pub refreshed_ms: u64,
     timer: u64,
@@ -58,6 +61,20 @@ pub struct Change<'a> {
     pub registration_id: Uuid,
 }
 
+impl Change<'_> {
+    /// Whether `b` is the binding this change writes: the same `+sip.instance` and
+    /// `reg-id` when the contact has both (RFC 5626 section 6: a device's new address
+    /// replaces its old one), else the same contact URI (RFC 3261 section 10.3).
+    fn writes(&self, b: &Binding) -> bool {
+        match (self.instance, self.reg_id) {
+            (Some(i), Some(r)) => {
+                b.instance.as_deref() == Some(i) && b.reg_id.as_deref() == Some(r)
+            }
+            _ => *b.key == *self.key,
+        }
+    }
+}
+
 /// What a REGISTER does to an AOR.
 #[derive(Debug, Clone)]
 pub struct Update<'a> {
@@ -66,6 +83,8 @@ pub struct Update<'a> {
     pub branch: u64,
     pub source: SocketAddr,
     pub transport: Transport,
+    /// The REGISTER's Path values joined with `, `.
+    pub path: Option<&'a str>,
     pub max_contacts: usize,
     pub now_ms: u64,
     /// `Contact: *`: remove every binding.
@@ -202,7 +221,7 @@ impl Location {
             for c in &u.changes {
                 if let Some(b) = existing
                     .iter()
-                    .find(|b| b.key.as_ref() == c.key && b.expires_at_ms > u.now_ms)
+                    .find(|b| c.writes(b) && b.expires_at_ms > u.now_ms)
                 {
                     retransmission |= !allowed(b)?;
                 }
@@ -223,7 +242,7 @@ impl Location {
             }
         } else {
             for c in &u.changes {
-                let pos = bindings.iter().position(|b| b.key.as_ref() == c.key);
+                let pos = bindings.iter().position(|b| c.writes(b));
                 if c.expires == 0 {
                     if let Some(i) = pos {
                         let b = bindings.remove(i);
@@ -240,6 +259,12 @@ impl Location {
                         let b = &mut bindings[i];
                         if *b.contact != *c.contact {
                             b.contact = Arc::from(c.contact);
+                        }
+                        if *b.key != *c.key {
+                            b.key = c.key.into();
+                        }
+                        if b.path.as_deref() != u.path {
+                            b.path = u.path.map(Into::into);
                         }
                         b.expires_at_ms = expires_at_ms;
                         b.q = c.q;
@@ -272,6 +297,7 @@ impl Location {
                             natted: c.natted,
                             instance: c.instance.map(Into::into),
                             reg_id: c.reg_id.map(Into::into),
+                            path: u.path.map(Into::into),
                             refreshed_ms: u.now_ms,
                             timer: 0,
                         };
@@ -361,6 +387,7 @@ mod tests {
             branch: u64::from(cseq) ^ now_ms,
             source: "127.0.0.1:5060".parse().unwrap(),
             transport: Transport::Udp,
+            path: None,
             max_contacts: 2,
             now_ms,
             remove_all: false,
@@ -455,6 +482,29 @@ mod tests {
             l.update("a@x", &too_many).unwrap_err(),
             UpdateError::TooManyContacts
         );
+    }
+
+    #[test]
+    fn instance_and_reg_id_replace_the_old_address() {
+        let l = Location::new();
+        let flow = |key| Change {
+            instance: Some("\"<urn:uuid:1>\""),
+            reg_id: Some("1"),
+            ..change(key, 60)
+        };
+        l.update("a@x", &update("c1", 1, 0, vec![flow("sip:a@10.0.0.1")]))
+            .unwrap();
+        let r = l
+            .update("a@x", &update("c2", 1, 10, vec![flow("sip:a@10.0.0.2")]))
+            .unwrap();
+        assert_eq!(r.bindings.len(), 1, "replaced, not piled up");
+        assert_eq!(&*r.bindings[0].key, "sip:a@10.0.0.2");
+        assert!(matches!(r.events[0], Event::Refreshed(_)));
+        // another reg-id of the same instance is another flow
+        let mut other = flow("sip:a@10.0.0.3");
+        other.reg_id = Some("2");
+        let r = l.update("a@x", &update("c3", 1, 20, vec![other])).unwrap();
+        assert_eq!(r.bindings.len(), 2);
     }
 
     #[test]

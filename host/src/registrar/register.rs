@@ -42,6 +42,7 @@ pub struct Registrar {
     min_expires: u32,
     max_expires: u32,
     max_contacts: usize,
+    flow_timer: u32,
     domains: Vec<String>,
     pub(crate) auth: AuthState,
     location: Arc<Location>,
@@ -83,6 +84,7 @@ impl Registrar {
             min_expires: config.registrar.min_expires,
             max_expires: config.registrar.max_expires,
             max_contacts: config.registrar.max_contacts,
+            flow_timer: config.registrar.flow_timer,
             domains: config
                 .server
                 .domains
@@ -224,6 +226,39 @@ impl Registrar {
                 }
             }
         }
+        // RFC 5626 section 6: an outbound registration (reg-id) must have come straight
+        // from the device, or through an edge proxy that said so in Path (`ob`).
+        let path: Vec<&str> = msg
+            .headers_named(HeaderName::Path)
+            .flat_map(|v| crate::sip::params::split_outside_quotes(v, b','))
+            .map(crate::sip::scan::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        let outbound = bind
+            .bindings
+            .iter()
+            .any(|b| b.reg_id.is_some() && b.instance.is_some());
+        if outbound {
+            let vias = msg
+                .headers_named(HeaderName::Via)
+                .flat_map(|v| crate::sip::params::split_outside_quotes(v, b','))
+                .count();
+            let edge_ob = path.first().is_some_and(|p| {
+                crate::sip::name_addr::NameAddr::parse(p)
+                    .ok()
+                    .and_then(|a| crate::sip::uri::SipUri::parse(a.uri).ok())
+                    .is_some_and(|u| u.param("ob").is_some())
+            });
+            if vias > 1 && !edge_ob {
+                return Self::refuse(
+                    req,
+                    &aor,
+                    Reply::new(439),
+                    "Outbound registration through a proxy without outbound support",
+                );
+            }
+        }
+        let path = (!path.is_empty()).then(|| path.join(", "));
         match self.chain.bind(req, &mut bind) {
             Ok(Decision::Continue | Decision::Accept) => {}
             Ok(Decision::Respond(r)) => return Self::refuse(req, &aor, r, "Refused by bind hook"),
@@ -265,6 +300,7 @@ impl Registrar {
                 branch,
                 source: req.source,
                 transport: req.transport,
+                path: path.as_deref(),
                 max_contacts: self.max_contacts,
                 now_ms,
                 remove_all: bind.kind == BindKind::RemoveAll,
@@ -302,6 +338,19 @@ impl Registrar {
                 value.push_str(&format_q(q));
             }
             reply = reply.header("Contact", value);
+        }
+        if let Some(p) = &path {
+            reply = reply.header("Path", p.clone());
+        }
+        let supports = |tag: &str| {
+            msg.headers_named(HeaderName::Supported)
+                .flat_map(|v| v.split(','))
+                .any(|t| t.trim().eq_ignore_ascii_case(tag))
+        };
+        if outbound && supports("outbound") && bind.kind == BindKind::Update {
+            reply = reply
+                .header("Require", "outbound")
+                .header("Flow-Timer", self.flow_timer.to_string());
         }
         Outcome::Reply(reply.header("Date", date::now()))
     }

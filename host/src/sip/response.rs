@@ -51,6 +51,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
     match code {
         100 => "Trying",
         200 => "OK",
+        302 => "Moved Temporarily",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -63,6 +64,8 @@ pub fn reason_phrase(code: u16) -> &'static str {
         416 => "Unsupported URI Scheme",
         420 => "Bad Extension",
         423 => "Interval Too Brief",
+        430 => "Flow Failed",
+        439 => "First Hop Lacks Outbound Support",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         482 => "Loop Detected",

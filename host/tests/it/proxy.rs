@@ -229,3 +229,25 @@ fn redirect_answers_302_with_every_binding() {
         .replace("1 INVITE", "1 CANCEL");
     assert_eq!(h.send(&cancel).code, 481);
 }
+
+/// RFC 3327: a binding registered through an edge proxy is reached through it, with the
+/// Path as the route set.
+#[test]
+fn a_binding_with_a_path_is_reached_through_it() {
+    let h = Harness::new(CONFIG);
+    let reg = Register::new("bob@example.com")
+        .contact("<sip:bob@10.1.1.1:5060>")
+        .header("Path: <sip:192.0.2.50:5070;lr>, <sip:192.0.2.51;lr>");
+    assert_eq!(h.send(&reg.text()).code, 200);
+    let f = h.forwarded(&invite("bob@example.com", ""));
+    assert_eq!(f.to.addr, "192.0.2.50:5070".parse().unwrap());
+    let text = String::from_utf8(f.bytes).unwrap();
+    assert!(
+        text.starts_with("INVITE sip:bob@10.1.1.1:5060 SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nRoute: <sip:192.0.2.50:5070;lr>, <sip:192.0.2.51;lr>\r\n"),
+        "{text}"
+    );
+}

@@ -424,3 +424,58 @@ fn escaped_user_part_names_the_same_aor() {
     let q = h.send(&Register::new(ALICE).call_id("other").text());
     assert_eq!(q.contact_expires(), vec![("sip:a@192.0.2.10".into(), 3600)]);
 }
+
+/// RFC 5626: a device's flows are keyed by instance and reg-id, and the 200 tells an
+/// outbound device that the registrar does outbound and how often to keep the flow alive.
+#[test]
+fn outbound_registrations_replace_and_get_require_and_flow_timer() {
+    let h = open();
+    let contact = |host: &str| {
+        format!(
+            "<sip:alice@{host}:5060>;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\";reg-id=1"
+        )
+    };
+    let first = Register::new(ALICE)
+        .contact(&contact("192.0.2.10"))
+        .header("Supported: path, outbound");
+    let r = h.send(&first.text());
+    assert_eq!(r.code, 200);
+    assert_eq!(r.header("Require"), Some("outbound"));
+    assert_eq!(r.header("Flow-Timer"), Some("120"));
+    // the device comes back from another address (a new NAT binding): replaced
+    let moved = Register::new(ALICE)
+        .call_id("after-reboot")
+        .contact(&contact("192.0.2.44"))
+        .header("Supported: outbound");
+    let r = h.send(&moved.text());
+    let contacts = r.all("Contact");
+    assert_eq!(contacts.len(), 1, "{contacts:?}");
+    assert!(contacts[0].starts_with("<sip:alice@192.0.2.44:5060>"));
+    // without Supported: outbound nothing is required of the device
+    let plain = Register::new(ALICE)
+        .cseq(2)
+        .call_id("after-reboot")
+        .contact(&contact("192.0.2.44"));
+    assert_eq!(h.send(&plain.text()).header("Require"), None);
+}
+
+#[test]
+fn outbound_through_a_proxy_needs_its_ob_path() {
+    let h = open();
+    let flow = "<sip:alice@192.0.2.10>;+sip.instance=\"<urn:uuid:1>\";reg-id=1";
+    let via_edge = Register::new(ALICE)
+        .contact(flow)
+        .header("Via: SIP/2.0/UDP 192.0.2.50;branch=z9hG4bKedge");
+    let r = h.send(&via_edge.text());
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (439, "First Hop Lacks Outbound Support")
+    );
+    let with_ob = via_edge
+        .cseq(2)
+        .header("Path: <sip:192.0.2.50;lr;ob>")
+        .header("Supported: outbound, path");
+    let r = h.send(&with_ob.text());
+    assert_eq!(r.code, 200);
+    assert_eq!(r.header("Path"), Some("<sip:192.0.2.50;lr;ob>"));
+}

@@ -95,6 +95,29 @@ fn tcp_crlf_keepalive_is_answered() {
     assert_eq!(read_replies(&mut s, 1)[0].code, 200);
 }
 
+/// RFC 5626 section 4.4.1: CRLF pings keep a flow open past the idle timeout (1 s here),
+/// and the flow stays registered for requests to the device; when they stop, it goes.
+#[test]
+fn tcp_crlf_keepalives_keep_the_flow() {
+    let (r, _rt) = start();
+    let mut s = connect(&r);
+    let me = s.local_addr().unwrap();
+    let mut pong = [0u8; 2];
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(400));
+        s.write_all(b"\r\n\r\n").unwrap();
+        s.read_exact(&mut pong).unwrap();
+        assert!(r.core.flows().is_open(me), "2 s in, past the idle timeout");
+    }
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "closed once the pings stop");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while r.core.flows().is_open(me) {
+        assert!(Instant::now() < deadline, "the closed flow is forgotten");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 #[test]
 fn tcp_message_over_the_limit_closes_the_connection() {
     let (r, _rt) = start();
