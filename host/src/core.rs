@@ -8,6 +8,7 @@ use crate::hooks::builtin::Builtin;
 use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars};
 use crate::kv::Kv;
 use crate::proxy::{Outgoing, Proxy, Routed};
+use crate::qualify::{self, Qualify};
 use crate::registrar::register::{Outcome, hook_failure};
 use crate::registrar::{Location, Registrar};
 use crate::sip::method::Method;
@@ -65,6 +66,7 @@ pub struct Counters {
 #[derive(Debug)]
 pub struct Core {
     registrar: Registrar,
+    qualify: Arc<Qualify>,
     proxy: Proxy,
     flows: Arc<Flows>,
     chain: HookChain,
@@ -111,9 +113,11 @@ impl Core {
         let chain = HookChain::new(hooks);
         let flows = Arc::new(Flows::new());
         let proxy = Proxy::new(config, location.clone(), flows.clone());
-        let registrar = Registrar::new(config, chain.clone(), location);
+        let qualify = Arc::new(Qualify::new(&config.qualify));
+        let registrar = Registrar::new(config, chain.clone(), location, qualify.clone());
         Core {
             registrar,
+            qualify,
             proxy,
             flows,
             chain,
@@ -182,6 +186,16 @@ impl Core {
             }
         };
         if let StartLine::Response { code } = msg.start() {
+            if let Some(cid) = msg.header(HeaderName::CallId)
+                && cid.starts_with(qualify::CALL_ID_PREFIX)
+            {
+                if !self.qualify.answered(cid, now_ms) {
+                    self.counters
+                        .responses_ignored
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Handled::Silent;
+            }
             let forward = match self.proxy.mode() {
                 ProxyMode::Proxy => self.proxy.response(&msg),
                 _ => None,
@@ -324,6 +338,33 @@ impl Core {
                 Err(e) => Routed::Reply(hook_failure(&e)),
             },
         }
+    }
+
+    /// What the probes say of a binding.
+    pub fn reach(&self, registration_id: &uuid::Uuid) -> qualify::Reach {
+        self.qualify.reach(registration_id)
+    }
+
+    /// The OPTIONS probes due now (the server's timer calls this every second and sends
+    /// them); bindings that just became unreachable are removed when so configured.
+    pub fn qualify_due(&self, now_ms: u64) -> Vec<Outgoing> {
+        let tick = self.qualify.tick(now_ms);
+        for (aor, id) in &tick.remove {
+            self.registrar.remove_unreachable(aor, id);
+        }
+        let location = self.registrar.location();
+        let mut out = Vec::with_capacity(tick.due.len());
+        for due in tick.due {
+            let found = location
+                .lookup(&due.aor, now_ms)
+                .into_iter()
+                .find(|b| b.registration_id == due.registration_id);
+            match found.and_then(|b| self.proxy.probe(&b, &due.call_id)) {
+                Some(o) => out.push(o),
+                None => self.qualify.forget(&due.registration_id),
+            }
+        }
+        out
     }
 
     /// Expires due bindings and store keys (the server's timer calls this every second);

@@ -14,6 +14,7 @@ pub mod kv;
 pub mod lua;
 pub mod plugin;
 pub mod proxy;
+pub mod qualify;
 pub mod registrar;
 pub mod server;
 pub mod sip;

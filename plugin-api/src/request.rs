@@ -244,6 +244,8 @@ pub enum ExpireReason {
     Expired,
     Unregistered,
     Evicted,
+    /// It stopped answering OPTIONS.
+    Unreachable,
 }
 
 /// A binding that went away.
@@ -274,6 +276,7 @@ impl Expire<'_> {
             reason: match e.reason {
                 1 => ExpireReason::Unregistered,
                 2 => ExpireReason::Evicted,
+                3 => ExpireReason::Unreachable,
                 _ => ExpireReason::Expired,
             },
             natted: e.natted,

@@ -290,6 +290,18 @@ fn check(c: &Config) -> Vec<Problem> {
             "max_contacts must be at least 1",
         ));
     }
+    if c.qualify.failures == 0 {
+        out.push(problem(
+            vec![Key("qualify"), Key("failures")],
+            "failures must be at least 1",
+        ));
+    }
+    if c.qualify.timeout_ms == 0 {
+        out.push(problem(
+            vec![Key("qualify"), Key("timeout_ms")],
+            "timeout_ms must be at least 1",
+        ));
+    }
     let auth_on = c.auth.challenge != Challenge::Off;
     if auth_on && c.auth.realm.is_none() && c.server.domains.is_empty() {
         out.push(problem(

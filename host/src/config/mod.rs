@@ -24,6 +24,8 @@ pub struct Config {
     pub aliases: Vec<Alias>,
     #[serde(default)]
     pub proxy: Proxy,
+    #[serde(default)]
+    pub qualify: Qualify,
     /// Policy implementations asked before the built-in one, in this order.
     #[serde(default)]
     pub hooks: Vec<HookEntry>,
@@ -95,6 +97,40 @@ pub struct Server {
     /// forwards; default: the listen address. Needed when listening on 0.0.0.0 or ::.
     #[serde(default)]
     pub advertise: Option<String>,
+}
+
+/// `[qualify]`: OPTIONS to registered devices, their round-trip time and reachability.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Qualify {
+    /// Seconds between probes of every binding; 0: only NATed ones are probed.
+    #[serde(default)]
+    pub interval: u32,
+    /// Seconds between probes of a NATed binding (the keep-alive of its NAT binding);
+    /// 0: as `interval`.
+    #[serde(default = "defaults::natted_interval")]
+    pub natted_interval: u32,
+    /// Milliseconds an answer may take before the probe counts as failed and is repeated.
+    #[serde(default = "defaults::qualify_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Failed probes in a row that make a binding unreachable.
+    #[serde(default = "defaults::qualify_failures")]
+    pub failures: u32,
+    /// Remove an unreachable binding (the `expire` hooks see reason `unreachable`).
+    #[serde(default)]
+    pub remove_unreachable: bool,
+}
+
+impl Default for Qualify {
+    fn default() -> Self {
+        Qualify {
+            interval: 0,
+            natted_interval: defaults::natted_interval(),
+            timeout_ms: defaults::qualify_timeout_ms(),
+            failures: defaults::qualify_failures(),
+            remove_unreachable: false,
+        }
+    }
 }
 
 /// What happens to requests that are not for the registrar (`[proxy]`).
@@ -280,6 +316,15 @@ mod defaults {
     }
     pub fn max_contacts() -> usize {
         10
+    }
+    pub fn natted_interval() -> u32 {
+        30
+    }
+    pub fn qualify_timeout_ms() -> u64 {
+        2000
+    }
+    pub fn qualify_failures() -> u32 {
+        3
     }
     pub fn flow_timer() -> u32 {
         120

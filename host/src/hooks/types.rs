@@ -156,6 +156,8 @@ pub enum ExpireReason {
     Unregistered,
     /// A new binding took its place under `max_contacts`.
     Evicted,
+    /// It stopped answering OPTIONS (`[qualify] remove_unreachable`).
+    Unreachable,
 }
 
 impl ExpireReason {
@@ -165,15 +167,17 @@ impl ExpireReason {
             ExpireReason::Expired => "Registration expired",
             ExpireReason::Unregistered => "Registration removed by the device",
             ExpireReason::Evicted => "Evicted: max_contacts reached",
+            ExpireReason::Unreachable => "Unreachable: no answer to OPTIONS",
         }
     }
 
-    /// A short name for scripts: `expired`, `unregistered`, `evicted`.
+    /// A short name for scripts: `expired`, `unregistered`, `evicted`, `unreachable`.
     pub fn token(self) -> &'static str {
         match self {
             ExpireReason::Expired => "expired",
             ExpireReason::Unregistered => "unregistered",
             ExpireReason::Evicted => "evicted",
+            ExpireReason::Unreachable => "unreachable",
         }
     }
 }

@@ -312,6 +312,7 @@ impl Hooks for NativeHooks {
                 ExpireReason::Expired => 0,
                 ExpireReason::Unregistered => 1,
                 ExpireReason::Evicted => 2,
+                ExpireReason::Unreachable => 3,
             },
             natted: event.natted,
         };

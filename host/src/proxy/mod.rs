@@ -9,6 +9,7 @@
 //! in our Record-Route (`token.rs`, in the way of RFC 5626 section 5.3).
 
 mod branch;
+mod probe;
 pub mod rewrite;
 pub mod target;
 pub mod token;

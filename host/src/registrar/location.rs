@@ -333,6 +333,21 @@ impl Location {
         })
     }
 
+    /// Removes one binding of an AOR by its registration id.
+    pub fn remove(&self, aor: &str, registration_id: &Uuid) -> Option<Binding> {
+        let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
+        let list = shard.aors.get_mut(aor)?;
+        let i = list
+            .iter()
+            .position(|b| b.registration_id == *registration_id)?;
+        let b = list.remove(i);
+        if list.is_empty() {
+            shard.aors.remove(aor);
+        }
+        shard.disarm(&b);
+        Some(b)
+    }
+
     /// Removes every binding whose time is up at `now_ms` and returns them with their AOR.
     pub fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)> {
         let mut out = Vec::new();

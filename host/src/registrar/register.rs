@@ -3,15 +3,16 @@
 
 use super::authenticate::{Verdict, find_credentials};
 use super::date;
-use super::location::{Change, Location, Update, UpdateError};
+use super::location::{Change, Event, Location, Update, UpdateError};
 use super::log;
 use crate::auth::nonce::Nonces;
 use crate::auth::replay::NonceCounts;
 use crate::config::{Challenge, Config};
 use crate::hooks::{
-    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, HookChain, HookError, Identity,
-    ProposedBinding, RequestInfo,
+    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireReason, HookChain, HookError,
+    Identity, ProposedBinding, RequestInfo,
 };
+use crate::qualify::Qualify;
 use crate::sip::contact::{self, Contacts, format_q};
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
@@ -46,6 +47,7 @@ pub struct Registrar {
     domains: Vec<String>,
     pub(crate) auth: AuthState,
     location: Arc<Location>,
+    qualify: Arc<Qualify>,
     chain: HookChain,
 }
 
@@ -68,7 +70,12 @@ fn hash_of(parts: &[&str]) -> u64 {
 
 impl Registrar {
     /// A registrar for a checked configuration.
-    pub fn new(config: &Config, chain: HookChain, location: Arc<Location>) -> Registrar {
+    pub fn new(
+        config: &Config,
+        chain: HookChain,
+        location: Arc<Location>,
+        qualify: Arc<Qualify>,
+    ) -> Registrar {
         let realm = config
             .auth
             .realm
@@ -99,6 +106,7 @@ impl Registrar {
                 counts: NonceCounts::new(config.auth.nonce_ttl),
             },
             location,
+            qualify,
             chain,
         }
     }
@@ -309,6 +317,7 @@ impl Registrar {
             match self.location.update(&aor, &update) {
                 Ok(applied) => {
                     log::events(&self.chain, &aor, &applied.events);
+                    self.qualify_events(&aor, &applied.events, now_ms);
                     applied.bindings
                 }
                 Err(UpdateError::OutOfOrder) => {
@@ -424,9 +433,36 @@ impl Registrar {
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let gone = self.location.expire_due(now_ms);
         for (aor, b) in &gone {
-            log::deleted(&self.chain, aor, b, crate::hooks::ExpireReason::Expired);
+            self.qualify.forget(&b.registration_id);
+            log::deleted(&self.chain, aor, b, ExpireReason::Expired);
         }
         gone.len()
+    }
+
+    /// Removes a binding that stopped answering OPTIONS, logs it and tells the `expire`
+    /// hooks; false when it was gone already.
+    pub fn remove_unreachable(&self, aor: &str, registration_id: &uuid::Uuid) -> bool {
+        match self.location.remove(aor, registration_id) {
+            Some(b) => {
+                log::deleted(&self.chain, aor, &b, ExpireReason::Unreachable);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Tells the qualify scheduler what an update did.
+    fn qualify_events(&self, aor: &str, events: &[Event], now_ms: u64) {
+        let mut key: Option<Arc<str>> = None;
+        for e in events {
+            match e {
+                Event::Added(b) | Event::Refreshed(b) => {
+                    let key = key.get_or_insert_with(|| Arc::from(aor));
+                    self.qualify.watch(key, b, now_ms);
+                }
+                Event::Removed(b, _) => self.qualify.forget(&b.registration_id),
+            }
+        }
     }
 }
 

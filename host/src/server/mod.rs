@@ -1,4 +1,5 @@
-//! The running server: listeners for every configured address, and the expiry timer.
+//! The running server: listeners for every configured address, and the timer (binding
+//! expiry, store purge, qualify probes).
 
 mod send;
 mod tcp;
@@ -105,12 +106,17 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         tcp::spawn(t, sender.clone(), limits, &mut tasks);
     }
     let timer_core = core.clone();
+    let timer_sender = sender.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            timer_core.expire_due(now_ms());
+            let now = now_ms();
+            timer_core.expire_due(now);
+            for probe in timer_core.qualify_due(now) {
+                timer_sender.send(probe);
+            }
         }
     });
     Ok(Running {

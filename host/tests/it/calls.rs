@@ -7,20 +7,13 @@
 //! same Call-ID (`-cid_str`), and bob's INVITE arrives in bob's registration "call".
 
 use crate::sippkit::{Background, check, expect, scenario, sipp};
+use crate::support::{Served, serve};
 use sipreg::config::{self, Transport};
 use sipreg::core::{Core, now_ms};
-use sipreg::server::Running;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-struct Server {
-    running: Running,
-    _rt: tokio::runtime::Runtime,
-}
 
 /// sipreg on loopback: open registration for the aliases alice and bob of 127.0.0.1,
 /// the proxy on with Record-Route.
-fn server(extra: &str) -> Server {
+fn server(extra: &str) -> Served {
     let toml = format!(
         r#"
 [server]
@@ -38,31 +31,7 @@ alias = "bob@127.0.0.1"
 {extra}"#
     );
     let cfg = config::parse(&toml, "calls.toml").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let core = Arc::new(Core::new(&cfg, Vec::new()));
-    let running = rt.block_on(sipreg::server::start(&cfg, core)).unwrap();
-    Server { running, _rt: rt }
-}
-
-impl Server {
-    fn wait_registered(&self, aor: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self
-            .running
-            .core
-            .registrar()
-            .location()
-            .lookup(aor, now_ms())
-            .is_empty()
-        {
-            assert!(Instant::now() < deadline, "{aor} never registered");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    serve(&cfg, Core::new(&cfg, Vec::new()))
 }
 
 /// Who ends the call.
@@ -246,7 +215,7 @@ fn caller(who: &str, hangup: Hangup) -> String {
 }
 
 /// One call from alice to bob, bob registered with `contact`.
-fn call(s: &Server, t: Transport, contact: &str, hangup: Hangup, name: &str) {
+fn call(s: &Served, t: Transport, contact: &str, hangup: Hangup, name: &str) {
     let addr = s.running.addr(t).unwrap();
     let cid = format!("{name}-{t}-%u");
     let bob = Background::start(addr, t, &callee(contact, hangup), &["-cid_str", &cid]);

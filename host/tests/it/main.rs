@@ -12,6 +12,7 @@ mod logs;
 mod lua;
 mod plugins;
 mod proxy;
+mod qualify;
 mod register;
 mod robustness;
 mod scripts;

@@ -4,19 +4,14 @@
 //! MD5 first; SHA-256 is covered by our own client in `digest`.
 
 use crate::sippkit::{check, expect, scenario, sipp};
+use crate::support::{Served, serve};
 use sipreg::config::{self, Transport};
 use sipreg::core::Core;
-use sipreg::server::Running;
 use std::sync::Arc;
-
-struct Server {
-    running: Running,
-    _rt: tokio::runtime::Runtime,
-}
 
 /// A server on loopback ports; with authentication off it has no alias list (open
 /// registration), with it on only alice/wonderland exists.
-fn server(challenge: &str) -> Server {
+fn server(challenge: &str) -> Served {
     let aliases = if challenge == "off" {
         ""
     } else {
@@ -40,14 +35,7 @@ algorithms = ["MD5", "SHA-256"]
 {aliases}"#
     );
     let cfg = config::parse(&toml, "sipp.toml").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let core = Arc::new(Core::new(&cfg, Vec::new()));
-    let running = rt.block_on(sipreg::server::start(&cfg, core)).unwrap();
-    Server { running, _rt: rt }
+    serve(&cfg, Core::new(&cfg, Vec::new()))
 }
 
 /// One REGISTER message of a scenario.
@@ -231,18 +219,14 @@ script = "policy.lua"
     let cfg = config::parse_in(toml, "reload.toml", dir.path().to_path_buf()).unwrap();
     let shared = sipreg::hooks::configured::Shared::new();
     let loaded = sipreg::hooks::configured::load(&cfg, &shared, 2).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let core = Arc::new(Core::with_stores(
+    let core = Core::with_stores(
         &cfg,
         loaded.hooks(),
         shared.location.clone(),
         shared.kv.clone(),
-    ));
-    let running = rt.block_on(sipreg::server::start(&cfg, core)).unwrap();
+    );
+    let served = serve(&cfg, core);
+    let running = &served.running;
     let stop = Arc::new(AtomicBool::new(false));
     let reloader = {
         let stop = stop.clone();

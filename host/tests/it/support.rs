@@ -420,3 +420,44 @@ pub fn find<'a>(lines: &'a [String], all: &[&str]) -> &'a str {
         .find(|l| all.iter().all(|w| l.contains(w)))
         .unwrap_or_else(|| panic!("no line with {all:?} in:\n{}", lines.join("\n")))
 }
+
+/// A server on real loopback sockets, with the runtime it runs on (both stop when it is
+/// dropped).
+pub struct Served {
+    pub running: sipreg::server::Running,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// Starts `core` as a server for `cfg`.
+pub fn serve(cfg: &config::Config, core: Core) -> Served {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running = rt
+        .block_on(sipreg::server::start(cfg, Arc::new(core)))
+        .unwrap();
+    Served { running, _rt: rt }
+}
+
+impl Served {
+    /// Waits (at most 10 s) until `aor` has a binding.
+    pub fn wait_registered(&self, aor: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .running
+            .core
+            .registrar()
+            .location()
+            .lookup(aor, sipreg::core::now_ms())
+            .is_empty()
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{aor} never registered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}

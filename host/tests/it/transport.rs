@@ -1,15 +1,14 @@
 //! The transports over real loopback sockets: TCP framing, CRLF keep-alive, the size limit,
 //! the idle timeout, replies on the request's connection; UDP request and reply.
 
-use crate::support::Reply;
+use crate::support::{Reply, Served, serve};
 use sipreg::config::{self, Transport};
 use sipreg::core::Core;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn start() -> (sipreg::server::Running, tokio::runtime::Runtime) {
+fn start() -> Served {
     let toml = r#"
 [server]
 listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
@@ -19,18 +18,7 @@ tcp_idle_timeout = 1
 challenge = "off"
 "#;
     let cfg = config::parse(toml, "t.toml").unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let running = rt
-        .block_on(sipreg::server::start(
-            &cfg,
-            Arc::new(Core::new(&cfg, Vec::new())),
-        ))
-        .unwrap();
-    (running, rt)
+    serve(&cfg, Core::new(&cfg, Vec::new()))
 }
 
 fn options(call_id: &str, transport: &str) -> String {
@@ -63,8 +51,9 @@ fn connect(r: &sipreg::server::Running) -> TcpStream {
 
 #[test]
 fn tcp_frames_pipelined_and_split_messages_and_replies_on_the_same_connection() {
-    let (r, _rt) = start();
-    let mut s = connect(&r);
+    let served = start();
+    let r = &served.running;
+    let mut s = connect(r);
     let two = options("one", "TCP") + &options("two", "TCP");
     s.write_all(two.as_bytes()).unwrap();
     let third = options("three", "TCP");
@@ -83,8 +72,9 @@ fn tcp_frames_pipelined_and_split_messages_and_replies_on_the_same_connection() 
 
 #[test]
 fn tcp_crlf_keepalive_is_answered() {
-    let (r, _rt) = start();
-    let mut s = connect(&r);
+    let served = start();
+    let r = &served.running;
+    let mut s = connect(r);
     s.write_all(b"\r\n\r\n").unwrap();
     let mut pong = [0u8; 2];
     s.read_exact(&mut pong).unwrap();
@@ -99,8 +89,9 @@ fn tcp_crlf_keepalive_is_answered() {
 /// and the flow stays registered for requests to the device; when they stop, it goes.
 #[test]
 fn tcp_crlf_keepalives_keep_the_flow() {
-    let (r, _rt) = start();
-    let mut s = connect(&r);
+    let served = start();
+    let r = &served.running;
+    let mut s = connect(r);
     let me = s.local_addr().unwrap();
     let mut pong = [0u8; 2];
     for _ in 0..5 {
@@ -120,8 +111,9 @@ fn tcp_crlf_keepalives_keep_the_flow() {
 
 #[test]
 fn tcp_message_over_the_limit_closes_the_connection() {
-    let (r, _rt) = start();
-    let mut s = connect(&r);
+    let served = start();
+    let r = &served.running;
+    let mut s = connect(r);
     let big = options("big", "TCP").replace("Content-Length: 0", "Content-Length: 5000");
     s.write_all(big.as_bytes()).unwrap();
     let mut buf = [0u8; 64];
@@ -137,8 +129,9 @@ fn tcp_message_over_the_limit_closes_the_connection() {
 
 #[test]
 fn tcp_idle_connection_is_closed() {
-    let (r, _rt) = start();
-    let mut s = connect(&r);
+    let served = start();
+    let r = &served.running;
+    let mut s = connect(r);
     let t0 = Instant::now();
     let mut buf = [0u8; 64];
     assert_eq!(s.read(&mut buf).unwrap(), 0);
@@ -151,7 +144,8 @@ fn tcp_idle_connection_is_closed() {
 
 #[test]
 fn udp_request_and_oversized_datagram() {
-    let (r, _rt) = start();
+    let served = start();
+    let r = &served.running;
     let c = UdpSocket::bind("127.0.0.1:0").unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let server = r.addr(Transport::Udp).unwrap();

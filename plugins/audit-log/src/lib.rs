@@ -193,6 +193,7 @@ impl Plugin for AuditLog {
             ExpireReason::Expired => "expired",
             ExpireReason::Unregistered => "unregistered",
             ExpireReason::Evicted => "evicted",
+            ExpireReason::Unreachable => "unreachable",
         };
         self.write(
             json!({
