@@ -108,6 +108,11 @@ impl<'a> Request<'a> {
         self.headers(name).next()
     }
 
+    /// The route set: every Route value, one per URI, in order.
+    pub fn route_set(&self) -> Vec<&'a str> {
+        self.headers("Route").flat_map(split_list).collect()
+    }
+
     /// The packet's source address and port.
     pub fn source(&self) -> (&'a str, u16) {
         (self.source_ip, self.source_port)
@@ -281,5 +286,36 @@ impl Expire<'_> {
             },
             natted: e.natted,
         }
+    }
+}
+
+/// Splits a comma-separated header value, leaving commas inside quotes and angle
+/// brackets alone.
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    let mut parts = Vec::new();
+    let (mut quoted, mut angle, mut start) = (false, false, 0);
+    for (i, c) in value.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(&value[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&value[start..]);
+    parts.into_iter().map(str::trim).filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod list_tests {
+    #[test]
+    fn route_values_split_outside_brackets_and_quotes() {
+        let v: Vec<&str> =
+            super::split_list("<sip:a;lr>, \"x, y\" <sip:b?h=1,2>,<sip:c>").collect();
+        assert_eq!(v, ["<sip:a;lr>", "\"x, y\" <sip:b?h=1,2>", "<sip:c>"]);
     }
 }

@@ -434,6 +434,17 @@ pub(crate) static REGISTRY: &[Entry] = &[
         }
     ),
     entry!(
+        "route_set",
+        "sip.route_set() -> {string, ...}",
+        REQUEST,
+        Request,
+        "The request's route set: every Route value, one entry per URI, in order (`<sip:proxy.example.com;lr>`); empty when there is none.",
+        |lua, _| with_msg(lua, |m| {
+            let routes: Vec<&str> = m.elements(crate::sip::HeaderName::Route).collect();
+            ret(lua, lua.create_sequence_from(routes)?)
+        })
+    ),
+    entry!(
         "user_agent",
         "sip.user_agent() -> string | nil",
         REQUEST,

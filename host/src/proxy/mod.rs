@@ -155,15 +155,19 @@ impl Proxy {
         self.locals.store(Arc::new(bound));
     }
 
-    /// Whether `host:port` names this server.
+    /// Whether `host:port` names this server: our advertised name or a served domain
+    /// (without a port, or with one we listen on), or an address we listen on.
     fn is_us(&self, host: &str, port: Option<u16>) -> bool {
-        let port = port.unwrap_or(5060);
         let locals = self.locals.load();
         let named = self
             .advertise
             .as_deref()
             .is_some_and(|a| a.eq_ignore_ascii_case(host))
             || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host));
+        if named && port.is_none() {
+            return true;
+        }
+        let port = port.unwrap_or(5060);
         let ip = ip_of(host);
         locals
             .iter()
@@ -221,12 +225,7 @@ impl Proxy {
             return refused(req, Reply::new(482), "Loop detected");
         }
         // Route pre-processing (section 16.4): the leading Route values that name us go.
-        let routes: Vec<&str> = msg
-            .headers_named(HeaderName::Route)
-            .flat_map(|v| split_outside_quotes(v, b','))
-            .map(scan::trim)
-            .filter(|v| !v.is_empty())
-            .collect();
+        let routes: Vec<&str> = msg.elements(HeaderName::Route).collect();
         let mut ours = 0;
         let (mut caller, mut callee) = (None, None);
         for r in &routes {
@@ -284,7 +283,7 @@ impl Proxy {
             };
             return unchanged(target::of_uri(&uri));
         }
-        if ours > 0 {
+        if ours > 0 && in_dialog {
             // Within a dialog we record-routed: toward the other side's flow, if it has
             // one (a request that came on a recorded flow goes the other way).
             let other = match (caller, callee) {
@@ -367,8 +366,7 @@ impl Proxy {
 
     /// Whether one of our Vias in the request carries the loop hash it has now.
     fn looped(&self, msg: &Message, loop_hash: u64) -> bool {
-        msg.headers_named(HeaderName::Via)
-            .flat_map(|v| split_outside_quotes(v, b','))
+        msg.elements(HeaderName::Via)
             .filter_map(|v| Via::parse(v).ok())
             .any(|v| {
                 v.branch().and_then(branch::loop_part) == Some(loop_hash)

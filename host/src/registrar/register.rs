@@ -236,21 +236,13 @@ impl Registrar {
         }
         // RFC 5626 section 6: an outbound registration (reg-id) must have come straight
         // from the device, or through an edge proxy that said so in Path (`ob`).
-        let path: Vec<&str> = msg
-            .headers_named(HeaderName::Path)
-            .flat_map(|v| crate::sip::params::split_outside_quotes(v, b','))
-            .map(crate::sip::scan::trim)
-            .filter(|v| !v.is_empty())
-            .collect();
+        let path: Vec<&str> = msg.elements(HeaderName::Path).collect();
         let outbound = bind
             .bindings
             .iter()
             .any(|b| b.reg_id.is_some() && b.instance.is_some());
         if outbound {
-            let vias = msg
-                .headers_named(HeaderName::Via)
-                .flat_map(|v| crate::sip::params::split_outside_quotes(v, b','))
-                .count();
+            let vias = msg.elements(HeaderName::Via).count();
             let edge_ob = path.first().is_some_and(|p| {
                 crate::sip::name_addr::NameAddr::parse(p)
                     .ok()

@@ -271,6 +271,15 @@ impl Message {
             .map(|h| self.slice(&h.value))
     }
 
+    /// The elements of a comma-separated header (Route, Path, Via, ...), across every
+    /// header of that name, in order, trimmed; empty elements skipped.
+    pub fn elements(&self, name: HeaderName) -> impl Iterator<Item = &str> {
+        self.headers_named(name)
+            .flat_map(|v| super::params::split_outside_quotes(v, b','))
+            .map(super::scan::trim)
+            .filter(|v| !v.is_empty())
+    }
+
     /// Every header in order: resolved name, name as written, value.
     pub fn entries(&self) -> impl Iterator<Item = (HeaderName, &str, &str)> {
         self.headers

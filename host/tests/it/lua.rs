@@ -403,7 +403,9 @@ fn kv_location_and_expire() {
 fn route_answers_other_methods() {
     let h = lua(r#"
         return { route = function(ctx)
-          if sip.method() == "MESSAGE" then return sip.respond(480, "Offline") end
+          if sip.method() == "MESSAGE" then
+            return sip.respond(480, "Offline via " .. table.concat(sip.route_set(), " "))
+          end
           if sip.method() == "SUBSCRIBE" then return sip.targets("not a uri") end
           return sip.targets("sip:bob@192.0.2.1", {"sip:bob@192.0.2.2"})
         end }
@@ -413,7 +415,16 @@ fn route_answers_other_methods() {
             "{m} sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-r\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: r1\r\nCSeq: 1 {m}\r\nContent-Length: 0\r\n\r\n"
         )
     };
-    assert_eq!(h.send(&msg("MESSAGE")).code, 480);
+    // a preloaded route set naming us (folded over two lines)
+    let preloaded = msg("MESSAGE").replace(
+        "Max-Forwards",
+        "Route: <sip:example.com;lr>,\r\n <sip:EXAMPLE.com;lr>\r\nMax-Forwards",
+    );
+    let r = h.send(&preloaded);
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (480, "Offline via <sip:example.com;lr> <sip:EXAMPLE.com;lr>")
+    );
     // the first target is where the request goes
     let f = h.forwarded(&msg("INVITE"));
     assert_eq!(f.to.addr, "192.0.2.1:5060".parse().unwrap());

@@ -335,6 +335,24 @@ fn alias_directory_behaves_like_the_builtin_alias_list() {
             "directory.csv:1: not `alias,transports,username,ha1`",
         ],
     );
+    // routing: an unknown alias of the directory's domain is 404
+    let invite = |to: &str| {
+        format!(
+            "INVITE sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK-d{to}\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:{to}>\r\nCall-ID: d-{to}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let lines = logged(|| assert_eq!(h.send(&invite("mallory@example.com")).code, 404));
+    find(
+        &lines,
+        &[
+            "Request not routed",
+            "Alias=\"mallory@example.com\"",
+            "Reason=\"Alias not found\"",
+        ],
+    );
+    // carol, added to the directory and registered above, is reached
+    let f = h.forwarded(&invite("carol@example.com"));
+    assert_eq!(f.to.addr, "192.0.2.10:5060".parse().unwrap());
 }
 
 fn plugin_config(plugin: &str, challenge: &str, table: &str) -> String {

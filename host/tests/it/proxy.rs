@@ -251,3 +251,24 @@ fn a_binding_with_a_path_is_reached_through_it() {
         "{text}"
     );
 }
+
+/// A phone with this server as its outbound proxy preloads a Route to it: the request is
+/// still routed by its Request-URI (and the Route to us goes).
+#[test]
+fn a_preloaded_route_to_us_is_consumed() {
+    let mut h = Harness::new(CONFIG);
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>");
+    let f = h.forwarded(&invite(
+        "bob@example.com",
+        "Route: <sip:127.0.0.1:5060;lr>\r\n",
+    ));
+    assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
+    let text = String::from_utf8(f.bytes).unwrap();
+    assert!(!text.contains("\r\nRoute:"), "{text}");
+    // by our domain name, too
+    let f = h.forwarded(&invite(
+        "bob@example.com",
+        "Route: <sip:example.com;lr>\r\n",
+    ));
+    assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
+}

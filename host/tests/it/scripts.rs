@@ -397,3 +397,48 @@ fn lockout_after_failed_attempts() {
         200
     );
 }
+
+#[test]
+fn dial_plan_maps_extensions_and_patterns() {
+    let mut h = Harness::example("dial-plan");
+    let invite = |dialled: &str| {
+        format!(
+            "INVITE sip:{dialled}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{dialled};rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=d1\r\nTo: <sip:{dialled}@example.com>\r\nCall-ID: dial-{dialled}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.0.2.10:5060>\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    h.source = "192.0.2.10:5062".parse().unwrap();
+    let r = h.send(
+        &Register::new("bob@example.com")
+            .contact("<sip:bob@192.0.2.10:5062>")
+            .text(),
+    );
+    assert_eq!(r.code, 200);
+    // 1002 is bob: his binding
+    let lines = logged(|| {
+        let f = h.forwarded(&invite("1002"));
+        assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
+        assert!(
+            String::from_utf8_lossy(&f.bytes)
+                .starts_with("INVITE sip:bob@192.0.2.10:5062 SIP/2.0\r\n")
+        );
+    });
+    find(
+        &lines,
+        &["Dial plan", "Dialled=\"1002\"", "Alias=\"bob@example.com\""],
+    );
+    // 1001 is alice, who is not registered
+    assert_eq!(h.send(&invite("1001")).code, 480);
+    // 9 + number: the gateway, the number without the 9
+    let f = h.forwarded(&invite("9555123"));
+    assert_eq!(f.to.addr, "192.0.2.200:5060".parse().unwrap());
+    assert!(
+        String::from_utf8_lossy(&f.bytes).starts_with("INVITE sip:555123@192.0.2.200 SIP/2.0\r\n")
+    );
+    // nothing matches: the registrar's own routing (not an alias: 404)
+    assert_eq!(h.send(&invite("7777")).code, 404);
+    // the alias itself still works
+    assert_eq!(
+        h.forwarded(&invite("bob")).to.addr,
+        "192.0.2.10:5062".parse().unwrap()
+    );
+}

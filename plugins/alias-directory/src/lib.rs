@@ -19,10 +19,14 @@
 //! Same answers as sipreg's built-in `[[aliases]]`: unknown alias 403 (or 404, or a
 //! challenge that never succeeds), a user may register only their own aliases (403),
 //! a transport not enabled for the alias 403; refusals logged with Pexip's reasons.
+//! A call (any request the proxy routes) to an unknown alias of a directory domain gets
+//! 404 "Alias not found"; a listed one is left to the location service (480 when it has
+//! no binding).
 
 use arc_swap::ArcSwap;
 use plugin_api::{
-    Auth, AuthDecision, Bind, Decision, Host, Level, Plugin, Reply, Request, Secret, declare_plugin,
+    Auth, AuthDecision, Bind, Decision, Host, Level, Plugin, Reply, Request, RouteDecision, Secret,
+    declare_plugin,
 };
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -268,6 +272,31 @@ impl Plugin for AliasDirectory {
             ));
         }
         Decision::Accept
+    }
+
+    fn route(&self, req: &Request<'_>) -> RouteDecision {
+        self.refresh();
+        let uri = req.request_uri();
+        let Some((user, host)) = uri
+            .strip_prefix("sip:")
+            .and_then(|rest| rest.split([';', '?', '>']).next())
+            .and_then(|addr| addr.split_once('@'))
+        else {
+            return RouteDecision::Pass;
+        };
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        let d = self.directory.load();
+        let ours = d.aliases.keys().any(|a| a.ends_with(&format!("@{host}")));
+        let alias = format!("{user}@{host}");
+        if !ours || d.aliases.contains_key(&alias) {
+            return RouteDecision::Pass;
+        }
+        self.host.log(
+            Level::Info,
+            "Request not routed",
+            &[("Alias", &alias), ("Reason", "Alias not found")],
+        );
+        RouteDecision::Respond(Reply::new(404))
     }
 }
 
