@@ -14,7 +14,12 @@
 #   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings;
 #   - the Lua policy's overhead: lua-auth's CPU per registration against auth's, in percent;
 #   - the CPU per registration of udp-floor (bench/floor), a server that only copies five
-#     header lines into a 200: the share of one receive and one send per message.
+#     header lines into a 200: the share of one receive and one send per message;
+#   - calls through sipreg's proxy: a SIPp caller calls bob, a registered SIPp UAS
+#     (INVITE, 180, 200, ACK, BYE, 200 with Record-Route): the highest calls/s with 0
+#     failed calls and 0 retransmissions, and sipreg's CPU microseconds per call at
+#     FIXED_CALLS (1,000/s). Both SIPp instances share CPU 1.
+# SECTIONS picks what runs (default: "register memory floor calls").
 # sipreg runs on CPU 0 and SIPp on CPU 1 (taskset), like ../shared/bench/compare.sh.
 # Every SIPp run is bounded by -m and -timeout; only the sipreg started here is stopped.
 set -uo pipefail
@@ -27,6 +32,9 @@ STEP_S=${STEP_S:-3}
 FIXED_RATE=${FIXED_RATE:-5000}
 PORT=${PORT:-5071}
 UAC_PORT=${UAC_PORT:-5081}
+UAS_PORT=${UAS_PORT:-5091}
+FIXED_CALLS=${FIXED_CALLS:-1000}
+SECTIONS=${SECTIONS:-register memory floor calls}
 USERS=10000
 BIG=100000
 for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
@@ -35,7 +43,7 @@ for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (ap
 [ -f "$DIRECTORY_SO" ] || { echo "no $DIRECTORY_SO: run cargo build --release --workspace"; exit 2; }
 command -v python3 >/dev/null || { echo "missing python3 (writes the plugin's HA1 file)"; exit 2; }
 WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
-trap 'stop; rm -rf "$WORK"' EXIT
+trap 'stop; stop_uas; rm -rf "$WORK"' EXIT
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 users_csv() { # $1 = count, $2 = file
@@ -81,6 +89,8 @@ start() { # $1 = config file, or "floor" for the do-nothing server
   log "sipreg did not bind :$PORT"; cat "$WORK/sipreg.log" >&2; exit 1
 }
 stop() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; SRV=""; }
+UAS=""
+stop_uas() { [ -n "$UAS" ] && kill "$UAS" 2>/dev/null && wait "$UAS" 2>/dev/null; UAS=""; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV/stat"; }
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$SRV/status"; }
 
@@ -99,6 +109,26 @@ run_sipp() {
   rm -f "$WORK"/stat.csv "$WORK"/*_.csv
 }
 
+# ramp scenario csv start_rate label -> prints the highest rate held for STEP_S seconds
+# with 0 failed calls, 0 retransmissions and at least 95% of the target achieved (+20%
+# a step).
+ramp() {
+  local rate=$3 best=0 calls ok fail retr el achieved
+  while :; do
+    calls=$(( rate * STEP_S ))
+    read -r ok fail retr el < <(run_sipp "$1" "$2" $rate $calls)
+    achieved=$(awk -v n="$ok" -v t="$el" 'BEGIN { printf "%d", (t > 0) ? n / t : 0 }')
+    log "$4: target $rate/s achieved $achieved/s ok=$ok failed=$fail retrans=$retr"
+    if [ "$fail" = 0 ] && [ "$retr" = 0 ] && [ "$ok" = "$calls" ] && [ "$achieved" -ge $(( rate * 95 / 100 )) ]; then
+      best=$rate; rate=$(( rate + rate / 5 ))
+    else
+      break
+    fi
+    [ $rate -gt 200000 ] && break
+  done
+  echo $best
+}
+
 declare -A CPU_US
 measure() { # $1 = plain|auth|lua-auth
   local kind=$1 scen=uac_register.xml
@@ -111,19 +141,7 @@ measure() { # $1 = plain|auth|lua-auth
   local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
   t0=$(cpu_ticks); read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
   local us_per_reg; us_per_reg=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
-  local rate=$(( FIXED_RATE * 2 )) best=0
-  while :; do
-    calls=$(( rate * STEP_S ))
-    read -r ok fail retr el < <(run_sipp $scen "$WORK/users.csv" $rate $calls)
-    local achieved; achieved=$(awk -v n="$ok" -v t="$el" 'BEGIN { printf "%d", (t > 0) ? n / t : 0 }')
-    log "$kind: target $rate/s achieved $achieved/s ok=$ok failed=$fail retrans=$retr"
-    if [ "$fail" = 0 ] && [ "$retr" = 0 ] && [ "$ok" = "$calls" ] && [ "$achieved" -ge $(( rate * 95 / 100 )) ]; then
-      best=$rate; rate=$(( rate + rate / 5 ))
-    else
-      break
-    fi
-    [ $rate -gt 200000 ] && break
-  done
+  local best; best=$(ramp $scen "$WORK/users.csv" $(( FIXED_RATE * 2 )) "$kind")
   stop
   CPU_US[$kind]=$us_per_reg
   printf '| %-8s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
@@ -140,6 +158,29 @@ floor_us() {
   awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
 }
 
+# Calls through the proxy: bob (a SIPp UAS) registered, a SIPp caller at a given rate.
+measure_calls() {
+  { echo "[server]"; echo "listen = [\"udp:127.0.0.1:$PORT\"]"; echo "domains = [\"127.0.0.1\"]"
+    echo "[auth]"; echo "challenge = \"off\""
+    echo "[proxy]"; echo "record_route = true"; } > "$WORK/calls.toml"
+  start "$WORK/calls.toml"
+  (cd "$WORK" && taskset -c 1 sipp -sf "$HERE/sipp/uas_call.xml" -i 127.0.0.1 -p $UAS_PORT \
+     -buff_size 4194304 -timeout 600s -nostdin > "$WORK/uas.out" 2>&1) &
+  UAS=$!
+  (cd "$WORK" && timeout 20 sipp 127.0.0.1:$PORT -sf "$HERE/sipp/register_uas.xml" -key uas_port $UAS_PORT \
+     -i 127.0.0.1 -p $UAC_PORT -m 1 -timeout 10s -nostdin > "$WORK/reg.out" 2>&1) \
+     || { log "bob did not register"; cat "$WORK/reg.out" >&2; exit 1; }
+  printf 'SEQUENTIAL\nx;\n' > "$WORK/one.csv"
+  read -r ok fail retr _ < <(run_sipp uac_call.xml "$WORK/one.csv" 500 1000)
+  [ "$fail" = 0 ] || log "calls warm-up: $fail failed"
+  local calls=$(( FIXED_CALLS * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
+  t0=$(cpu_ticks); read -r ok fail retr _ < <(run_sipp uac_call.xml "$WORK/one.csv" $FIXED_CALLS $calls); t1=$(cpu_ticks)
+  local us_per_call; us_per_call=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
+  local best; best=$(ramp uac_call.xml "$WORK/one.csv" $(( FIXED_CALLS * 2 )) calls)
+  stop_uas; stop
+  echo "Calls through the proxy (INVITE/180/200/ACK/BYE/200, Record-Route, UDP): max $best calls/s with 0 failed and 0 retransmitted; sipreg CPU $us_per_call us per call at ${FIXED_CALLS}/s"
+}
+
 users_csv $USERS "$WORK/users.csv"
 # the alias-directory file: the same users, HA1 = MD5(user:127.0.0.1:password)
 python3 - "$WORK/directory.csv" $USERS <<'PY'
@@ -149,27 +190,38 @@ with open(sys.argv[1], "w") as f:
         u, p = f"user{i:04d}", f"pw-{i:04d}"
         f.write(f"{u}@127.0.0.1,udp tcp,{u},{hashlib.md5(f'{u}:127.0.0.1:{p}'.encode()).hexdigest()}\n")
 PY
-log "sipreg $BIN, results in the table below (STEP_S=$STEP_S, FIXED_RATE=$FIXED_RATE)"
-echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
-echo "|---|---|---|---|"
-measure plain
-measure auth
-measure lua-auth
-measure plugin-auth
-echo
-awk -v a="${CPU_US[auth]}" -v l="${CPU_US[lua-auth]}" 'BEGIN {
-  printf "Lua policy overhead (lua-auth against auth, CPU per registration): %+.1f %%\n", (a > 0) ? (l - a) * 100 / a : 0 }'
-awk -v a="${CPU_US[auth]}" -v p="${CPU_US[plugin-auth]}" 'BEGIN {
-  printf "Plugin overhead (plugin-auth, credentials from alias-directory, against auth): %+.1f %%\n", (a > 0) ? (p - a) * 100 / a : 0 }'
+log "sipreg $BIN (STEP_S=$STEP_S, FIXED_RATE=$FIXED_RATE, SECTIONS=$SECTIONS)"
+section() { [[ " $SECTIONS " == *" $1 "* ]]; }
+if section register; then
+  echo "| variant | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
+  echo "|---|---|---|---|"
+  measure plain
+  measure auth
+  measure lua-auth
+  measure plugin-auth
+  echo
+  awk -v a="${CPU_US[auth]}" -v l="${CPU_US[lua-auth]}" 'BEGIN {
+    printf "Lua policy overhead (lua-auth against auth, CPU per registration): %+.1f %%\n", (a > 0) ? (l - a) * 100 / a : 0 }'
+  awk -v a="${CPU_US[auth]}" -v p="${CPU_US[plugin-auth]}" 'BEGIN {
+    printf "Plugin overhead (plugin-auth, credentials from alias-directory, against auth): %+.1f %%\n", (a > 0) ? (p - a) * 100 / a : 0 }'
+fi
 
-# memory with 100,000 bindings (open registration, 100k distinct users)
-users_csv $BIG "$WORK/big.csv"
-config plain 0 > "$WORK/big.toml"
-start "$WORK/big.toml"
-empty=$(rss_kib)
-read -r ok fail retr _ < <(run_sipp uac_register.xml "$WORK/big.csv" 10000 $BIG)
-echo
-echo "RSS: empty $(( empty / 1024 )) MiB; with $ok bindings $(( $(rss_kib) / 1024 )) MiB (failed=$fail retrans=$retr)"
-stop
-echo
-echo "Floor (udp-floor: receive, copy 5 header lines, send; no parsing, no state): $(floor_us) us of CPU per plain registration at ${FIXED_RATE}/s"
+if section memory; then
+  # memory with 100,000 bindings (open registration, 100k distinct users)
+  users_csv $BIG "$WORK/big.csv"
+  config plain 0 > "$WORK/big.toml"
+  start "$WORK/big.toml"
+  empty=$(rss_kib)
+  read -r ok fail retr _ < <(run_sipp uac_register.xml "$WORK/big.csv" 10000 $BIG)
+  echo
+  echo "RSS: empty $(( empty / 1024 )) MiB; with $ok bindings $(( $(rss_kib) / 1024 )) MiB (failed=$fail retrans=$retr)"
+  stop
+fi
+if section floor; then
+  echo
+  echo "Floor (udp-floor: receive, copy 5 header lines, send; no parsing, no state): $(floor_us) us of CPU per plain registration at ${FIXED_RATE}/s"
+fi
+if section calls; then
+  echo
+  measure_calls
+fi
