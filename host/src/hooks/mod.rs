@@ -23,7 +23,7 @@ pub use types::*;
 /// | `authenticate` | for a REGISTER, after the domain and Require checks | [`AuthDecision`] |
 /// | `bind` | for a REGISTER, once its identity is known | [`Decision`] |
 /// | `expire` | when a binding goes away (expiry, removal, eviction) | nothing: no reply is possible |
-/// | `route` | for a request other than REGISTER and OPTIONS-to-us | [`RouteDecision`] |
+/// | `route` | for a request the proxy routes outside a dialog (not REGISTER, not OPTIONS to the server; within a dialog the route set decides) | [`RouteDecision`] |
 pub trait Hooks: Send + Sync {
     /// The name used in logs and errors (a script path, a plugin name, `builtin`).
     fn name(&self) -> &str;
@@ -74,7 +74,9 @@ pub trait Hooks: Send + Sync {
         Ok(())
     }
 
-    /// Where a request that is not for the registrar goes.
+    /// Where a request that is not for the registrar goes: targets (an AOR of ours is
+    /// looked up in the location service), a reply, or no opinion (the Request-URI is
+    /// the target).
     ///
     /// # Errors
     /// A [`HookError`] fails the request with 500.

@@ -147,6 +147,24 @@ fn try_prints_the_decision_trail_and_the_reply() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("SIP/2.0 200 OK\r\n"));
+    // a call through the dial plan: the forwarded request and where it goes
+    let out = sipreg()
+        .args([
+            "try",
+            "--config",
+            &format!("{root}/examples/dial-plan.toml"),
+            "--request",
+            &format!("{root}/examples/requests/invite-extension.sip"),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "(forwarded over UDP to 192.0.2.200:5060)\nINVITE sip:555123@192.0.2.200 SIP/2.0\r\n"
+        ),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The proxy in process: what a forwarded request and response look like, loops, hops,
 //! Route and Record-Route, NAT and redirect.
 
-use crate::support::{Harness, Register};
+use crate::support::{Harness, Register, find, logged};
 use sipreg::config::Transport;
 
 const CONFIG: &str = r#"
@@ -271,4 +271,52 @@ fn a_preloaded_route_to_us_is_consumed() {
         "Route: <sip:example.com;lr>\r\n",
     ));
     assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
+}
+
+/// Every method RFC 3261 and its extensions define for calls and events is routed the
+/// same way; a refusal is logged with its reason.
+#[test]
+fn every_method_is_routed_and_refusals_say_why() {
+    let mut h = Harness::new(CONFIG);
+    register_bob(&mut h, "<sip:bob@192.0.2.10:5062>");
+    for m in [
+        "INVITE",
+        "BYE",
+        "MESSAGE",
+        "OPTIONS",
+        "SUBSCRIBE",
+        "NOTIFY",
+        "INFO",
+        "UPDATE",
+        "REFER",
+        "PUBLISH",
+        "PRACK",
+    ] {
+        let req = invite("bob@example.com", "")
+            .replace("INVITE sip:", &format!("{m} sip:"))
+            .replace("1 INVITE", &format!("1 {m}"));
+        let f = h.forwarded(&req);
+        assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap(), "{m}");
+        assert!(
+            String::from_utf8_lossy(&f.bytes).starts_with(&format!("{m} sip:bob@192.0.2.10:5062 "))
+        );
+    }
+    let lines = logged(|| assert_eq!(h.send(&invite("alice@example.com", "")).code, 480));
+    find(
+        &lines,
+        &[
+            "Request not routed",
+            "status=480",
+            "reason=\"No registration\"",
+        ],
+    );
+    let lines = logged(|| assert_eq!(h.send(&invite("carol@example.com", "")).code, 404));
+    find(
+        &lines,
+        &[
+            "Request not routed",
+            "alias=\"carol@example.com\"",
+            "reason=\"Alias not found\"",
+        ],
+    );
 }
