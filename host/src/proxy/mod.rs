@@ -308,7 +308,13 @@ impl Proxy {
             };
         }
         if in_dialog && !self.is_local(checked.request_uri.host) {
-            return unchanged(target::of_uri(&checked.request_uri));
+            // Within a dialog but not along our Record-Route: not ours to relay (anybody
+            // can write a To tag).
+            return refused(
+                req,
+                Reply::with_reason(403, "Relaying denied"),
+                "Relaying denied",
+            );
         }
         // Outside a dialog (or a dialog on one of our AORs): the route hook, then the
         // location service.
@@ -351,11 +357,6 @@ impl Proxy {
                 }
                 Err(w) => why = w,
             }
-        }
-        if in_dialog && ip_of(checked.request_uri.host).is_some() {
-            // A dialog on a host we count as ours (any host, when no domains are listed)
-            // whose Request-URI is no binding: the Request-URI is the device's address.
-            return unchanged(target::of_uri(&checked.request_uri));
         }
         let reply = match why {
             "No registration" => Reply::new(480),

@@ -17,7 +17,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Sends forwarded messages for every transport.
 #[derive(Debug)]
 pub struct Sender {
-    udp: Vec<Arc<UdpSocket>>,
+    /// The UDP sockets, each with whether it is IPv6.
+    udp: Vec<(bool, Arc<UdpSocket>)>,
     core: Arc<Core>,
     runtime: tokio::runtime::Handle,
     limits: Limits,
@@ -34,6 +35,10 @@ impl Sender {
         runtime: tokio::runtime::Handle,
         limits: Limits,
     ) -> Sender {
+        let udp = udp
+            .into_iter()
+            .map(|s| (s.local_addr().is_ok_and(|a| a.is_ipv6()), s))
+            .collect();
         Sender {
             udp,
             core,
@@ -51,7 +56,8 @@ impl Sender {
                 let socket = self
                     .udp
                     .iter()
-                    .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv6() == to.is_ipv6()));
+                    .find(|(v6, _)| *v6 == to.is_ipv6())
+                    .map(|(_, s)| s);
                 match socket {
                     Some(s) => {
                         if let Err(e) = s.send_to(&o.bytes, to) {

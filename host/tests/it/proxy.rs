@@ -129,6 +129,11 @@ fn hops_proxy_require_and_relaying() {
     h.forwarded(&invite("bob@example.com", "Require: 100rel\r\n"));
     let r = h.send(&invite("bob@elsewhere.org", ""));
     assert_eq!((r.code, r.reason.as_str()), (403, "Relaying denied"));
+    // a To tag does not make a request ours to relay: only our Record-Route does
+    let tagged = invite("bob@192.0.2.99", "")
+        .replace("To: <sip:bob@192.0.2.99>", "To: <sip:bob@192.0.2.99>;tag=x");
+    let r = h.send(&tagged);
+    assert_eq!((r.code, r.reason.as_str()), (403, "Relaying denied"));
     let r = h.send(&invite("carol@example.com", ""));
     assert_eq!(r.code, 404, "not an alias");
     let r = h.send(&invite("alice@example.com", ""));
