@@ -1,6 +1,7 @@
-//! One request in, at most one reply out: parsing, the syntax checks, `on_request`, and the
-//! dispatch to the registrar, OPTIONS or `route`. Transports and in-process tests both call
-//! [`Core::handle`].
+//! One message in, at most one reply and one forwarded message out: parsing, the syntax
+//! checks, `on_request`, and the dispatch to the registrar, OPTIONS or the proxy; responses
+//! to the qualify probes or back through the proxy. Transports and in-process tests both
+//! call [`Core::handle`].
 
 use crate::config::{Config, ProxyMode, Transport};
 use crate::flows::Flows;
@@ -186,45 +187,7 @@ impl Core {
             }
         };
         if let StartLine::Response { code } = msg.start() {
-            if let Some(cid) = msg.header(HeaderName::CallId)
-                && cid.starts_with(qualify::CALL_ID_PREFIX)
-            {
-                if !self.qualify.answered(cid, now_ms) {
-                    self.counters
-                        .responses_ignored
-                        .fetch_add(1, Ordering::Relaxed);
-                }
-                return Handled::Silent;
-            }
-            let forward = match self.proxy.mode() {
-                ProxyMode::Proxy => self.proxy.response(&msg),
-                _ => None,
-            };
-            tracing::info!(
-                target: "sipreg::support",
-                src_address = %src.ip(),
-                src_port = src.port(),
-                transport = transport.via_token(),
-                status_code = code,
-                from = msg.header(HeaderName::From).unwrap_or(""),
-                to = msg.header(HeaderName::To).unwrap_or(""),
-                call_id = msg.header(HeaderName::CallId).unwrap_or(""),
-                cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
-                forwarded_to = %forward.as_ref().map(|f| f.to.addr.to_string()).unwrap_or_default(),
-                "Summarised received SIP response"
-            );
-            return match forward {
-                Some(f) => {
-                    out.forward = Some(f);
-                    Handled::Forwarded
-                }
-                None => {
-                    self.counters
-                        .responses_ignored
-                        .fetch_add(1, Ordering::Relaxed);
-                    Handled::Silent
-                }
-            };
+            return self.response(&msg, *code, src, transport, now_ms, out);
         }
         let Some(top_via) = request::top_via(&msg) else {
             tracing::info!(target: "sipreg::support", source = %src, "Request without a readable Via dropped");
@@ -243,6 +206,54 @@ impl Core {
         encode(&msg, &top_via, src, &reply, &to_tag(&msg), &mut out.reply);
         summarise_response(&msg, src, transport, &reply);
         Handled::Replied
+    }
+
+    /// A response: the answer to one of our qualify probes, or to a request the proxy
+    /// forwarded (sent on, less our Via); anything else is counted and ignored.
+    fn response(
+        &self,
+        msg: &Message,
+        code: u16,
+        src: SocketAddr,
+        transport: Transport,
+        now_ms: u64,
+        out: &mut Output,
+    ) -> Handled {
+        if let Some(cid) = msg.header(HeaderName::CallId)
+            && cid.starts_with(qualify::CALL_ID_PREFIX)
+            && self.qualify.answered(cid, now_ms)
+        {
+            return Handled::Silent;
+        }
+        let forward = match self.proxy.mode() {
+            ProxyMode::Proxy => self.proxy.response(msg),
+            _ => None,
+        };
+        tracing::info!(
+            target: "sipreg::support",
+            src_address = %src.ip(),
+            src_port = src.port(),
+            transport = transport.via_token(),
+            status_code = code,
+            from = msg.header(HeaderName::From).unwrap_or(""),
+            to = msg.header(HeaderName::To).unwrap_or(""),
+            call_id = msg.header(HeaderName::CallId).unwrap_or(""),
+            cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
+            forwarded_to = %forward.as_ref().map(|f| f.to.addr.to_string()).unwrap_or_default(),
+            "Summarised received SIP response"
+        );
+        match forward {
+            Some(f) => {
+                out.forward = Some(f);
+                Handled::Forwarded
+            }
+            None => {
+                self.counters
+                    .responses_ignored
+                    .fetch_add(1, Ordering::Relaxed);
+                Handled::Silent
+            }
+        }
     }
 
     fn decide(
