@@ -270,7 +270,16 @@ impl Proxy {
             Err(why) => refused(req, Reply::with_reason(503, why), why),
         };
         if let Some(next) = rest.first() {
-            // Somebody else's route set: the first value is the next hop.
+            // Somebody else's route set: the first value is the next hop, but only along
+            // a dialog we record-routed; a route set a sender preloads would make us an
+            // open relay (Kamailio's default configuration refuses it the same way).
+            if !(ours > 0 && in_dialog) {
+                return refused(
+                    req,
+                    Reply::with_reason(403, "Preload Route denied"),
+                    "Preload Route denied",
+                );
+            }
             let Some(uri) = NameAddr::parse(next)
                 .ok()
                 .and_then(|a| SipUri::parse(a.uri).ok())
