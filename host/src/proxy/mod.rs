@@ -25,7 +25,7 @@ use crate::sip::name_addr::NameAddr;
 use crate::sip::params::split_outside_quotes;
 use crate::sip::request::{Checked, top_via};
 use crate::sip::uri::SipUri;
-use crate::sip::via::Via;
+use crate::sip::via::{Via, host_ip};
 use crate::sip::{HeaderName, Message, Reply, scan};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
@@ -93,10 +93,6 @@ pub struct Proxy {
     location: Arc<Location>,
 }
 
-fn ip_of(host: &str) -> Option<IpAddr> {
-    host.trim_matches(['[', ']']).parse().ok()
-}
-
 fn host_text(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => v4.to_string(),
@@ -131,12 +127,7 @@ impl Proxy {
         Proxy {
             mode: config.proxy.mode,
             record_route: config.proxy.record_route,
-            domains: config
-                .server
-                .domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            domains: config.server.domains.clone(),
             advertise: config.server.advertise.clone(),
             locals: ArcSwap::from_pointee(config.server.listen.clone()),
             tokens: FlowTokens::new(&key),
@@ -168,7 +159,7 @@ impl Proxy {
             return true;
         }
         let port = port.unwrap_or(5060);
-        let ip = ip_of(host);
+        let ip = host_ip(host);
         locals
             .iter()
             .any(|l| l.addr.port() == port && (named || ip == Some(l.addr.ip())))
@@ -209,8 +200,8 @@ impl Proxy {
             .header(HeaderName::Contact)
             .and_then(|c| NameAddr::parse(c).ok())
             .and_then(|a| SipUri::parse(a.uri).ok())
-            .is_some_and(|u| ip_of(u.host) != Some(ip));
-        ip_of(top.host) != Some(ip) || contact_differs
+            .is_some_and(|u| host_ip(u.host) != Some(ip));
+        host_ip(top.host) != Some(ip) || contact_differs
     }
 
     /// Routes a request that `on_request` let through and that is not for the

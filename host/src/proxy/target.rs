@@ -4,7 +4,7 @@
 
 use crate::config::Transport;
 use crate::sip::uri::{Scheme, SipUri};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 
 /// Where to send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +32,9 @@ pub fn of_uri(uri: &SipUri<'_>) -> Result<Destination, &'static str> {
     };
     let host = uri.param("maddr").flatten().unwrap_or(uri.host);
     let port = uri.port.unwrap_or(5060);
-    let bare = host.trim_matches(['[', ']']);
-    let addr = match bare.parse::<IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, port),
-        Err(_) => (bare, port)
+    let addr = match crate::sip::via::host_ip(host) {
+        Some(ip) => SocketAddr::new(ip, port),
+        None => (host, port)
             .to_socket_addrs()
             .ok()
             .and_then(|mut a| a.next())

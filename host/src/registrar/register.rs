@@ -92,12 +92,7 @@ impl Registrar {
             max_expires: config.registrar.max_expires,
             max_contacts: config.registrar.max_contacts,
             flow_timer: config.registrar.flow_timer,
-            domains: config
-                .server
-                .domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase())
-                .collect(),
+            domains: config.server.domains.clone(),
             auth: AuthState {
                 mode: config.auth.challenge,
                 realm,
@@ -272,12 +267,7 @@ impl Registrar {
             let via = checked.top_via;
             let via_host = via.host;
             let source_ip = req.source.ip();
-            let differs = |host: &str| {
-                host.trim_matches(['[', ']'])
-                    .parse::<std::net::IpAddr>()
-                    .ok()
-                    != Some(source_ip)
-            };
+            let differs = |host: &str| crate::sip::via::host_ip(host) != Some(source_ip);
             let branch = hash_of(&[via.branch().unwrap_or(""), via_host]);
             let changes = bind
                 .bindings

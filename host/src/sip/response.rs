@@ -140,7 +140,7 @@ fn write_top_via(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
 pub(crate) fn write_received(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) {
     let via = top.raw;
     let wants_rport = top.param("rport").is_some();
-    let host_differs = top.host.trim_matches(['[', ']']).parse::<IpAddr>().ok() != Some(src.ip());
+    let host_differs = super::via::host_ip(top.host) != Some(src.ip());
     if !wants_rport && !host_differs {
         out.extend_from_slice(via.as_bytes());
         return;

@@ -90,6 +90,11 @@ impl<'a> Via<'a> {
     }
 }
 
+/// The IP address a host text names (IPv6 with or without brackets), if it is one.
+pub fn host_ip(host: &str) -> Option<std::net::IpAddr> {
+    host.trim_matches(['[', ']']).parse().ok()
+}
+
 /// Splits `host[:port]` (IPv6 in brackets) and checks both parts.
 pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if s.starts_with('[') {

@@ -13,9 +13,8 @@ use sipreg::core::{Core, now_ms};
 
 /// sipreg on loopback: open registration for the aliases alice and bob of 127.0.0.1,
 /// the proxy on with Record-Route.
-fn server(extra: &str) -> Served {
-    let toml = format!(
-        r#"
+fn server() -> Served {
+    let toml = r#"
 [server]
 listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
 domains = ["127.0.0.1"]
@@ -28,9 +27,8 @@ alias = "alice@127.0.0.1"
 
 [[aliases]]
 alias = "bob@127.0.0.1"
-{extra}"#
-    );
-    let cfg = config::parse(&toml, "calls.toml").unwrap();
+"#;
+    let cfg = config::parse(toml, "calls.toml").unwrap();
     serve(&cfg, Core::new(&cfg, Vec::new()))
 }
 
@@ -232,7 +230,7 @@ const OWN_CONTACT: &str = "<sip:bob@[local_ip]:[local_port];transport=[transport
 fn calls_complete_over_udp_and_tcp_whoever_hangs_up() {
     for t in [Transport::Udp, Transport::Tcp] {
         for hangup in [Hangup::Caller, Hangup::Callee] {
-            let s = server("");
+            let s = server();
             let name = if hangup == Hangup::Caller {
                 "caller-bye"
             } else {
@@ -245,7 +243,7 @@ fn calls_complete_over_udp_and_tcp_whoever_hangs_up() {
 
 #[test]
 fn unregistered_alias_is_480_and_unknown_alias_404() {
-    let s = server("");
+    let s = server();
     for t in [Transport::Udp, Transport::Tcp] {
         for (who, code) in [("alice", 480), ("carol", 404)] {
             let ack = in_dialog("ACK", 1, "<sip:alice@[remote_ip]>;tag=[pid]caller", "[$to]")
@@ -274,7 +272,7 @@ fn natted_phone_is_reached_at_its_source_and_on_its_connection() {
     let private = "<sip:bob@10.9.9.9:5060;transport=[transport]>";
     for t in [Transport::Udp, Transport::Tcp] {
         for hangup in [Hangup::Caller, Hangup::Callee] {
-            let s = server("");
+            let s = server();
             let name = if hangup == Hangup::Caller {
                 "nat-caller-bye"
             } else {
@@ -296,7 +294,7 @@ fn natted_phone_is_reached_at_its_source_and_on_its_connection() {
 #[test]
 fn message_is_delivered() {
     for t in [Transport::Udp, Transport::Tcp] {
-        let s = server("");
+        let s = server();
         let addr = s.running.addr(t).unwrap();
         let cid = format!("message-{t}-%u");
         let mut bob = register_bob(OWN_CONTACT);
