@@ -3,7 +3,7 @@
 //! for. Run with `cargo bench --bench location`.
 
 use sipreg::config::Transport;
-use sipreg::registrar::location::{Change, Location, Update};
+use sipreg::store::{Change, Location, Update};
 use std::time::Instant;
 
 const N: usize = 1_000_000;

@@ -10,12 +10,13 @@ use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars}
 use crate::kv::Kv;
 use crate::proxy::{Outgoing, Proxy, Routed};
 use crate::qualify::{self, Qualify};
+use crate::registrar::Registrar;
 use crate::registrar::register::{Outcome, hook_failure};
-use crate::registrar::{Location, Registrar};
 use crate::sip::method::Method;
 use crate::sip::request::{self, Refusal};
 use crate::sip::response::{encode, encode_salvaged};
 use crate::sip::{HeaderName, Message, Reply, StartLine};
+use crate::store::{Durable, Location, LocationStore};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,13 +47,30 @@ pub struct Output {
     /// The reply, for the socket or connection the message came on.
     pub reply: Vec<u8>,
     pub forward: Option<Outgoing>,
+    /// When set, `reply` (a REGISTER's 200) may be sent only once this is kept, and
+    /// `fallback` (a 500) is sent instead if it fails: the transport hands both over with
+    /// [`Durable::then`] rather than waiting.
+    pub durable: Option<Durable>,
+    pub fallback: Vec<u8>,
 }
 
 impl Output {
-    /// Empties both, keeping the reply buffer's capacity.
+    /// Empties it, keeping the reply buffer's capacity.
     pub fn clear(&mut self) {
         self.reply.clear();
         self.forward = None;
+        self.durable = None;
+        self.fallback.clear();
+    }
+
+    /// Waits for the store when the reply waits for it, and leaves in `reply` what is to
+    /// be sent (for callers that may block: tests, `sipreg try`).
+    pub fn settle(&mut self) {
+        if let Some(d) = self.durable.take()
+            && !d.wait()
+        {
+            self.reply = std::mem::take(&mut self.fallback);
+        }
     }
 }
 
@@ -106,7 +124,7 @@ impl Core {
     pub fn with_stores(
         config: &Config,
         extra: Vec<Arc<dyn Hooks>>,
-        location: Arc<Location>,
+        location: Arc<dyn LocationStore>,
         kv: Arc<Kv>,
     ) -> Core {
         let mut hooks = extra;
@@ -195,7 +213,8 @@ impl Core {
             return Handled::Dropped;
         };
         summarise_request(&msg, src, transport);
-        let reply = match self.decide(&msg, top_via, src, transport, now_ms) {
+        let mut durable = None;
+        let reply = match self.decide(&msg, top_via, src, transport, now_ms, &mut durable) {
             Routed::Reply(r) => r,
             Routed::Drop => return Handled::Silent,
             Routed::Forward(f) => {
@@ -203,7 +222,13 @@ impl Core {
                 return Handled::Forwarded;
             }
         };
-        encode(&msg, &top_via, src, &reply, &to_tag(&msg), &mut out.reply);
+        let tag = to_tag(&msg);
+        encode(&msg, &top_via, src, &reply, &tag, &mut out.reply);
+        if let Some(d) = durable {
+            let failed = Reply::with_reason(500, "Location store failure");
+            encode(&msg, &top_via, src, &failed, &tag, &mut out.fallback);
+            out.durable = Some(d);
+        }
         summarise_response(&msg, src, transport, &reply);
         Handled::Replied
     }
@@ -263,6 +288,7 @@ impl Core {
         src: SocketAddr,
         transport: Transport,
         now_ms: u64,
+        durable: &mut Option<Durable>,
     ) -> Routed {
         let checked = match request::check(msg, top_via) {
             Ok(c) => c,
@@ -334,6 +360,10 @@ impl Core {
         match method {
             Method::Register => match self.registrar.register(&req, &checked, now_ms) {
                 Outcome::Reply(r) => Routed::Reply(r),
+                Outcome::Stored(r, d) => {
+                    *durable = Some(d);
+                    Routed::Reply(r)
+                }
                 Outcome::Drop => Routed::Drop,
             },
             Method::Options => Routed::Reply(
@@ -366,8 +396,10 @@ impl Core {
         let location = self.registrar.location();
         let mut out = Vec::with_capacity(tick.due.len());
         for due in tick.due {
-            let found = location
-                .lookup(&due.aor, now_ms)
+            let Ok(bindings) = location.lookup(&due.aor, now_ms) else {
+                continue; // the store is down: no probe this time
+            };
+            let found = bindings
                 .into_iter()
                 .find(|b| b.registration_id == due.registration_id);
             match found.and_then(|b| self.proxy.probe(&b, &due.call_id)) {

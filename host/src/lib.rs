@@ -18,4 +18,5 @@ pub mod qualify;
 pub mod registrar;
 pub mod server;
 pub mod sip;
+pub mod store;
 pub mod trial;

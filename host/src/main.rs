@@ -215,7 +215,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let shared = shared();
+            let shared = match sipreg::store::open(&cfg) {
+                Ok(location) => Shared {
+                    location,
+                    ..Shared::new()
+                },
+                Err(e) => {
+                    eprintln!("cannot open the location store: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             let configured = match hooks::configured::load(
                 &cfg,
                 &shared,

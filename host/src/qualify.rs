@@ -8,7 +8,7 @@
 //! what is due and never at every binding.
 
 use crate::config::Qualify as Config;
-use crate::registrar::location::Binding;
+use crate::store::Binding;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -240,8 +240,8 @@ mod tests {
     }
 
     fn binding(natted: bool) -> Binding {
-        let l = crate::registrar::Location::new();
-        let change = crate::registrar::location::Change {
+        let l = crate::store::Location::new();
+        let change = crate::store::Change {
             contact: "<sip:a@10.0.0.1>",
             key: "sip:a@10.0.0.1",
             expires: 60,
@@ -251,7 +251,7 @@ mod tests {
             natted,
             registration_id: Uuid::new_v4(),
         };
-        let u = crate::registrar::location::Update {
+        let u = crate::store::Update {
             call_id: "c",
             cseq: 1,
             branch: 1,

@@ -55,6 +55,7 @@ pub fn run(
     let core = Core::with_stores(config, loaded.hooks(), shared.location, shared.kv);
     let mut out = Output::default();
     let handled = core.handle(&normalise(request), source, transport, now_ms(), &mut out);
+    out.settle();
     Ok((handled, out))
 }
 

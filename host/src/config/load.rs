@@ -303,6 +303,35 @@ fn check(c: &Config) -> Vec<Problem> {
         ));
     }
     let auth_on = c.auth.challenge != Challenge::Off;
+    let store = &c.store;
+    if store.kind == super::StoreKind::Redis {
+        match &store.url {
+            None => out.push(problem(
+                vec![Key("store"), Key("type")],
+                "a redis store needs `store.url` (redis://host:port/db)",
+            )),
+            Some(u) => {
+                if let Err(e) = redis::Client::open(u.as_str()) {
+                    out.push(problem(
+                        vec![Key("store"), Key("url")],
+                        format!("\"{u}\" is not a Redis URL: {e}"),
+                    ));
+                }
+            }
+        }
+        if auth_on && c.auth.nonce_secret.is_none() {
+            out.push(problem(
+                vec![Key("store"), Key("type")],
+                "nodes sharing a redis store must share `auth.nonce_secret`, or a nonce from one node fails on another",
+            ));
+        }
+    }
+    if store.timeout_ms == 0 {
+        out.push(problem(
+            vec![Key("store"), Key("timeout_ms")],
+            "timeout_ms must be at least 1",
+        ));
+    }
     if auth_on && c.auth.realm.is_none() && c.server.domains.is_empty() {
         out.push(problem(
             vec![Key("auth"), Key("realm")],
@@ -518,5 +547,40 @@ transports = ["udp"]
         assert!(e.starts_with("x.toml:2:1: key `server.listen`"), "{e}");
         let e = error("[server\nlisten = []\n");
         assert!(e.starts_with("x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn store_checks_name_line_and_key() {
+        let redis = format!("{GOOD}\n[store]\ntype = \"redis\"\n");
+        let e = error(&redis);
+        assert!(
+            e.starts_with("x.toml:19:1: key `store.type`: a redis store needs `store.url`"),
+            "{e}"
+        );
+        let e = error(&format!("{redis}url = \"http://x\"\n"));
+        assert!(
+            e.starts_with("x.toml:20:1: key `store.url`: \"http://x\" is not a Redis URL"),
+            "{e}"
+        );
+        let e = error(&format!("{redis}url = \"redis://127.0.0.1/\"\n"));
+        assert!(
+            e.starts_with("x.toml:19:1: key `store.type`: nodes sharing a redis store must share `auth.nonce_secret`"),
+            "{e}"
+        );
+        let e = error(&GOOD.replace("[auth]", "[store]\ntype = \"disk\"\n[auth]"));
+        assert!(
+            e.contains("key `store.type`") && e.contains("unknown variant"),
+            "{e}"
+        );
+        let fine = GOOD.replace(
+            "[auth]",
+            "[store]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n[auth]\nnonce_secret = \"s\"",
+        );
+        let c = parse(&fine, "x.toml").unwrap();
+        assert_eq!(c.store.kind, super::super::StoreKind::Redis);
+        assert_eq!(
+            parse(GOOD, "x.toml").unwrap().store.kind,
+            super::super::StoreKind::Embedded
+        );
     }
 }

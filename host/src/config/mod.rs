@@ -26,6 +26,8 @@ pub struct Config {
     pub proxy: Proxy,
     #[serde(default)]
     pub qualify: Qualify,
+    #[serde(default)]
+    pub store: Store,
     /// Policy implementations asked before the built-in one, in this order.
     #[serde(default)]
     pub hooks: Vec<HookEntry>,
@@ -129,6 +131,50 @@ impl Default for Qualify {
             timeout_ms: defaults::qualify_timeout_ms(),
             failures: defaults::qualify_failures(),
             remove_unreachable: false,
+        }
+    }
+}
+
+/// Where bindings are kept (`[store] type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// In memory only: gone with the process.
+    Memory,
+    /// In memory, and in a file (`path`) that every 200 waits for.
+    Embedded,
+    /// In a Redis server (`url`) that several nodes share.
+    Redis,
+}
+
+/// `[store]`: the location store (and, with Redis, the key-value store of the hooks).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Store {
+    #[serde(rename = "type", default = "defaults::store_kind")]
+    pub kind: StoreKind,
+    /// The embedded store's file, relative to the configuration's folder.
+    #[serde(default = "defaults::store_path")]
+    pub path: PathBuf,
+    /// The Redis server, `redis://host:port/db`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// What every Redis key starts with (several deployments can share one Redis).
+    #[serde(default = "defaults::store_prefix")]
+    pub prefix: String,
+    /// Milliseconds a Redis command may take before the store counts as down.
+    #[serde(default = "defaults::store_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            kind: defaults::store_kind(),
+            path: defaults::store_path(),
+            url: None,
+            prefix: defaults::store_prefix(),
+            timeout_ms: defaults::store_timeout_ms(),
         }
     }
 }
@@ -296,8 +342,9 @@ pub struct Alias {
 }
 
 mod defaults {
-    use super::{Challenge, ProxyMode, UnknownAlias};
+    use super::{Challenge, ProxyMode, StoreKind, UnknownAlias};
     use crate::sip::digest::Algorithm;
+    use std::path::PathBuf;
 
     pub fn max_message_size() -> usize {
         65_535
@@ -346,6 +393,18 @@ mod defaults {
     }
     pub fn instruction_budget() -> u64 {
         1_000_000
+    }
+    pub fn store_kind() -> StoreKind {
+        StoreKind::Embedded
+    }
+    pub fn store_path() -> PathBuf {
+        PathBuf::from("sipreg-location.redb")
+    }
+    pub fn store_prefix() -> String {
+        "sipreg".to_owned()
+    }
+    pub fn store_timeout_ms() -> u64 {
+        500
     }
     pub fn proxy_mode() -> ProxyMode {
         ProxyMode::Proxy

@@ -6,7 +6,7 @@ use crate::config::{Config, HookKind};
 use crate::kv::Kv;
 use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
-use crate::registrar::Location;
+use crate::store::{Location, LocationStore};
 use std::sync::Arc;
 
 /// What every hook implementation of a server shares with the core: the key-value store
@@ -14,7 +14,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct Shared {
     pub kv: Arc<Kv>,
-    pub location: Arc<Location>,
+    pub location: Arc<dyn LocationStore>,
 }
 
 impl Shared {

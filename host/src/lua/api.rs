@@ -231,7 +231,10 @@ fn kv_delete(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
 fn location(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let (aor,): (String,) = lua.unpack_multi(args)?;
     let now = now_ms(lua);
-    let bindings = shared(lua)?.location.lookup(&aor, now);
+    let bindings = shared(lua)?
+        .location
+        .lookup(&aor, now)
+        .map_err(|e| mlua::Error::runtime(format!("sip.location: {e}")))?;
     let out = lua.create_table_with_capacity(bindings.len(), 0)?;
     for (i, b) in bindings.iter().enumerate() {
         out.raw_set(i + 1, convert::stored(lua, &aor, b, now)?)?;

@@ -4,7 +4,7 @@
 
 use crate::hooks::{ExpireEvent, ProposedBinding, Vars};
 use crate::kv::KvValue;
-use crate::registrar::location::Binding;
+use crate::store::Binding;
 use mlua::{IntoLua, Lua, MultiValue, Table, Value};
 
 /// A TOML value as Lua: tables stay tables, arrays become sequences, dates strings.

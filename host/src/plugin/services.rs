@@ -110,7 +110,11 @@ extern "C" fn location(
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
     let now = now_ms();
-    for b in s.shared.location.lookup(text(aor), now) {
+    let bindings = s.shared.location.lookup(text(aor), now).unwrap_or_else(|e| {
+        tracing::warn!(target: "sipreg::plugin", error = %e, "location lookup failed; the plugin sees no binding");
+        Vec::new()
+    });
+    for b in bindings {
         let id = b.registration_id.to_string();
         let c = BindingC {
             contact: RStr::new(&b.contact),

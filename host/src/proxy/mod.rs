@@ -17,8 +17,6 @@ pub mod token;
 use crate::config::{Config, Listen, ProxyMode, Transport};
 use crate::flows::Flows;
 use crate::hooks::{HookChain, RequestInfo, RouteDecision};
-use crate::registrar::Location;
-use crate::registrar::location::Binding;
 use crate::registrar::register::hook_failure;
 use crate::sip::contact::format_q;
 use crate::sip::name_addr::NameAddr;
@@ -27,6 +25,7 @@ use crate::sip::request::{Checked, top_via};
 use crate::sip::uri::SipUri;
 use crate::sip::via::{Via, host_ip};
 use crate::sip::{HeaderName, Message, Reply, scan};
+use crate::store::{Binding, LocationStore};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -90,7 +89,7 @@ pub struct Proxy {
     locals: ArcSwap<Vec<Listen>>,
     tokens: FlowTokens,
     flows: Arc<Flows>,
-    location: Arc<Location>,
+    location: Arc<dyn LocationStore>,
 }
 
 fn host_text(ip: IpAddr) -> String {
@@ -119,7 +118,7 @@ fn by_preference(bindings: &mut [Binding]) {
 impl Proxy {
     /// A proxy for a checked configuration, over the registrar's store and the server's
     /// connections.
-    pub fn new(config: &Config, location: Arc<Location>, flows: Arc<Flows>) -> Proxy {
+    pub fn new(config: &Config, location: Arc<dyn LocationStore>, flows: Arc<Flows>) -> Proxy {
         let key = match &config.auth.nonce_secret {
             Some(s) => format!("flow:{s}").into_bytes(),
             None => rand::random::<[u8; 32]>().to_vec(),
@@ -360,6 +359,7 @@ impl Proxy {
         }
         let reply = match why {
             "No registration" => Reply::new(480),
+            STORE_DOWN => Reply::with_reason(503, STORE_DOWN).header("Retry-After", "5"),
             w => Reply::with_reason(480, w),
         };
         refused(req, reply, why)
@@ -388,7 +388,10 @@ impl Proxy {
                 routes: Vec::new(),
             });
         }
-        let mut bindings = self.location.lookup(&uri.aor(), now_ms);
+        let mut bindings = self
+            .location
+            .lookup(&uri.aor(), now_ms)
+            .map_err(|_| STORE_DOWN)?;
         if bindings.is_empty() {
             return Err("No registration");
         }
@@ -455,7 +458,13 @@ impl Proxy {
                 any = true;
                 continue;
             }
-            let mut bindings = self.location.lookup(&uri.aor(), req.now_ms);
+            let Ok(mut bindings) = self.location.lookup(&uri.aor(), req.now_ms) else {
+                return refused(
+                    req,
+                    Reply::with_reason(503, STORE_DOWN).header("Retry-After", "5"),
+                    STORE_DOWN,
+                );
+            };
             by_preference(&mut bindings);
             for b in bindings {
                 let mut c = format!("<{}>", contact_uri(&b.contact));
@@ -573,6 +582,9 @@ impl Proxy {
 }
 
 /// A request the proxy answers itself, with the log line that says why.
+/// Why a request for a registered AOR got 503: its bindings could not be read.
+const STORE_DOWN: &str = "Location store unavailable";
+
 fn refused(req: &RequestInfo<'_>, reply: Reply, reason: &str) -> Routed {
     tracing::info!(
         target: "sipreg::support",

@@ -2,7 +2,7 @@
 //! (through its Path, on its TCP connection, to its NAT source address).
 
 use super::{Outgoing, Proxy};
-use crate::registrar::location::Binding;
+use crate::store::Binding;
 
 impl Proxy {
     /// An OPTIONS to `b` with this Call-ID; None when `b` cannot be reached now.

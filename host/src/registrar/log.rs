@@ -2,8 +2,8 @@
 //! `Registration added` / `Registration deleted` go to the admin target,
 //! `Registration refreshed` to the support target.
 
-use super::location::{Binding, Event};
 use crate::hooks::{ExpireEvent, ExpireReason, HookChain};
+use crate::store::{Binding, Event};
 
 /// The tracing target of admin events.
 pub const ADMIN: &str = "sipreg::admin";

@@ -3,9 +3,7 @@
 
 mod authenticate;
 mod date;
-pub mod location;
 mod log;
 pub mod register;
 
-pub use location::{Binding, Location};
 pub use register::Registrar;

@@ -3,7 +3,6 @@
 
 use super::authenticate::{Verdict, find_credentials};
 use super::date;
-use super::location::{Change, Event, Location, Update, UpdateError};
 use super::log;
 use crate::auth::nonce::Nonces;
 use crate::auth::replay::NonceCounts;
@@ -17,6 +16,7 @@ use crate::sip::contact::{self, Contacts, format_q};
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
 use crate::sip::{HeaderName, Reply};
+use crate::store::{Change, Durable, Event, LocationStore, StoreError, Update, UpdateError};
 use std::sync::Arc;
 
 /// The authentication settings and state.
@@ -30,9 +30,11 @@ pub(crate) struct AuthState {
 }
 
 /// What the registrar answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Outcome {
     Reply(Reply),
+    /// A 200 to send once its change is on disk (a 500 if it does not get there).
+    Stored(Reply, Durable),
     Drop,
 }
 
@@ -46,7 +48,7 @@ pub struct Registrar {
     flow_timer: u32,
     domains: Vec<String>,
     pub(crate) auth: AuthState,
-    location: Arc<Location>,
+    location: Arc<dyn LocationStore>,
     qualify: Arc<Qualify>,
     chain: HookChain,
 }
@@ -73,7 +75,7 @@ impl Registrar {
     pub fn new(
         config: &Config,
         chain: HookChain,
-        location: Arc<Location>,
+        location: Arc<dyn LocationStore>,
         qualify: Arc<Qualify>,
     ) -> Registrar {
         let realm = config
@@ -107,7 +109,7 @@ impl Registrar {
     }
 
     /// The location store.
-    pub fn location(&self) -> &Arc<Location> {
+    pub fn location(&self) -> &Arc<dyn LocationStore> {
         &self.location
     }
 
@@ -198,7 +200,10 @@ impl Registrar {
                 // What the hooks are told about existing bindings (the built-in one does
                 // not look, so the store is only read when another hook is configured).
                 let stored = if self.chain.len() > 1 {
-                    self.location.lookup(&aor, now_ms)
+                    match self.location.lookup(&aor, now_ms) {
+                        Ok(s) => s,
+                        Err(e) => return Self::store_down(req, &aor, &e),
+                    }
                 } else {
                     Vec::new()
                 };
@@ -261,8 +266,12 @@ impl Registrar {
             Err(e) => return Outcome::Reply(hook_failure(&e)),
         }
         // Steps 7 and 8: update the bindings, all or nothing, and list them.
+        let mut durable = None;
         let applied = if bind.kind == BindKind::Query {
-            self.location.lookup(&aor, now_ms)
+            match self.location.lookup(&aor, now_ms) {
+                Ok(s) => s,
+                Err(e) => return Self::store_down(req, &aor, &e),
+            }
         } else {
             let via = checked.top_via;
             let via_host = via.host;
@@ -300,7 +309,11 @@ impl Registrar {
                 Ok(applied) => {
                     log::events(&self.chain, &aor, &applied.events);
                     self.qualify_events(&aor, &applied.events, now_ms);
+                    durable = applied.durable;
                     applied.bindings
+                }
+                Err(UpdateError::Unavailable) => {
+                    return Self::store_down(req, &aor, &StoreError("update failed".into()));
                 }
                 Err(UpdateError::OutOfOrder) => {
                     return Self::refuse(
@@ -343,7 +356,19 @@ impl Registrar {
                 .header("Require", "outbound")
                 .header("Flow-Timer", self.flow_timer.to_string());
         }
-        Outcome::Reply(reply.header("Date", date::now()))
+        let reply = reply.header("Date", date::now());
+        match durable {
+            Some(d) => Outcome::Stored(reply, d),
+            None => Outcome::Reply(reply),
+        }
+    }
+
+    /// 503 when the store cannot be read or written: never a 200 for what was not stored.
+    fn store_down(req: &RequestInfo<'_>, aor: &str, e: &StoreError) -> Outcome {
+        tracing::warn!(target: "sipreg::store", alias = aor, error = %e, "location store unavailable");
+        let reply =
+            Reply::with_reason(503, "Location store unavailable").header("Retry-After", "5");
+        Self::refuse(req, aor, reply, "Location store unavailable")
     }
 
     /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
@@ -425,11 +450,15 @@ impl Registrar {
     /// hooks; false when it was gone already.
     pub fn remove_unreachable(&self, aor: &str, registration_id: &uuid::Uuid) -> bool {
         match self.location.remove(aor, registration_id) {
-            Some(b) => {
+            Ok(Some(b)) => {
                 log::deleted(&self.chain, aor, &b, ExpireReason::Unreachable);
                 true
             }
-            None => false,
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(target: "sipreg::store", alias = aor, error = %e, "unreachable binding not removed");
+                false
+            }
         }
     }
 

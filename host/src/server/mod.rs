@@ -113,7 +113,9 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         loop {
             tick.tick().await;
             let now = now_ms();
-            timer_core.expire_due(now);
+            // The store may wait for its disk or its Redis server.
+            let core = timer_core.clone();
+            let _ = tokio::task::spawn_blocking(move || core.expire_due(now)).await;
             for probe in timer_core.qualify_due(now) {
                 timer_sender.send(probe);
             }

@@ -98,7 +98,20 @@ async fn read_loop(
                 Ok(Frame::Message(n)) => {
                     out.clear();
                     core.handle_guarded(&buf[..n], peer, Transport::Tcp, now_ms(), &mut out);
-                    if !out.reply.is_empty() {
+                    if let Some(d) = out.durable.take() {
+                        // Sent once the change is on disk, by a task of its own so that
+                        // the next requests on this connection need not wait.
+                        let (tx, runtime) = (tx.clone(), tokio::runtime::Handle::current());
+                        let (reply, fallback) = (
+                            std::mem::take(&mut out.reply),
+                            std::mem::take(&mut out.fallback),
+                        );
+                        d.then(move |stored| {
+                            runtime.spawn(async move {
+                                let _ = tx.send(if stored { reply } else { fallback }).await;
+                            });
+                        });
+                    } else if !out.reply.is_empty() {
                         tx.send(std::mem::take(&mut out.reply))
                             .await
                             .map_err(|_| closed())?;

@@ -50,7 +50,7 @@ pub(super) fn spawn(
     Ok(())
 }
 
-fn serve(socket: &UdpSocket, sender: &Arc<Sender>, limits: Limits, stop: &AtomicBool) {
+fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &AtomicBool) {
     let core = sender.core();
     let mut buf = vec![0u8; limits.max_message_size + 1];
     let mut out = Output::default();
@@ -82,13 +82,26 @@ fn serve(socket: &UdpSocket, sender: &Arc<Sender>, limits: Limits, stop: &Atomic
         }
         out.clear();
         core.handle_guarded(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
-        if !out.reply.is_empty()
-            && let Err(e) = socket.send_to(&out.reply, src)
-        {
-            tracing::debug!(target: "sipreg::server", error = %e, destination = %src, "udp send error");
+        if let Some(d) = out.durable.take() {
+            // The store's committer sends it once the change is on disk.
+            let (socket, reply, fallback) = (
+                socket.clone(),
+                std::mem::take(&mut out.reply),
+                std::mem::take(&mut out.fallback),
+            );
+            d.then(move |stored| send(&socket, if stored { &reply } else { &fallback }, src));
+            out.reply.reserve(2048);
+        } else if !out.reply.is_empty() {
+            send(socket, &out.reply, src);
         }
         if let Some(f) = out.forward.take() {
             sender.send(f);
         }
+    }
+}
+
+fn send(socket: &UdpSocket, bytes: &[u8], to: SocketAddr) {
+    if let Err(e) = socket.send_to(bytes, to) {
+        tracing::debug!(target: "sipreg::server", error = %e, destination = %to, "udp send error");
     }
 }

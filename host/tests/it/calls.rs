@@ -284,7 +284,8 @@ fn natted_phone_is_reached_at_its_source_and_on_its_connection() {
                 .core
                 .registrar()
                 .location()
-                .lookup("bob@127.0.0.1", now_ms());
+                .lookup("bob@127.0.0.1", now_ms())
+                .unwrap();
             assert!(b[0].natted, "{t}: the binding is marked natted");
         }
     }

@@ -109,6 +109,7 @@ impl Harness {
         let mut out = Output::default();
         self.core
             .handle(bytes, self.source, self.transport, self.now, &mut out);
+        out.settle();
         out
     }
 
@@ -451,6 +452,7 @@ impl Served {
             .registrar()
             .location()
             .lookup(aor, sipreg::core::now_ms())
+            .unwrap()
             .is_empty()
         {
             assert!(

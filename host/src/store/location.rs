@@ -1,13 +1,16 @@
-//! The location service: bindings per address-of-record, updated atomically per AOR
-//! (RFC 3261 section 10.3 steps 7 and 8).
+//! The location service in memory: bindings per address-of-record, updated atomically per
+//! AOR (RFC 3261 section 10.3 steps 7 and 8). Alone it is the `memory` store; with a
+//! [`Journal`] it is the cache of the `embedded` one, which writes every AOR it changes.
 //!
 //! The store is split into shards by a hash of the AOR, each behind its own lock, so no
 //! lock is shared by all requests. Each shard keeps its bindings' expiry times in an ordered
 //! index: expiring bindings costs a look at the index's front, never a scan of all bindings.
 
+use super::Durable;
 use crate::config::Transport;
 use crate::hooks::ExpireReason;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
@@ -17,7 +20,7 @@ use uuid::Uuid;
 const SHARDS: usize = 64;
 
 /// One stored binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
     /// The Contact value as received, less its `expires` and `q` parameters.
     pub contact: Arc<str>,
@@ -42,6 +45,7 @@ pub struct Binding {
     pub path: Option<Arc<str>>,
     /// When the binding was last written (for `max_contacts` eviction).
     pub refreshed_ms: u64,
+    #[serde(skip)]
     timer: u64,
 }
 
@@ -99,6 +103,8 @@ pub enum UpdateError {
     OutOfOrder,
     /// The request alone asks for more bindings than `max_contacts`.
     TooManyContacts,
+    /// The store cannot be reached (Redis down); nothing is known to have changed.
+    Unavailable,
 }
 
 /// What happened to one binding.
@@ -114,6 +120,16 @@ pub enum Event {
 pub struct Applied {
     pub bindings: Vec<Binding>,
     pub events: Vec<Event>,
+    /// Kept when the change is on disk (a store that writes asynchronously); the 200
+    /// waits for it.
+    pub durable: Option<Durable>,
+}
+
+/// Where a location that persists writes the AORs it changes: called with the shard's
+/// lock held, so the writes of one AOR reach it in the order they were made.
+pub trait Journal: Send + Sync + std::fmt::Debug {
+    /// The AOR's live bindings now (none: the AOR is gone).
+    fn write(&self, aor: &str, live: &[Binding]) -> Durable;
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +156,7 @@ impl Shard {
 pub struct Location {
     shards: Box<[Mutex<Shard>]>,
     hasher: Hasher,
+    journal: Option<Box<dyn Journal>>,
 }
 
 impl Default for Location {
@@ -162,6 +179,31 @@ impl Location {
         Location {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: Hasher::default(),
+            journal: None,
+        }
+    }
+
+    /// An empty store that writes every change to `journal`.
+    pub fn with_journal(journal: Box<dyn Journal>) -> Location {
+        Location {
+            journal: Some(journal),
+            ..Location::new()
+        }
+    }
+
+    /// Puts back an AOR's bindings read from disk (expired ones too: their timers are due,
+    /// so the next [`Location::expire_due`] removes and reports them). Not journaled.
+    pub fn restore(&self, aor: &str, mut bindings: Vec<Binding>) {
+        let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
+        let key: Arc<str> = Arc::from(aor);
+        for b in &mut bindings {
+            shard.arm(&key, b);
+        }
+        let old = shard.aors.insert(key, bindings);
+        if let Some(old) = old {
+            for b in &old {
+                shard.disarm(b);
+            }
         }
     }
 
@@ -323,6 +365,8 @@ impl Location {
             }
         }
         bindings.retain(|b| b.expires_at_ms > u.now_ms);
+        // A retransmission is written too: its 200 must not overtake the original's write.
+        let durable = self.journal.as_ref().map(|j| j.write(&key, &bindings));
         let live = bindings.clone();
         if !bindings.is_empty() {
             shard.aors.insert(key, bindings);
@@ -330,6 +374,7 @@ impl Location {
         Ok(Applied {
             bindings: live,
             events,
+            durable,
         })
     }
 
@@ -341,6 +386,9 @@ impl Location {
             .iter()
             .position(|b| b.registration_id == *registration_id)?;
         let b = list.remove(i);
+        if let Some(j) = &self.journal {
+            j.write(aor, list);
+        }
         if list.is_empty() {
             shard.aors.remove(aor);
         }
@@ -348,11 +396,15 @@ impl Location {
         Some(b)
     }
 
-    /// Removes every binding whose time is up at `now_ms` and returns them with their AOR.
+    /// Removes every binding whose time is up at `now_ms` and returns them with their AOR;
+    /// with a journal, only once their removal is on disk (so that a crash cannot report
+    /// them twice).
     pub fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)> {
         let mut out = Vec::new();
+        let mut last = None;
         for shard in self.shards.iter() {
             let mut s = shard.lock();
+            let mut touched: Vec<Arc<str>> = Vec::new();
             while let Some(entry) = s.timers.first_entry() {
                 if entry.key().0 > now_ms {
                     break;
@@ -367,7 +419,24 @@ impl Location {
                 if list.is_empty() {
                     s.aors.remove(&aor);
                 }
+                if self.journal.is_some() {
+                    touched.push(aor);
+                }
             }
+            if let Some(j) = &self.journal {
+                touched.sort_unstable();
+                touched.dedup();
+                for aor in touched {
+                    let live = s.aors.get(&aor).map_or(&[][..], Vec::as_slice);
+                    last = Some(j.write(&aor, live));
+                }
+            }
+        }
+        // The journal keeps order: the last write stored means every one before it is.
+        if let Some(d) = last
+            && !d.wait()
+        {
+            tracing::error!(target: "sipreg::store", "expired bindings could not be removed from disk; they are reported now and may be reported again after a restart");
         }
         out
     }

@@ -1,0 +1,99 @@
+//! Where bindings live (`[store] type`): `memory` (gone with the process; for tests),
+//! `embedded` (the default: memory in front of a redb file, every 200 after its change is
+//! on disk) or `redis` (shared by several nodes). The registrar, the proxy, qualify and the
+//! hook APIs see them through one trait, [`LocationStore`].
+
+mod durable;
+pub mod embedded;
+pub mod location;
+
+pub use durable::Durable;
+pub use location::{Applied, Binding, Change, Event, Location, Update, UpdateError};
+
+use crate::config::{Config, StoreKind};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The store cannot answer (a Redis that is down, a file that cannot be written).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// Opens the configured store (loading the embedded one's file).
+///
+/// # Errors
+/// The store cannot be opened; the message names the file or server.
+pub fn open(config: &Config) -> Result<Arc<dyn LocationStore>, StoreError> {
+    let started = std::time::Instant::now();
+    match config.store.kind {
+        StoreKind::Memory => Ok(Arc::new(Location::new())),
+        StoreKind::Embedded => {
+            let path = config.base_dir.join(&config.store.path);
+            let opened = embedded::open(&path)?;
+            tracing::info!(
+                target: "sipreg::store",
+                file = %path.display(),
+                aors = opened.aors,
+                bindings = opened.bindings,
+                ms = started.elapsed().as_millis() as u64,
+                "location store loaded"
+            );
+            Ok(Arc::new(opened.location))
+        }
+        StoreKind::Redis => Err(StoreError("the redis store is not built yet".into())),
+    }
+}
+
+/// A location store.
+pub trait LocationStore: Send + Sync + std::fmt::Debug {
+    /// The live bindings of an AOR.
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError>;
+
+    /// Applies a REGISTER's changes to an AOR, all or nothing (RFC 3261 section 10.3
+    /// steps 7 and 8).
+    ///
+    /// # Errors
+    /// [`UpdateError`]; the AOR is then unchanged.
+    fn update(&self, aor: &str, u: &Update<'_>) -> Result<Applied, UpdateError>;
+
+    /// Removes one binding of an AOR by its registration id.
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    fn remove(&self, aor: &str, registration_id: &Uuid) -> Result<Option<Binding>, StoreError>;
+
+    /// Removes the bindings whose time is up and returns them with their AOR, each once (of
+    /// several nodes sharing a store, one gets it).
+    fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)>;
+
+    /// How many bindings are stored (expired ones not yet removed included).
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    fn count(&self) -> Result<usize, StoreError>;
+}
+
+impl LocationStore for Location {
+    fn lookup(&self, aor: &str, now_ms: u64) -> Result<Vec<Binding>, StoreError> {
+        Ok(Location::lookup(self, aor, now_ms))
+    }
+
+    fn update(&self, aor: &str, u: &Update<'_>) -> Result<Applied, UpdateError> {
+        Location::update(self, aor, u)
+    }
+
+    fn remove(&self, aor: &str, registration_id: &Uuid) -> Result<Option<Binding>, StoreError> {
+        Ok(Location::remove(self, aor, registration_id))
+    }
+
+    fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)> {
+        Location::expire_due(self, now_ms)
+    }
+
+    fn count(&self) -> Result<usize, StoreError> {
+        Ok(Location::len(self))
+    }
+}
