@@ -1,7 +1,7 @@
 //! The `sipreg` binary: `check` names file, line and key; `run` serves on its default.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use crate::process::Process;
+use std::process::Command;
 use std::time::Duration;
 
 fn sipreg() -> Command {
@@ -173,15 +173,12 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {
         panic!("127.0.0.1:5060 is in use: stop whatever listens there and run again");
     }
-    let (child, rx) = serve(&["run"]);
+    // In a folder of its own: the default keeps its bindings in a file there.
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Process::start(&["run"], dir.path());
     // wait for both listeners
-    let mut listening = 0;
-    while listening < 2 {
-        let line = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("sipreg logs its listeners");
-        listening += usize::from(line.contains("listening"));
-    }
+    child.wait_for("listening");
+    child.wait_for("listening");
     let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let reg = "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKcli\r\nFrom: <sip:zed@example.org>;tag=1\r\nTo: <sip:zed@example.org>\r\nCall-ID: cli-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:zed@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n";
@@ -190,15 +187,13 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     let (n, _) = c.recv_from(&mut buf).unwrap();
     let reply = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(reply.starts_with("SIP/2.0 200 OK\r\n"), "{reply}");
-    let mut saw_added = false;
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
-        if line.contains("Registration added") && line.contains("zed@example.org") {
-            saw_added = true;
-            break;
-        }
-    }
+    let added = child.wait_for("Registration added");
+    assert!(added.contains("zed@example.org"), "{added}");
     drop(child);
-    assert!(saw_added, "the admin log line is written");
+    assert!(
+        dir.path().join("sipreg-location.redb").is_file(),
+        "the default store is a file in the working folder"
+    );
 }
 
 /// A running server reloads its script when the file changes and on SIGHUP, and keeps
@@ -217,30 +212,14 @@ fn run_reloads_scripts_on_change_and_on_sighup() {
         "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"example.org\"]\n\n[auth]\nchallenge = \"off\"\n\n[[hooks]]\ntype = \"lua\"\nscript = \"policy.lua\"\n",
     )
     .unwrap();
-    let (child, rx) = serve(&["run", "--config", cfg.to_str().unwrap()]);
-    let wait_for = |what: &str| -> String {
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(10))
-                .unwrap_or_else(|_| panic!("no log line with {what:?}"));
-            if line.contains(what) {
-                return line;
-            }
-        }
-    };
-    let listening = wait_for("listening");
-    let at = listening.find("127.0.0.1:").expect("the bound address");
-    let addr: String = listening[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-        .collect();
+    let (mut child, addr) = Process::run(dir.path());
     let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let ask = |n: u32| {
         let reg = format!(
             "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKreload{n}\r\nFrom: <sip:zed@example.org>;tag=1\r\nTo: <sip:zed@example.org>\r\nCall-ID: reload-{n}\r\nCSeq: 1 REGISTER\r\nContact: <sip:zed@127.0.0.1:5999>\r\nContent-Length: 0\r\n\r\n"
         );
-        c.send_to(reg.as_bytes(), &addr).unwrap();
+        c.send_to(reg.as_bytes(), addr).unwrap();
         let mut buf = [0u8; 2048];
         let (len, _) = c.recv_from(&mut buf).unwrap();
         String::from_utf8_lossy(&buf[..len])
@@ -252,54 +231,22 @@ fn run_reloads_scripts_on_change_and_on_sighup() {
     assert_eq!(ask(1), "SIP/2.0 403 one");
     std::fs::write(&script, answer("two")).unwrap();
     bump(&script);
-    wait_for("script reloaded");
+    child.wait_for("script reloaded");
     assert_eq!(ask(2), "SIP/2.0 403 two");
     std::fs::write(&script, "return { on_request = function( end }\n").unwrap();
     bump(&script);
-    let refused = wait_for("script refused");
+    let refused = child.wait_for("script refused");
     assert!(refused.contains("policy.lua:1:"), "{refused}");
     assert_eq!(ask(3), "SIP/2.0 403 two");
     std::fs::write(&script, answer("three")).unwrap();
-    let pid = child.0.id().to_string();
+    let pid = child.id().to_string();
     // SIGHUP reloads at once (the poll may also see the change; either reload serves)
     std::process::Command::new("kill")
         .args(["-HUP", &pid])
         .status()
         .unwrap();
-    wait_for("script reloaded");
+    child.wait_for("script reloaded");
     assert_eq!(ask(4), "SIP/2.0 403 three");
-}
-
-/// Starts `sipreg` with `args` (logging at info, without colours); its stderr lines
-/// arrive on the receiver.
-fn serve(args: &[&str]) -> (Killed, std::sync::mpsc::Receiver<String>) {
-    let mut child = Killed(
-        sipreg()
-            .args(args)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-/// A child process killed when the test ends, however it ends.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Moves a file's modification time forward, so that a change is seen on any clock.

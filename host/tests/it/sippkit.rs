@@ -100,14 +100,19 @@ fn command(
     (cmd, dir)
 }
 
-/// What SIPp said: Ok on exit 0, else its exit code, call counts and error log.
-fn verdict(out: std::process::Output, dir: &std::path::Path) -> Result<(), String> {
-    let errors: String = std::fs::read_dir(dir)
+/// The text of SIPp's files in `dir` whose names end with `suffix`.
+fn files_ending(dir: &std::path::Path, suffix: &str) -> String {
+    std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with("errors.log"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
+        .collect()
+}
+
+/// What SIPp said: Ok on exit 0, else its exit code, call counts and error log.
+fn verdict(out: std::process::Output, dir: &std::path::Path) -> Result<(), String> {
+    let errors = files_ending(dir, "errors.log");
     // KEEP_SIPP=1 keeps the scenario and SIPp's logs for a look by hand.
     if std::env::var_os("KEEP_SIPP").is_some() {
         eprintln!("SIPp files kept in {}", dir.display());
@@ -175,7 +180,13 @@ impl Background {
     }
 
     /// Waits (at most 20 s) for the scenario to end; Err with what SIPp said.
-    pub fn finish(mut self) -> Result<(), String> {
+    pub fn finish(self) -> Result<(), String> {
+        self.finish_with_logs().0
+    }
+
+    /// [`Background::finish`], and what the scenario's `<log>` actions wrote (SIPp run
+    /// with `-trace_logs`).
+    pub fn finish_with_logs(mut self) -> (Result<(), String>, String) {
         let mut child = self.child.take().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         while child.try_wait().unwrap().is_none() {
@@ -185,7 +196,9 @@ impl Background {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        verdict(child.wait_with_output().unwrap(), &self.dir)
+        let out = child.wait_with_output().unwrap();
+        let logs = files_ending(&self.dir, "_logs.log");
+        (verdict(out, &self.dir), logs)
     }
 }
 

@@ -1,0 +1,108 @@
+//! The `sipreg` binary as a child process: started in a folder of the test's, its log lines
+//! read as they come, killed (SIGKILL) whenever the test wants or when it ends.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// A running `sipreg`; killed when dropped.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    lines: Receiver<String>,
+    /// Every line read so far.
+    seen: Vec<String>,
+}
+
+impl Process {
+    /// Starts `sipreg args` in `dir` (logging at info, without colours).
+    pub fn start(args: &[&str], dir: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sipreg"))
+            .args(args)
+            .current_dir(dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Process {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// `sipreg run --config <dir>/sipreg.toml`, once it listens; its first address.
+    pub fn run(dir: &Path) -> (Process, SocketAddr) {
+        let cfg = dir.join("sipreg.toml");
+        let mut p = Process::start(&["run", "--config", cfg.to_str().unwrap()], dir);
+        let addr = p.listening();
+        (p, addr)
+    }
+
+    /// The next log line containing `what` (at most 10 s away).
+    pub fn wait_for(&mut self, what: &str) -> String {
+        self.next_with(what, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("no log line with {what:?}"))
+    }
+
+    /// The next log line containing `what` within `within`, if any.
+    pub fn next_with(&mut self, what: &str, within: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            let line = self.lines.recv_timeout(left).ok()?;
+            self.seen.push(line.clone());
+            if line.contains(what) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// A line read already (by an earlier wait) containing `what`.
+    pub fn earlier(&self, what: &str) -> Option<&str> {
+        self.seen
+            .iter()
+            .find(|l| l.contains(what))
+            .map(String::as_str)
+    }
+
+    /// The address of the next `listening` line.
+    pub fn listening(&mut self) -> SocketAddr {
+        let line = self.wait_for("listening");
+        let at = line.find("127.0.0.1:").expect("a loopback address");
+        line[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    }
+
+    /// The process id (for signals).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, and the process reaped.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,150 @@
+//! The location stores across restarts and crashes: the `sipreg` binary killed with
+//! SIGKILL under SIPp load and started again on the same file.
+
+use crate::process::Process;
+use crate::sippkit::{Background, scenario};
+use sipreg::config::Transport;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+fn write_config(dir: &Path, extra: &str) {
+    std::fs::write(
+        dir.join("sipreg.toml"),
+        format!(
+            "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[registrar]\nmin_expires = 1\n\n[auth]\nchallenge = \"off\"\n\n[store]\ntype = \"embedded\"\npath = \"data/location.redb\"\n{extra}"
+        ),
+    )
+    .unwrap();
+}
+
+/// A REGISTER per call for user `u<call number>`; each 200 is logged as `stored u<n>`.
+fn register_each_call(expires: u32) -> String {
+    scenario(&format!(
+        r#"  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
+      Max-Forwards: 70
+      From: <sip:u[call_number]@127.0.0.1>;tag=[pid]SIPpTag[call_number]
+      To: <sip:u[call_number]@127.0.0.1>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:u[call_number]@[local_ip]:[local_port]>
+      Expires: {expires}
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" timeout="2000">
+    <action>
+      <log message="stored u[call_number]"/>
+    </action>
+  </recv>
+"#
+    ))
+}
+
+/// The contacts a REGISTER without Contact (a query) lists for `user`.
+fn query(client: &UdpSocket, server: SocketAddr, user: &str, n: u32) -> Vec<String> {
+    let req = format!(
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKq{n}\r\nMax-Forwards: 70\r\nFrom: <sip:{user}@127.0.0.1>;tag=q\r\nTo: <sip:{user}@127.0.0.1>\r\nCall-ID: query-{n}\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+        client.local_addr().unwrap()
+    );
+    client.send_to(req.as_bytes(), server).unwrap();
+    let mut buf = [0u8; 4096];
+    let len = client.recv(&mut buf).expect("an answer to the query");
+    let text = String::from_utf8_lossy(&buf[..len]).to_string();
+    assert!(text.starts_with("SIP/2.0 200 "), "{text}");
+    text.lines()
+        .filter(|l| l.starts_with("Contact:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn client() -> UdpSocket {
+    let c = UdpSocket::bind("127.0.0.1:0").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c
+}
+
+/// SIGKILL during SIPp load; every binding SIPp saw a 200 for is there after the restart.
+#[test]
+fn a_binding_answered_200_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let (mut server, addr) = Process::run(dir.path());
+    let calls = 4000;
+    let load = Background::start(
+        addr,
+        Transport::Udp,
+        &register_each_call(3600),
+        &["-m", &calls.to_string(), "-r", "1000", "-trace_logs"],
+    );
+    // Kill it once some REGISTERs were answered, in the middle of the load.
+    server.wait_for("Registration added");
+    std::thread::sleep(Duration::from_millis(1200));
+    server.kill();
+    let (_, logs) = load.finish_with_logs();
+    let stored: Vec<&str> = logs
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("stored "))
+        .collect();
+    assert!(
+        stored.len() > 100 && stored.len() < calls,
+        "the kill came in the middle of the load: {} of {calls} answered 200",
+        stored.len()
+    );
+    let (again, addr) = Process::run(dir.path());
+    let loaded = again
+        .earlier("location store loaded")
+        .expect("the store is loaded before the server listens");
+    let bindings: usize = loaded
+        .split("bindings=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{loaded}"));
+    assert!(bindings >= stored.len(), "{loaded}");
+    let c = client();
+    for (n, user) in stored.iter().enumerate() {
+        let contacts = query(&c, addr, user, n as u32);
+        assert!(
+            contacts.len() == 1 && contacts[0].contains(&format!("<sip:{user}@127.0.0.1:")),
+            "{user} was answered 200 before the kill and is gone after it: {contacts:?}"
+        );
+    }
+}
+
+/// A binding that expired while the server was down is removed by the first tick after
+/// the start, and reported once: not again after the next restart.
+#[test]
+fn expired_while_down_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "");
+    let (mut server, addr) = Process::run(dir.path());
+    let c = client();
+    let reg = "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKshort\r\nMax-Forwards: 70\r\nFrom: <sip:brief@127.0.0.1>;tag=b\r\nTo: <sip:brief@127.0.0.1>\r\nCall-ID: brief-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:brief@127.0.0.1:5999>;expires=2\r\nContent-Length: 0\r\n\r\n";
+    c.send_to(reg.as_bytes(), addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let len = c.recv(&mut buf).unwrap();
+    assert!(buf[..len].starts_with(b"SIP/2.0 200 "));
+    server.kill();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (mut again, addr) = Process::run(dir.path());
+    let deleted = again.wait_for("Registration deleted");
+    assert!(
+        deleted.contains("brief@127.0.0.1") && deleted.contains("Registration expired"),
+        "{deleted}"
+    );
+    assert!(query(&c, addr, "brief", 1).is_empty());
+    drop(again);
+    let (mut third, _) = Process::run(dir.path());
+    let loaded = third.earlier("location store loaded").unwrap();
+    assert!(loaded.contains("bindings=0"), "{loaded}");
+    assert_eq!(
+        third.next_with("Registration deleted", Duration::from_millis(2500)),
+        None,
+        "reported a second time"
+    );
+}
