@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs sipreg's whole test suite on a fresh Debian machine: installs what the tests need
-# (SIPp from the package sip-tester) when it is missing, then runs every test.
+# when it is missing (SIPp from the package sip-tester; redis-server, which the Redis
+# tests start on loopback ports of their own), then runs every test.
 #
 #   ./test.sh            # what CI runs
 set -euo pipefail
@@ -8,6 +9,7 @@ cd "$(dirname "$0")"
 
 need_apt=()
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   sudo_cmd=()

@@ -7,7 +7,7 @@ use crate::config::{Config, ProxyMode, Transport};
 use crate::flows::Flows;
 use crate::hooks::builtin::Builtin;
 use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars};
-use crate::kv::Kv;
+use crate::kv::{Kv, KvStore};
 use crate::proxy::{Outgoing, Proxy, Routed};
 use crate::qualify::{self, Qualify};
 use crate::registrar::Registrar;
@@ -89,7 +89,7 @@ pub struct Core {
     proxy: Proxy,
     flows: Arc<Flows>,
     chain: HookChain,
-    kv: Arc<Kv>,
+    kv: Arc<dyn KvStore>,
     pub counters: Counters,
 }
 
@@ -125,7 +125,7 @@ impl Core {
         config: &Config,
         extra: Vec<Arc<dyn Hooks>>,
         location: Arc<dyn LocationStore>,
-        kv: Arc<Kv>,
+        kv: Arc<dyn KvStore>,
     ) -> Core {
         let mut hooks = extra;
         hooks.push(Arc::new(Builtin::new(config)));

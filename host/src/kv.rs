@@ -1,6 +1,8 @@
-//! A shared key-value store with expiry, for policy counters and flags (Lua's `sip.kv`).
+//! A shared key-value store with expiry, for policy counters and flags (Lua's `sip.kv`,
+//! the plugins' `kv_*`): the [`KvStore`] trait, and [`Kv`], the one in memory. With a
+//! Redis location store the hooks get `store::redis::RedisKv` instead, shared by every node.
 //!
-//! One store per process, shared by every hook implementation and every Lua state. Keys
+//! [`Kv`]: one store per process, shared by every hook implementation and every Lua state. Keys
 //! are spread over shards, each behind its own lock, and each shard keeps an ordered index
 //! of expiry times, so `purge` (called by the server's timer) pops due keys from the front
 //! and never scans the whole store. A key past its expiry reads as absent even before the
@@ -76,6 +78,73 @@ pub enum KvError {
     Full,
     #[error("the value of \"{0}\" is not an integer")]
     NotInteger(String),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A key-value store with expiry.
+pub trait KvStore: Send + Sync + std::fmt::Debug {
+    /// The value of a live key.
+    ///
+    /// # Errors
+    /// [`KvError::Unavailable`].
+    fn get(&self, key: &str, now_ms: u64) -> Result<Option<KvValue>, KvError>;
+
+    /// Sets a key, expiring after `ttl_s` seconds (never when `None`).
+    ///
+    /// # Errors
+    /// [`KvError::Full`], [`KvError::Unavailable`].
+    fn set(
+        &self,
+        key: &str,
+        value: KvValue,
+        ttl_s: Option<f64>,
+        now_ms: u64,
+    ) -> Result<(), KvError>;
+
+    /// Adds `by` to an integer key and returns the new value. A missing or expired key
+    /// starts at 0 and gets `ttl_s`; an existing key keeps its expiry (a fixed window).
+    ///
+    /// # Errors
+    /// [`KvError::NotInteger`], [`KvError::Full`], [`KvError::Unavailable`].
+    fn incr(&self, key: &str, by: i64, ttl_s: Option<f64>, now_ms: u64) -> Result<i64, KvError>;
+
+    /// Removes a key; whether it was live.
+    ///
+    /// # Errors
+    /// [`KvError::Unavailable`].
+    fn delete(&self, key: &str, now_ms: u64) -> Result<bool, KvError>;
+
+    /// Removes the keys whose time is up (the server's timer calls it); how many.
+    fn purge(&self, now_ms: u64) -> usize;
+}
+
+impl KvStore for Kv {
+    fn get(&self, key: &str, now_ms: u64) -> Result<Option<KvValue>, KvError> {
+        Ok(Kv::get(self, key, now_ms))
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        value: KvValue,
+        ttl_s: Option<f64>,
+        now_ms: u64,
+    ) -> Result<(), KvError> {
+        Kv::set(self, key, value, ttl_s, now_ms)
+    }
+
+    fn incr(&self, key: &str, by: i64, ttl_s: Option<f64>, now_ms: u64) -> Result<i64, KvError> {
+        Kv::incr(self, key, by, ttl_s, now_ms)
+    }
+
+    fn delete(&self, key: &str, now_ms: u64) -> Result<bool, KvError> {
+        Ok(Kv::delete(self, key, now_ms))
+    }
+
+    fn purge(&self, now_ms: u64) -> usize {
+        Kv::purge(self, now_ms)
+    }
 }
 
 /// The store.

@@ -216,10 +216,7 @@ fn main() -> ExitCode {
                 }
             };
             let shared = match sipreg::store::open(&cfg) {
-                Ok(location) => Shared {
-                    location,
-                    ..Shared::new()
-                },
+                Ok(shared) => shared,
                 Err(e) => {
                     eprintln!("cannot open the location store: {e}");
                     return ExitCode::FAILURE;

@@ -3,7 +3,7 @@
 
 use super::Hooks;
 use crate::config::{Config, HookKind};
-use crate::kv::Kv;
+use crate::kv::{Kv, KvStore};
 use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
 use crate::store::{Location, LocationStore};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// and the location store.
 #[derive(Debug, Clone)]
 pub struct Shared {
-    pub kv: Arc<Kv>,
+    pub kv: Arc<dyn KvStore>,
     pub location: Arc<dyn LocationStore>,
 }
 

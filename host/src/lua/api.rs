@@ -180,7 +180,11 @@ fn shared(lua: &Lua) -> mlua::Result<Shared> {
 
 fn kv_get(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let (key,): (String,) = lua.unpack_multi(args)?;
-    match shared(lua)?.kv.get(&key, now_ms(lua)) {
+    let value = shared(lua)?
+        .kv
+        .get(&key, now_ms(lua))
+        .map_err(|e| err(format!("sip.kv.get: {e}")))?;
+    match value {
         Some(v) => ret(lua, convert::kv_to_lua(lua, &v)?),
         None => ret(lua, Value::Nil),
     }
@@ -198,7 +202,10 @@ fn ttl(v: Option<f64>) -> mlua::Result<Option<f64>> {
 fn kv_set(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let (key, value, t): (String, Value, Option<f64>) = lua.unpack_multi(args)?;
     if value.is_nil() {
-        shared(lua)?.kv.delete(&key, now_ms(lua));
+        shared(lua)?
+            .kv
+            .delete(&key, now_ms(lua))
+            .map_err(|e| err(format!("sip.kv.set: {e}")))?;
         return ret(lua, ());
     }
     let v = convert::lua_to_kv(&value).ok_or_else(|| {
@@ -225,7 +232,11 @@ fn kv_incr(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
 
 fn kv_delete(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
     let (key,): (String,) = lua.unpack_multi(args)?;
-    ret(lua, shared(lua)?.kv.delete(&key, now_ms(lua)))
+    let was = shared(lua)?
+        .kv
+        .delete(&key, now_ms(lua))
+        .map_err(|e| err(format!("sip.kv.delete: {e}")))?;
+    ret(lua, was)
 }
 
 fn location(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue> {
@@ -557,7 +568,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         "sip.kv.get(key) -> value | nil",
         ANY,
         Store,
-        "A value of the store shared by every state and script of this server (strings, numbers, booleans).",
+        "A value of the store shared by every state and script of this server, and of every node with `[store] type = \"redis\"` (strings, numbers, booleans). An unreachable Redis raises an error.",
         kv_get
     ),
     entry!(

@@ -54,7 +54,8 @@ extern "C" fn kv_get(
 ) {
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
-    let value = s.shared.kv.get(text(key), now_ms());
+    // An unavailable store reads as absent (the plugin ABI has no error here).
+    let value = s.shared.kv.get(text(key), now_ms()).unwrap_or(None);
     let mut c = KvValueC {
         kind: 0,
         int: 0,
@@ -85,8 +86,7 @@ extern "C" fn kv_set(ctx: *const c_void, key: RStr, value: KvValueC, ttl_ms: u64
         3 => KvValue::Num(value.num),
         4 => KvValue::Str(text(value.text).to_owned()),
         _ => {
-            s.shared.kv.delete(text(key), now);
-            return true;
+            return s.shared.kv.delete(text(key), now).is_ok();
         }
     };
     s.shared.kv.set(text(key), v, ttl(ttl_ms), now).is_ok()

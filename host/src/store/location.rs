@@ -31,7 +31,9 @@ pub struct Binding {
     pub call_id: Arc<str>,
     pub cseq: u32,
     /// A hash of the top Via branch of the request that last wrote the binding, to tell a
-    /// retransmission from a replay with the same CSeq.
+    /// retransmission from a replay with the same CSeq. Stored as decimal text: Redis's
+    /// Lua reads numbers as doubles.
+    #[serde(with = "decimal")]
     pub branch: u64,
     pub registration_id: Uuid,
     pub source: SocketAddr,
@@ -47,6 +49,19 @@ pub struct Binding {
     pub refreshed_ms: u64,
     #[serde(skip)]
     timer: u64,
+}
+
+/// A `u64` as decimal text.
+mod decimal {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
 /// One contact of an update.

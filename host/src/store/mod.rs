@@ -6,11 +6,14 @@
 mod durable;
 pub mod embedded;
 pub mod location;
+pub mod redis;
 
 pub use durable::Durable;
 pub use location::{Applied, Binding, Change, Event, Location, Update, UpdateError};
 
 use crate::config::{Config, StoreKind};
+use crate::hooks::configured::Shared;
+use crate::kv::Kv;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -19,14 +22,15 @@ use uuid::Uuid;
 #[error("{0}")]
 pub struct StoreError(pub String);
 
-/// Opens the configured store (loading the embedded one's file).
+/// Opens the configured stores (loading the embedded one's file): the location store and
+/// the hooks' key-value store (in Redis too with a Redis location store, else in memory).
 ///
 /// # Errors
 /// The store cannot be opened; the message names the file or server.
-pub fn open(config: &Config) -> Result<Arc<dyn LocationStore>, StoreError> {
+pub fn open(config: &Config) -> Result<Shared, StoreError> {
     let started = std::time::Instant::now();
-    match config.store.kind {
-        StoreKind::Memory => Ok(Arc::new(Location::new())),
+    let location: Arc<dyn LocationStore> = match config.store.kind {
+        StoreKind::Memory => Arc::new(Location::new()),
         StoreKind::Embedded => {
             let path = config.base_dir.join(&config.store.path);
             let opened = embedded::open(&path)?;
@@ -38,10 +42,32 @@ pub fn open(config: &Config) -> Result<Arc<dyn LocationStore>, StoreError> {
                 ms = started.elapsed().as_millis() as u64,
                 "location store loaded"
             );
-            Ok(Arc::new(opened.location))
+            Arc::new(opened.location)
         }
-        StoreKind::Redis => Err(StoreError("the redis store is not built yet".into())),
-    }
+        StoreKind::Redis => {
+            let url = config.store.url.as_deref().unwrap_or_default();
+            let timeout = std::time::Duration::from_millis(config.store.timeout_ms);
+            let redis = Arc::new(redis::Redis::new(url, timeout)?);
+            match redis.ping() {
+                Ok(()) => {
+                    tracing::info!(target: "sipreg::store", url, prefix = %config.store.prefix, "location store in Redis");
+                }
+                // Served anyway: REGISTERs get 503 until Redis answers.
+                Err(e) => {
+                    tracing::error!(target: "sipreg::store", url, error = %e, "Redis unavailable at start");
+                }
+            }
+            let prefix = &config.store.prefix;
+            return Ok(Shared {
+                location: Arc::new(redis::RedisLocation::new(redis.clone(), prefix)),
+                kv: Arc::new(redis::RedisKv::new(redis, prefix)),
+            });
+        }
+    };
+    Ok(Shared {
+        location,
+        kv: Arc::new(Kv::new()),
+    })
 }
 
 /// A location store.

@@ -14,6 +14,8 @@ mod plugins;
 mod process;
 mod proxy;
 mod qualify;
+mod redis;
+mod redis_server;
 mod register;
 mod robustness;
 mod scripts;
