@@ -19,7 +19,17 @@
 #     (INVITE, 180, 200, ACK, BYE, 200 with Record-Route): the highest calls/s with 0
 #     failed calls and 0 retransmissions, and sipreg's CPU microseconds per call at
 #     FIXED_CALLS (1,000/s). Both SIPp instances share CPU 1.
-# SECTIONS picks what runs (default: "register memory floor calls").
+#   - stores: digest auth (as "auth") with each location store, memory, embedded (redb
+#     file in the work folder, every 200 after its commit) and redis (a redis-server
+#     started here on REDIS_PORT, append-only file with fsync every second): the highest
+#     rate (from 2,000/s up) and the CPU per registration of sipreg (Redis's own CPU not
+#     counted; Redis shares CPU 1 with SIPp);
+#   - restart: an embedded store filled with RESTART_BINDINGS (1,000,000) bindings by
+#     bench/fill (fill-store), then the time from starting sipreg on it to its UDP port
+#     being bound, and its RSS then.
+# The "register", "memory" and "calls" sections use the memory store, as before stores
+# existed, so that their figures compare with earlier runs.
+# SECTIONS picks what runs (default: "register memory floor calls stores restart").
 # sipreg runs on CPU 0 and SIPp on CPU 1 (taskset), like ../shared/bench/compare.sh.
 # Every SIPp run is bounded by -m and -timeout; only the sipreg started here is stopped.
 set -uo pipefail
@@ -34,7 +44,10 @@ PORT=${PORT:-5071}
 UAC_PORT=${UAC_PORT:-5081}
 UAS_PORT=${UAS_PORT:-5091}
 FIXED_CALLS=${FIXED_CALLS:-1000}
-SECTIONS=${SECTIONS:-register memory floor calls}
+REDIS_PORT=${REDIS_PORT:-6391}
+RESTART_BINDINGS=${RESTART_BINDINGS:-1000000}
+FILL=${FILL_BIN:-$HERE/../target/release/fill-store}
+SECTIONS=${SECTIONS:-register memory floor calls stores restart}
 USERS=10000
 BIG=100000
 for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (apt-get install sip-tester)"; exit 2; }; done
@@ -42,8 +55,10 @@ for b in sipp taskset awk; do command -v $b >/dev/null || { echo "missing $b (ap
 [ -x "$FLOOR" ] || { echo "no $FLOOR: run cargo build --release --workspace"; exit 2; }
 [ -f "$DIRECTORY_SO" ] || { echo "no $DIRECTORY_SO: run cargo build --release --workspace"; exit 2; }
 command -v python3 >/dev/null || { echo "missing python3 (writes the plugin's HA1 file)"; exit 2; }
+[ -x "$FILL" ] || { echo "no $FILL: run cargo build --release --workspace"; exit 2; }
+command -v redis-server >/dev/null || { echo "missing redis-server (apt-get install redis-server)"; exit 2; }
 WORK=$(mktemp -d /tmp/sipreg-bench.XXXXXX)
-trap 'stop; stop_uas; rm -rf "$WORK"' EXIT
+trap 'stop; stop_uas; stop_redis; rm -rf "$WORK"' EXIT
 log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
 
 users_csv() { # $1 = count, $2 = file
@@ -52,9 +67,15 @@ users_csv() { # $1 = count, $2 = file
     printf "%s;%s;[authentication username=%s password=%s]\n", u, p, u, p } }' > "$2"
 }
 
-config() { # $1 = plain|auth|lua-auth, $2 = users
+STORE=memory
+config() { # $1 = plain|auth|lua-auth, $2 = users; the store is $STORE
   echo "[server]"; echo "listen = [\"udp:127.0.0.1:$PORT\"]"; echo "domains = [\"127.0.0.1\"]"
   echo "[registrar]"; echo "max_contacts = 10"
+  echo "[store]"; echo "type = \"$STORE\""
+  case $STORE in
+    embedded) echo "path = \"$WORK/location-$1.redb\"" ;;
+    redis) echo "url = \"redis://127.0.0.1:$REDIS_PORT/0\"" ;;
+  esac
   if [ "$1" = lua-auth ]; then
     echo "[[hooks]]"; echo "type = \"lua\""; echo "script = \"$LUA\""
   fi
@@ -63,6 +84,7 @@ config() { # $1 = plain|auth|lua-auth, $2 = users
     echo "config = { file = \"$WORK/directory.csv\" }"
   fi
   echo "[auth]"
+  [ "$STORE" = redis ] && echo "nonce_secret = \"bench\""
   if [ "$1" = plugin-auth ]; then
     echo "challenge = \"www\""; echo "realm = \"127.0.0.1\""; echo "algorithms = [\"MD5\"]"
   elif [ "$1" != plain ]; then
@@ -89,6 +111,18 @@ start() { # $1 = config file, or "floor" for the do-nothing server
   log "sipreg did not bind :$PORT"; cat "$WORK/sipreg.log" >&2; exit 1
 }
 stop() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; SRV=""; }
+REDIS=""
+start_redis() {
+  (cd "$WORK" && taskset -c 1 redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" \
+     --appendonly yes --appendfsync everysec --dir "$WORK" > "$WORK/redis.log" 2>&1) &
+  REDIS=$!
+  for _ in $(seq 100); do
+    grep -q ":$(printf '%04X' "$REDIS_PORT") " /proc/net/tcp 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "redis-server did not listen on :$REDIS_PORT"; cat "$WORK/redis.log" >&2; exit 1
+}
+stop_redis() { [ -n "$REDIS" ] && kill "$REDIS" 2>/dev/null && wait "$REDIS" 2>/dev/null; REDIS=""; }
 UAS=""
 stop_uas() { [ -n "$UAS" ] && kill "$UAS" 2>/dev/null && wait "$UAS" 2>/dev/null; UAS=""; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$SRV/stat"; }
@@ -130,7 +164,7 @@ ramp() {
 }
 
 declare -A CPU_US
-measure() { # $1 = plain|auth|lua-auth
+measure() { # $1 = plain|auth|lua-auth, $2 = the row's name (default: $1)
   local kind=$1 scen=uac_register.xml
   [ "$kind" != plain ] && scen=uac_register_auth.xml
   config "$kind" $USERS > "$WORK/$kind.toml"
@@ -141,10 +175,10 @@ measure() { # $1 = plain|auth|lua-auth
   local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
   t0=$(cpu_ticks); read -r ok fail retr _ < <(run_sipp $scen "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
   local us_per_reg; us_per_reg=$(awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
-  local best; best=$(ramp $scen "$WORK/users.csv" $(( FIXED_RATE * 2 )) "$kind")
+  local best; best=$(ramp $scen "$WORK/users.csv" "${RAMP_FROM:-$(( FIXED_RATE * 2 ))}" "${2:-$kind}")
   stop
   CPU_US[$kind]=$us_per_reg
-  printf '| %-8s | %9s | %8s | %9s |\n' "$kind" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
+  printf '| %-8s | %9s | %8s | %9s |\n' "${2:-$kind}" "$best" "$us_per_reg" "$(( mem10k / 1024 )) MiB"
 }
 
 # CPU per registration of a server that only copies five header lines into a 200: what one
@@ -224,4 +258,30 @@ fi
 if section calls; then
   echo
   measure_calls
+fi
+if section stores; then
+  echo
+  echo "Digest auth with each location store:"
+  echo
+  echo "| store | max reg/s (0 fail, 0 retrans) | CPU us/reg at ${FIXED_RATE}/s | RSS, 10k bindings |"
+  echo "|---|---|---|---|"
+  for STORE in memory embedded redis; do
+    [ "$STORE" = redis ] && start_redis
+    RAMP_FROM=2000 measure auth "$STORE"
+    [ "$STORE" = redis ] && stop_redis
+  done
+  STORE=memory
+fi
+if section restart; then
+  echo
+  log "filling an embedded store with $RESTART_BINDINGS bindings"
+  "$FILL" "$WORK/restart.redb" "$RESTART_BINDINGS" >&2 || { log "fill-store failed"; exit 1; }
+  { echo "[server]"; echo "listen = [\"udp:127.0.0.1:$PORT\"]"
+    echo "[auth]"; echo "challenge = \"off\""
+    echo "[store]"; echo "path = \"$WORK/restart.redb\""; } > "$WORK/restart.toml"
+  t0=$(date +%s%N)
+  start "$WORK/restart.toml"
+  t1=$(date +%s%N)
+  echo "Restart with $RESTART_BINDINGS bindings (embedded store, $(( $(stat -c %s "$WORK/restart.redb") / 1048576 )) MiB file): $(awk -v ns=$(( t1 - t0 )) 'BEGIN { printf "%.2f", ns / 1e9 }') s from start to serving; RSS then $(( $(rss_kib) / 1024 )) MiB"
+  stop
 fi

@@ -7,7 +7,7 @@ mod udp;
 
 pub use send::Sender;
 
-use crate::config::{Config, Listen, Transport};
+use crate::config::{Config, Listen, StoreKind, Transport};
 use crate::core::{Core, now_ms};
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +21,19 @@ use tokio::task::JoinSet;
 pub struct Limits {
     pub max_message_size: usize,
     pub tcp_idle_timeout: Duration,
+    /// Reader threads per UDP socket.
+    pub udp_readers: usize,
+}
+
+/// Reader threads per UDP socket: one per core the process may use (at most 4), as
+/// Kamailio's UDP workers; with Redis four times that (at most 16), since a reader then
+/// spends most of a REGISTER waiting for Redis's answer.
+fn udp_readers(config: &Config) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match config.store.kind {
+        StoreKind::Redis => (cores * 4).clamp(4, 16),
+        _ => cores.clamp(1, 4),
+    }
 }
 
 /// A started server. Dropping it stops every task and thread.
@@ -61,6 +74,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
     let limits = Limits {
         max_message_size: config.server.max_message_size,
         tcp_idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
+        udp_readers: udp_readers(config),
     };
     let mut tasks = JoinSet::new();
     let stop = Arc::new(AtomicBool::new(false));
@@ -113,10 +127,15 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         loop {
             tick.tick().await;
             let now = now_ms();
-            // The store may wait for its disk or its Redis server.
+            // Off the runtime's threads: the store may wait for its disk or its Redis.
             let core = timer_core.clone();
-            let _ = tokio::task::spawn_blocking(move || core.expire_due(now)).await;
-            for probe in timer_core.qualify_due(now) {
+            let probes = tokio::task::spawn_blocking(move || {
+                core.expire_due(now);
+                core.qualify_due(now)
+            })
+            .await
+            .unwrap_or_default();
+            for probe in probes {
                 timer_sender.send(probe);
             }
         }

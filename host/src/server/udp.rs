@@ -1,5 +1,5 @@
-//! UDP: one socket read by plain threads, one per core the process may use, each doing a
-//! blocking receive, handling the request inline and sending the reply: two system calls
+//! UDP: one socket read by plain threads (`Limits::udp_readers`: one per core the process
+//! may use, more with a Redis store), each doing a blocking receive, handling the request inline and sending the reply: two system calls
 //! per message and no wake-up through an event loop (the way Kamailio's UDP workers run).
 
 use super::Limits;
@@ -38,10 +38,7 @@ pub(super) fn spawn(
     limits: Limits,
     stop: &Arc<AtomicBool>,
 ) -> io::Result<()> {
-    let readers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4);
-    for i in 0..readers {
+    for i in 0..limits.udp_readers {
         let (socket, sender, stop) = (socket.clone(), sender.clone(), stop.clone());
         std::thread::Builder::new()
             .name(format!("sipreg-udp-{i}"))
