@@ -6,6 +6,7 @@ use crate::sippkit::{Background, scenario};
 use sipreg::config::Transport;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn write_config(dir: &Path, extra: &str) {
@@ -147,4 +148,50 @@ fn expired_while_down_is_reported_once() {
         None,
         "reported a second time"
     );
+}
+
+/// Over UDP and TCP, every REGISTER through the embedded store gets its 200 (sent by the
+/// committer once on disk), and the bindings are in the file when it is opened again.
+#[test]
+fn udp_and_tcp_replies_come_after_the_commit() {
+    use sipreg::store::{LocationStore, embedded};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loc.redb");
+    let cfg = sipreg::config::parse(
+        "[server]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[auth]\nchallenge = \"off\"\n",
+        "embedded.toml",
+    )
+    .unwrap();
+    let location: Arc<dyn LocationStore> = Arc::new(embedded::open(&path).unwrap().location);
+    let core = sipreg::core::Core::with_stores(
+        &cfg,
+        Vec::new(),
+        location.clone(),
+        Arc::new(sipreg::kv::Kv::new()),
+    );
+    let served = crate::support::serve(&cfg, core);
+    for t in [Transport::Udp, Transport::Tcp] {
+        crate::sippkit::sipp(
+            served.running.addr(t).unwrap(),
+            t,
+            &register_each_call(600),
+            &["-m", "300", "-r", "300"],
+        )
+        .unwrap_or_else(|e| panic!("{t}: {e}"));
+    }
+    // u1..u300 twice, from two SIPp ports: two bindings each
+    assert_eq!(location.count().unwrap(), 600);
+    drop(served);
+    // The readers and tasks let go of the core within moments; the last owner closes the file.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Arc::strong_count(&location) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server kept the store"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(location);
+    let again = embedded::open(&path).unwrap();
+    assert_eq!((again.aors, again.bindings), (300, 600));
 }
