@@ -104,11 +104,14 @@ start() { # $1 = config file, or "floor" for the do-nothing server
     RUST_LOG=warn taskset -c 0 "$BIN" run --config "$1" > "$WORK/sipreg.log" 2>&1 &
   fi
   SRV=$!
+  listening udp "$PORT" || { log "sipreg did not bind :$PORT"; cat "$WORK/sipreg.log" >&2; exit 1; }
+}
+listening() { # $1 = udp|tcp, $2 = port: waits (10 s at most) until something is bound there
   for _ in $(seq 100); do
-    grep -q ":$(printf '%04X' "$PORT") " /proc/net/udp 2>/dev/null && return 0
+    grep -q ":$(printf '%04X' "$2") " "/proc/net/$1" 2>/dev/null && return 0
     sleep 0.1
   done
-  log "sipreg did not bind :$PORT"; cat "$WORK/sipreg.log" >&2; exit 1
+  return 1
 }
 stop() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; SRV=""; }
 REDIS=""
@@ -116,11 +119,7 @@ start_redis() {
   (cd "$WORK" && taskset -c 1 redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" \
      --appendonly yes --appendfsync everysec --dir "$WORK" > "$WORK/redis.log" 2>&1) &
   REDIS=$!
-  for _ in $(seq 100); do
-    grep -q ":$(printf '%04X' "$REDIS_PORT") " /proc/net/tcp 2>/dev/null && return 0
-    sleep 0.1
-  done
-  log "redis-server did not listen on :$REDIS_PORT"; cat "$WORK/redis.log" >&2; exit 1
+  listening tcp "$REDIS_PORT" || { log "redis-server did not listen on :$REDIS_PORT"; cat "$WORK/redis.log" >&2; exit 1; }
 }
 stop_redis() { [ -n "$REDIS" ] && kill "$REDIS" 2>/dev/null && wait "$REDIS" 2>/dev/null; REDIS=""; }
 UAS=""

@@ -3,7 +3,7 @@
 
 use crate::process::Process;
 use crate::redis_server::RedisServer;
-use crate::sippkit::{Background, scenario};
+use crate::sippkit::{Background, register_each_call};
 use sipreg::config::Transport;
 use sipreg::kv::{KvError, KvStore, KvValue};
 use sipreg::store::redis::{Redis, RedisKv, RedisLocation};
@@ -399,7 +399,7 @@ fn redis_lost_under_load_gives_503_and_service_resumes() {
     let load = Background::start(
         addr,
         Transport::Udp,
-        &register_or_refused(),
+        &register_each_call(3600, true),
         &["-m", "3000", "-r", "500", "-trace_logs"],
     );
     server.wait_for("Registration added");
@@ -434,37 +434,4 @@ fn redis_lost_under_load_gives_503_and_service_resumes() {
         assert_eq!(found.len(), 1, "{user} was answered 200 and is not stored");
     }
     assert!(stored.len() + refused <= 3000);
-}
-
-/// A REGISTER per call for `u<n>`: a 503 is logged `refused u<n>`, a 200 `stored u<n>`.
-fn register_or_refused() -> String {
-    scenario(
-        r#"  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:u[call_number]@127.0.0.1>;tag=[pid]SIPpTag[call_number]
-      To: <sip:u[call_number]@127.0.0.1>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:u[call_number]@[local_ip]:[local_port]>
-      Expires: 3600
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="503" optional="true" next="end">
-    <action>
-      <log message="refused u[call_number]"/>
-    </action>
-  </recv>
-  <recv response="200" timeout="3000">
-    <action>
-      <log message="stored u[call_number]"/>
-    </action>
-  </recv>
-  <label id="end"/>
-"#,
-    )
 }

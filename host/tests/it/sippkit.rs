@@ -56,6 +56,50 @@ pub fn scenario(body: &str) -> String {
     )
 }
 
+/// A REGISTER per call for user `u<call number>` at 127.0.0.1 (so `-m N` registers N
+/// users): a 200 is logged `stored u<n>`, and with `refused` a 503 is accepted and logged
+/// `refused u<n>` (read them with `-trace_logs` and [`Background::finish_with_logs`]).
+pub fn register_each_call(expires: u32, refused: bool) -> String {
+    let on_503 = if refused {
+        r#"  <recv response="503" optional="true" next="end">
+    <action>
+      <log message="refused u[call_number]"/>
+    </action>
+  </recv>
+"#
+    } else {
+        ""
+    };
+    let end = if refused {
+        "  <label id=\"end\"/>\n"
+    } else {
+        ""
+    };
+    scenario(&format!(
+        r#"  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
+      Max-Forwards: 70
+      From: <sip:u[call_number]@127.0.0.1>;tag=[pid]SIPpTag[call_number]
+      To: <sip:u[call_number]@127.0.0.1>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:u[call_number]@[local_ip]:[local_port]>
+      Expires: {expires}
+      Content-Length: 0
+
+    ]]>
+  </send>
+{on_503}  <recv response="200" timeout="3000">
+    <action>
+      <log message="stored u[call_number]"/>
+    </action>
+  </recv>
+{end}"#
+    ))
+}
+
 /// A SIPp command for `scenario` against `server` over `transport`, in a fresh folder
 /// (its logs land there), listening on `port`.
 fn command(

@@ -2,7 +2,7 @@
 //! SIGKILL under SIPp load and started again on the same file.
 
 use crate::process::Process;
-use crate::sippkit::{Background, scenario};
+use crate::sippkit::{Background, register_each_call};
 use sipreg::config::Transport;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
@@ -17,33 +17,6 @@ fn write_config(dir: &Path, extra: &str) {
         ),
     )
     .unwrap();
-}
-
-/// A REGISTER per call for user `u<call number>`; each 200 is logged as `stored u<n>`.
-fn register_each_call(expires: u32) -> String {
-    scenario(&format!(
-        r#"  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:u[call_number]@127.0.0.1>;tag=[pid]SIPpTag[call_number]
-      To: <sip:u[call_number]@127.0.0.1>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:u[call_number]@[local_ip]:[local_port]>
-      Expires: {expires}
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" timeout="2000">
-    <action>
-      <log message="stored u[call_number]"/>
-    </action>
-  </recv>
-"#
-    ))
 }
 
 /// The contacts a REGISTER without Contact (a query) lists for `user`.
@@ -79,7 +52,7 @@ fn a_binding_answered_200_survives_kill_9() {
     let load = Background::start(
         addr,
         Transport::Udp,
-        &register_each_call(3600),
+        &register_each_call(3600, false),
         &["-m", &calls.to_string(), "-r", "1000", "-trace_logs"],
     );
     // Kill it once some REGISTERs were answered, in the middle of the load.
@@ -174,7 +147,7 @@ fn udp_and_tcp_replies_come_after_the_commit() {
         crate::sippkit::sipp(
             served.running.addr(t).unwrap(),
             t,
-            &register_each_call(600),
+            &register_each_call(600, false),
             &["-m", "300", "-r", "300"],
         )
         .unwrap_or_else(|e| panic!("{t}: {e}"));
