@@ -23,13 +23,15 @@ fn temp(name: &str, text: &str) -> std::path::PathBuf {
 
 #[test]
 fn check_accepts_the_example_and_names_file_line_and_key() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sipreg.toml");
-    let ok = check(example);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    for example in ["sipreg.toml", "redis-node.toml"] {
+        let path = format!("{}/../examples/{example}", env!("CARGO_MANIFEST_DIR"));
+        let ok = check(&path);
+        assert!(
+            ok.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    }
     let bad = temp(
         "bad.toml",
         "[server]\nlisten = [\"udp:127.0.0.1:5060\"]\n\n[registrar]\nmax_expire = 5\n",

@@ -168,3 +168,51 @@ fn udp_and_tcp_replies_come_after_the_commit() {
     let again = embedded::open(&path).unwrap();
     assert_eq!((again.aors, again.bindings), (300, 600));
 }
+
+/// A journal whose every write fails, as a full disk would.
+#[derive(Debug)]
+struct FullDisk;
+
+impl sipreg::store::location::Journal for FullDisk {
+    fn write(&self, _aor: &str, _live: &[sipreg::store::Binding]) -> sipreg::store::Durable {
+        let d = sipreg::store::Durable::pending();
+        d.settle(false);
+        d
+    }
+}
+
+/// A change that does not reach the disk is answered 500, never 200.
+#[test]
+fn a_failed_commit_is_answered_500() {
+    use crate::support::Register;
+    let cfg = sipreg::config::parse(
+        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"example.com\"]\n\n[auth]\nchallenge = \"off\"\n",
+        "full.toml",
+    )
+    .unwrap();
+    let core = sipreg::core::Core::with_stores(
+        &cfg,
+        Vec::new(),
+        Arc::new(sipreg::store::Location::with_journal(Box::new(FullDisk))),
+        Arc::new(sipreg::kv::Kv::new()),
+    );
+    let mut out = sipreg::core::Output::default();
+    let req = Register::new("zed@example.com")
+        .contact("<sip:zed@192.0.2.10>")
+        .text();
+    core.handle(
+        req.as_bytes(),
+        "192.0.2.10:5060".parse().unwrap(),
+        Transport::Udp,
+        sipreg::core::now_ms(),
+        &mut out,
+    );
+    assert!(out.durable.is_some(), "the 200 waits for the disk");
+    assert!(String::from_utf8_lossy(&out.reply).starts_with("SIP/2.0 200 OK\r\n"));
+    out.settle();
+    let sent = String::from_utf8_lossy(&out.reply);
+    assert!(
+        sent.starts_with("SIP/2.0 500 Location store failure\r\n"),
+        "{sent}"
+    );
+}
