@@ -118,7 +118,8 @@ pub enum UpdateError {
     OutOfOrder,
     /// The request alone asks for more bindings than `max_contacts`.
     TooManyContacts,
-    /// The store cannot be reached (Redis down); nothing is known to have changed.
+    /// The store did not answer (Redis down or too slow): whether the change was made is
+    /// unknown, and the REGISTER gets 503 (its retry is ordered by step 7 as any other).
     Unavailable,
 }
 
