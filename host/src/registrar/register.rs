@@ -18,6 +18,7 @@ use crate::sip::request::Checked;
 use crate::sip::{HeaderName, Reply};
 use crate::store::{Change, Durable, Event, LocationStore, StoreError, Update, UpdateError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The authentication settings and state.
 #[derive(Debug)]
@@ -51,7 +52,12 @@ pub struct Registrar {
     location: Arc<dyn LocationStore>,
     qualify: Arc<Qualify>,
     chain: HookChain,
+    /// New registrations are refused (503); removals and queries are served.
+    maintenance: AtomicBool,
 }
+
+/// Seconds a device is asked to wait (Retry-After) by a registrar in maintenance.
+const MAINTENANCE_RETRY_AFTER: &str = "60";
 
 /// Maps a failed hook to the reply, with the one log line that names it.
 pub fn hook_failure(e: &HookError) -> Reply {
@@ -105,6 +111,33 @@ impl Registrar {
             location,
             qualify,
             chain,
+            maintenance: AtomicBool::new(false),
+        }
+    }
+
+    /// Puts the registrar into maintenance (new registrations get 503 with Retry-After,
+    /// de-registrations and queries are still served) or takes it out; logged.
+    pub fn set_maintenance(&self, on: bool) {
+        if self.maintenance.swap(on, Ordering::Relaxed) != on {
+            tracing::info!(target: log::ADMIN, on, "Maintenance mode {}", if on { "on" } else { "off" });
+        }
+    }
+
+    /// Whether the registrar is in maintenance.
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.load(Ordering::Relaxed)
+    }
+
+    /// Whether a REGISTER would add or refresh a binding (a contact with an expiry above 0).
+    fn adds_bindings(&self, msg: &crate::sip::Message, checked: &Checked) -> bool {
+        match contact::parse(msg) {
+            Ok(Contacts::List(list)) => list.iter().any(|c| {
+                c.expires
+                    .or(checked.expires)
+                    .unwrap_or(self.default_expires)
+                    > 0
+            }),
+            _ => false,
         }
     }
 
@@ -165,6 +198,12 @@ impl Registrar {
             );
         }
         let aor = to_uri.aor();
+        // In maintenance, before any challenge: a device goes elsewhere or waits.
+        if self.in_maintenance() && self.adds_bindings(msg, checked) {
+            let reply = Reply::with_reason(503, "Maintenance mode")
+                .header("Retry-After", MAINTENANCE_RETRY_AFTER);
+            return Self::refuse(req, &aor, reply, "Maintenance mode");
+        }
         // Steps 3 and 4: authentication, then authorization in `bind`.
         let identity = match self.authenticate(req, &aor, now_ms) {
             Ok(id) => id,

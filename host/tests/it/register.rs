@@ -479,3 +479,75 @@ fn outbound_through_a_proxy_needs_its_ob_path() {
     assert_eq!(r.code, 200);
     assert_eq!(r.header("Path"), Some("<sip:192.0.2.50;lr;ob>"));
 }
+
+/// Maintenance: a new registration or a refresh gets 503 with Retry-After before any
+/// challenge; a de-registration, `Contact: *` and a query are still served; off again, 200.
+#[test]
+fn maintenance_refuses_new_registrations_only() {
+    let h = Harness::new(&config("www", ""));
+    let registrar = h.core.registrar();
+    let open = Harness::new(&config("off", ""));
+    open.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10>")
+            .text(),
+    );
+    open.send(
+        &Register::new("bob@example.com")
+            .contact("<sip:bob@192.0.2.11>")
+            .text(),
+    );
+    registrar.set_maintenance(true);
+    assert!(registrar.in_maintenance());
+    let refused = h.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10>")
+            .text(),
+    );
+    assert_eq!(
+        (refused.code, refused.reason.as_str()),
+        (503, "Maintenance mode")
+    );
+    assert_eq!(refused.header("Retry-After"), Some("60"));
+    assert!(
+        refused.header("WWW-Authenticate").is_none(),
+        "no challenge first"
+    );
+
+    let o = open.core.registrar();
+    o.set_maintenance(true);
+    let refresh = open.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10>")
+            .cseq(2)
+            .text(),
+    );
+    assert_eq!(refresh.code, 503, "a refresh is a registration too");
+    let gone = open.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10>;expires=0")
+            .cseq(3)
+            .text(),
+    );
+    assert_eq!(gone.code, 200, "{}", gone.text);
+    assert!(gone.contact_expires().is_empty());
+    let query = open.send(&Register::new("bob@example.com").cseq(2).text());
+    assert_eq!(query.code, 200);
+    assert_eq!(query.contact_expires().len(), 1);
+    let all = open.send(
+        &Register::new("bob@example.com")
+            .contact("*")
+            .expires("0")
+            .cseq(3)
+            .text(),
+    );
+    assert_eq!(all.code, 200, "{}", all.text);
+    o.set_maintenance(false);
+    let back = open.send(
+        &Register::new(ALICE)
+            .contact("<sip:alice@192.0.2.10>")
+            .cseq(4)
+            .text(),
+    );
+    assert_eq!(back.code, 200);
+}

@@ -280,3 +280,24 @@ script = "policy.lua"
         "{swapped} reloads, {refused} refused"
     );
 }
+
+/// Maintenance on: SIPp's REGISTER gets 503 with Retry-After (its de-registration 200);
+/// off: 200 again.
+#[test]
+fn maintenance_gives_503_and_off_restores_200() {
+    let s = server("off");
+    let registrar = s.running.core.registrar();
+    both(|t| {
+        let addr = s.running.addr(t).unwrap();
+        registrar.set_maintenance(true);
+        let body = register(1, "carol", &format!("{CONTACT}      Expires: 300\n"))
+            + &expect(503, &check("Retry-After", "60", false))
+            + &register(2, "carol", &format!("{CONTACT}      Expires: 0\n"))
+            + &expect(200, "");
+        sipp(addr, t, &scenario(&body), &[]).unwrap_or_else(|e| panic!("{t} on: {e}"));
+        registrar.set_maintenance(false);
+        let body = register(3, "carol", &format!("{CONTACT}      Expires: 300\n"))
+            + &expect(200, &check("Contact", "expires=300", false));
+        sipp(addr, t, &scenario(&body), &[]).unwrap_or_else(|e| panic!("{t} off: {e}"));
+    });
+}
