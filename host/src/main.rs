@@ -256,8 +256,16 @@ fn main() -> ExitCode {
                 shutdown_signal().await;
                 tracing::info!(target: "sipreg::server", "shutting down");
                 watcher.abort();
-                running.stop();
-                ExitCode::SUCCESS
+                match tokio::task::spawn_blocking(move || running.shutdown()).await {
+                    Ok(true) => {
+                        tracing::info!(target: "sipreg::server", "stopped; the location store is flushed");
+                        ExitCode::SUCCESS
+                    }
+                    _ => {
+                        tracing::error!(target: "sipreg::server", "stopped; the location store could not store everything");
+                        ExitCode::FAILURE
+                    }
+                }
             })
         }
     }

@@ -44,6 +44,7 @@ pub struct Running {
     pub core: Arc<Core>,
     tasks: JoinSet<()>,
     stop: Arc<AtomicBool>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Running {
@@ -57,6 +58,18 @@ impl Running {
 
     /// Stops every task and thread (as dropping it does).
     pub fn stop(self) {}
+
+    /// A graceful stop (SIGTERM): no new connection is accepted, the timer stops, each UDP
+    /// reader finishes the message it is handling, then the store stores what is pending
+    /// (the 200s waiting for it go out). False if the store could not.
+    pub fn shutdown(mut self) -> bool {
+        self.stop.store(true, Ordering::Relaxed);
+        self.tasks.abort_all();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        self.core.registrar().location().flush()
+    }
 }
 
 impl Drop for Running {
@@ -110,8 +123,9 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         tokio::runtime::Handle::current(),
         limits,
     ));
+    let mut readers = Vec::new();
     for s in &udp_sockets {
-        if let Err(e) = udp::spawn(s, &sender, limits, &stop) {
+        if let Err(e) = udp::spawn(s, &sender, limits, &stop, &mut readers) {
             stop.store(true, Ordering::Relaxed); // ends the UDP readers already started
             return Err(e);
         }
@@ -145,5 +159,6 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         core,
         tasks,
         stop,
+        readers,
     })
 }

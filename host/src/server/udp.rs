@@ -31,18 +31,22 @@ pub(super) fn bind(addr: SocketAddr) -> io::Result<Arc<UdpSocket>> {
     Ok(Arc::new(socket))
 }
 
-/// Starts the reader threads of a bound socket; they end when `stop` is set.
+/// Starts the reader threads of a bound socket (added to `readers`); they end when `stop`
+/// is set, after the message they are handling.
 pub(super) fn spawn(
     socket: &Arc<UdpSocket>,
     sender: &Arc<Sender>,
     limits: Limits,
     stop: &Arc<AtomicBool>,
+    readers: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> io::Result<()> {
     for i in 0..limits.udp_readers {
         let (socket, sender, stop) = (socket.clone(), sender.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name(format!("sipreg-udp-{i}"))
-            .spawn(move || serve(&socket, &sender, limits, &stop))?;
+        readers.push(
+            std::thread::Builder::new()
+                .name(format!("sipreg-udp-{i}"))
+                .spawn(move || serve(&socket, &sender, limits, &stop))?,
+        );
     }
     Ok(())
 }

@@ -18,7 +18,8 @@ const BINDINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bindings");
 const BATCH: usize = 8192;
 
 struct Write {
-    aor: Box<str>,
+    /// None: a barrier, kept when everything queued before it is stored.
+    aor: Option<Box<str>>,
     /// None: the AOR has no binding left.
     value: Option<Vec<u8>>,
     done: Durable,
@@ -48,6 +49,19 @@ impl std::fmt::Debug for Write {
 }
 
 impl Journal for Committer {
+    fn flush(&self) -> bool {
+        let done = Durable::pending();
+        let w = Write {
+            aor: None,
+            value: None,
+            done: done.clone(),
+        };
+        if self.queue.as_ref().is_none_or(|q| q.send(w).is_err()) {
+            return false;
+        }
+        done.wait()
+    }
+
     fn write(&self, aor: &str, live: &[Binding]) -> Durable {
         let done = Durable::pending();
         let value = if live.is_empty() {
@@ -63,7 +77,7 @@ impl Journal for Committer {
             }
         };
         let w = Write {
-            aor: aor.into(),
+            aor: Some(aor.into()),
             value,
             done: done.clone(),
         };
@@ -163,12 +177,13 @@ fn commit(db: &Database, batch: &[Write]) -> Result<(), redb::Error> {
     {
         let mut table = txn.open_table(BINDINGS)?;
         for w in batch {
-            match &w.value {
-                Some(v) => {
-                    table.insert(&*w.aor, v.as_slice())?;
+            match (&w.aor, &w.value) {
+                (None, _) => {}
+                (Some(aor), Some(v)) => {
+                    table.insert(&**aor, v.as_slice())?;
                 }
-                None => {
-                    table.remove(&*w.aor)?;
+                (Some(aor), None) => {
+                    table.remove(&**aor)?;
                 }
             }
         }

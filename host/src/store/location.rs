@@ -146,6 +146,11 @@ pub struct Applied {
 pub trait Journal: Send + Sync + std::fmt::Debug {
     /// The AOR's live bindings now (none: the AOR is gone).
     fn write(&self, aor: &str, live: &[Binding]) -> Durable;
+
+    /// Waits until every write made so far is stored; false if one could not be.
+    fn flush(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Debug, Default)]
@@ -392,6 +397,12 @@ impl Location {
             events,
             durable,
         })
+    }
+
+    /// Waits until every change made so far is on disk (nothing to wait for without a
+    /// journal); false if the last commit failed.
+    pub fn flush(&self) -> bool {
+        self.journal.as_ref().is_none_or(|j| j.flush())
     }
 
     /// Removes one binding of an AOR by its registration id.

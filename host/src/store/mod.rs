@@ -95,6 +95,11 @@ pub trait LocationStore: Send + Sync + std::fmt::Debug {
     /// several nodes sharing a store, one gets it).
     fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)>;
 
+    /// Waits until every change made so far is stored (at shutdown); false if one failed.
+    fn flush(&self) -> bool {
+        true
+    }
+
     /// How many bindings are stored (expired ones not yet removed included).
     ///
     /// # Errors
@@ -121,5 +126,9 @@ impl LocationStore for Location {
 
     fn count(&self) -> Result<usize, StoreError> {
         Ok(Location::len(self))
+    }
+
+    fn flush(&self) -> bool {
+        Location::flush(self)
     }
 }

@@ -94,6 +94,22 @@ impl Process {
         self.child.id()
     }
 
+    /// SIGTERM, then its exit status (None if it is still running after `within`).
+    pub fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL, and the process reaped.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

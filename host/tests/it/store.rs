@@ -45,6 +45,29 @@ fn client() -> UdpSocket {
 /// SIGKILL during SIPp load; every binding SIPp saw a 200 for is there after the restart.
 #[test]
 fn a_binding_answered_200_survives_kill_9() {
+    stop_under_load_and_restart(Process::kill);
+}
+
+/// SIGTERM during SIPp load: sipreg stops by itself (exit 0) once the store is flushed, and
+/// every binding SIPp saw a 200 for is there after the restart.
+#[test]
+fn sigterm_under_load_stops_gracefully_and_keeps_every_binding() {
+    stop_under_load_and_restart(|p| {
+        let status = p
+            .terminate(Duration::from_secs(10))
+            .expect("sipreg stops within 10 s of SIGTERM");
+        assert!(status.success(), "{status:?}");
+        assert!(
+            p.next_with("location store is flushed", Duration::from_secs(2))
+                .is_some(),
+            "the flush is logged"
+        );
+    });
+}
+
+/// Starts sipreg on an embedded store, stops it with `stop` in the middle of a SIPp load,
+/// starts it again on the same file and checks every binding answered 200.
+fn stop_under_load_and_restart(stop: impl FnOnce(&mut Process)) {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "");
     let (mut server, addr) = Process::run(dir.path());
@@ -58,7 +81,7 @@ fn a_binding_answered_200_survives_kill_9() {
     // Kill it once some REGISTERs were answered, in the middle of the load.
     server.wait_for("Registration added");
     std::thread::sleep(Duration::from_millis(1200));
-    server.kill();
+    stop(&mut server);
     let (_, logs) = load.finish_with_logs();
     let stored: Vec<&str> = logs
         .lines()
