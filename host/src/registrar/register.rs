@@ -403,8 +403,9 @@ impl Registrar {
     }
 
     /// 503 when the store cannot be read or written: never a 200 for what was not stored.
+    /// (The store logs its own failure once; each refusal is logged with its reason.)
     fn store_down(req: &RequestInfo<'_>, aor: &str, e: &StoreError) -> Outcome {
-        tracing::warn!(target: "sipreg::store", alias = aor, error = %e, "location store unavailable");
+        tracing::debug!(target: "sipreg::store", alias = aor, error = %e, "location store unavailable");
         let reply =
             Reply::with_reason(503, "Location store unavailable").header("Retry-After", "5");
         Self::refuse(req, aor, reply, "Location store unavailable")
