@@ -48,22 +48,29 @@ impl std::fmt::Debug for Write {
     }
 }
 
-impl Journal for Committer {
-    fn flush(&self) -> bool {
+impl Committer {
+    /// Queues a write for the committer; its promise fails at once when the committer is
+    /// gone.
+    fn queue(&self, aor: Option<Box<str>>, value: Option<Vec<u8>>) -> Durable {
         let done = Durable::pending();
         let w = Write {
-            aor: None,
-            value: None,
+            aor,
+            value,
             done: done.clone(),
         };
         if self.queue.as_ref().is_none_or(|q| q.send(w).is_err()) {
-            return false;
+            done.settle(false);
         }
-        done.wait()
+        done
+    }
+}
+
+impl Journal for Committer {
+    fn flush(&self) -> bool {
+        self.queue(None, None).wait()
     }
 
     fn write(&self, aor: &str, live: &[Binding]) -> Durable {
-        let done = Durable::pending();
         let value = if live.is_empty() {
             None
         } else {
@@ -71,20 +78,13 @@ impl Journal for Committer {
                 Ok(v) => Some(v),
                 Err(e) => {
                     tracing::error!(target: "sipreg::store", aor, error = %e, "bindings could not be encoded");
-                    done.settle(false);
-                    return done;
+                    let failed = Durable::pending();
+                    failed.settle(false);
+                    return failed;
                 }
             }
         };
-        let w = Write {
-            aor: Some(aor.into()),
-            value,
-            done: done.clone(),
-        };
-        if self.queue.as_ref().is_none_or(|q| q.send(w).is_err()) {
-            done.settle(false); // the committer is gone
-        }
-        done
+        self.queue(Some(aor.into()), value)
     }
 }
 
