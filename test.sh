@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs sipreg's whole test suite on a fresh Debian machine: installs what the tests need
 # when it is missing (SIPp from the package sip-tester; redis-server, which the Redis
-# tests start on loopback ports of their own), then runs every test.
+# tests start on loopback ports of their own; Chromium and ChromeDriver, which check the
+# status page), then runs every test.
 #
 #   ./test.sh            # what CI runs
 set -euo pipefail
@@ -10,6 +11,8 @@ cd "$(dirname "$0")"
 need_apt=()
 command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   sudo_cmd=()

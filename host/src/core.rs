@@ -150,6 +150,11 @@ impl Core {
         &self.registrar
     }
 
+    /// The qualify scheduler (its round trips, for `/metrics`).
+    pub fn qualify(&self) -> &Qualify {
+        &self.qualify
+    }
+
     /// The proxy (the server tells it the bound addresses).
     pub fn proxy(&self) -> &Proxy {
         &self.proxy

@@ -5,13 +5,16 @@
 //! [`registrar`] updates the location store, and a reply is written. [`server`] runs the
 //! UDP and TCP transports and the expiry timer around one shared core.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod core;
 pub mod flows;
+pub mod history;
 pub mod hooks;
 pub mod kv;
 pub mod lua;
+pub mod metrics;
 pub mod plugin;
 pub mod proxy;
 pub mod qualify;

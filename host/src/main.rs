@@ -51,6 +51,57 @@ enum Command {
     },
     /// Print the Lua API reference (docs/lua-api.md) and exit.
     LuaApi,
+    /// Show the registrations of a running registrar (as `sip show peers`).
+    Status {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Only aliases containing this.
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// Show the registration history of a running registrar, oldest first.
+    History {
+        #[command(flatten)]
+        admin: AdminArgs,
+        /// Only this alias.
+        #[arg(long)]
+        alias: Option<String>,
+        /// At most this many entries, the newest.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put a running registrar into maintenance (new registrations get 503) or out of it.
+    Maintenance {
+        #[command(flatten)]
+        admin: AdminArgs,
+        #[arg(value_enum)]
+        state: OnOff,
+    },
+    /// Reload the scripts of a running registrar (a refused one keeps its old version).
+    Reload {
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+}
+
+/// Where the admin API is.
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// The admin API's URL [default: from --config, else http://127.0.0.1:5080].
+    #[arg(long)]
+    admin: Option<String>,
+    /// Read the admin listener and token from this configuration.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The bearer token [default: from --config].
+    #[arg(long, env = "SIPREG_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,9 +209,75 @@ fn try_request(
     }
 }
 
+/// Runs one admin command against the API `args` name.
+fn admin_command(
+    args: &AdminArgs,
+    run: impl FnOnce(&sipreg::admin::client::Client) -> Result<String, String>,
+) -> ExitCode {
+    let client = sipreg::admin::client::Client::locate(
+        args.admin.as_deref(),
+        args.config.as_deref(),
+        args.token.clone(),
+    );
+    match client.and_then(|c| run(&c)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Status { admin, alias } => admin_command(&admin, |c| {
+            c.registrations(alias.as_deref())
+                .map(|r| sipreg::admin::client::status_table(&r))
+        }),
+        Command::History {
+            admin,
+            alias,
+            limit,
+        } => admin_command(&admin, |c| {
+            c.history(alias.as_deref(), limit)
+                .map(|h| sipreg::admin::client::history_table(&h))
+        }),
+        Command::Maintenance { admin, state } => admin_command(&admin, |c| {
+            let on = c.set_maintenance(matches!(state, OnOff::On))?;
+            Ok(format!(
+                "maintenance {}\n",
+                if on {
+                    "on: new registrations get 503"
+                } else {
+                    "off"
+                }
+            ))
+        }),
+        Command::Reload { admin } => {
+            let mut refused = false;
+            let code = admin_command(&admin, |c| {
+                let r = c.reload()?;
+                let mut out = String::new();
+                for name in &r.reloaded {
+                    out.push_str(&format!("reloaded {name}\n"));
+                }
+                for (name, e) in &r.failed {
+                    out.push_str(&format!(
+                        "refused {name}: {e} (the previous version keeps serving)\n"
+                    ));
+                }
+                if r.reloaded.is_empty() && r.failed.is_empty() {
+                    out.push_str("no script to reload\n");
+                }
+                refused = !r.failed.is_empty();
+                Ok(out)
+            });
+            if refused { ExitCode::from(3) } else { code }
+        }
         Command::Try {
             config,
             request,

@@ -8,6 +8,7 @@
 //! what is due and never at every binding.
 
 use crate::config::Qualify as Config;
+use crate::metrics::{Histogram, RTT_BOUNDS_US};
 use crate::store::Binding;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -79,6 +80,8 @@ pub struct Tick {
 pub struct Qualify {
     config: Config,
     state: Mutex<State>,
+    /// Round trips of answered probes (for `/metrics`).
+    pub rtt: Histogram,
 }
 
 impl Qualify {
@@ -87,6 +90,7 @@ impl Qualify {
         Qualify {
             config: config.clone(),
             state: Mutex::new(State::default()),
+            rtt: Histogram::new(RTT_BOUNDS_US),
         }
     }
 
@@ -210,6 +214,7 @@ impl Qualify {
             return true;
         };
         let rtt_ms = now_ms.saturating_sub(sent);
+        self.rtt.observe(std::time::Duration::from_millis(rtt_ms));
         if p.reach == Reach::Unreachable {
             tracing::info!(target: "sipreg::admin", alias = &*p.aor, registration_id = %id, rtt_ms, "Registration reachable");
         }

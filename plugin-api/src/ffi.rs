@@ -136,7 +136,8 @@ pub struct ExpireC {
     pub source: RStr,
     pub transport: TransportC,
     /// 0 expired, 1 removed by the device, 2 evicted, 3 unreachable (no answer to
-    /// OPTIONS); a newer host may send other values (read them as expired).
+    /// OPTIONS), 4 removed by an operator; a newer host may send other values (read them
+    /// as expired).
     pub reason: u32,
     pub natted: bool,
 }

@@ -251,6 +251,8 @@ pub enum ExpireReason {
     Evicted,
     /// It stopped answering OPTIONS.
     Unreachable,
+    /// An operator removed it through the admin API.
+    Administrative,
 }
 
 /// A binding that went away.
@@ -282,6 +284,7 @@ impl Expire<'_> {
                 1 => ExpireReason::Unregistered,
                 2 => ExpireReason::Evicted,
                 3 => ExpireReason::Unreachable,
+                4 => ExpireReason::Administrative,
                 _ => ExpireReason::Expired,
             },
             natted: e.natted,

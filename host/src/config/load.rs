@@ -326,6 +326,23 @@ fn check(c: &Config) -> Vec<Problem> {
             ));
         }
     }
+    if let Some(admin) = &c.admin {
+        if !admin.listen.ip().is_loopback() && admin.token.is_none() {
+            out.push(problem(
+                vec![Key("admin"), Key("listen")],
+                format!(
+                    "an admin listener on {} (not loopback) needs `admin.token`",
+                    admin.listen
+                ),
+            ));
+        }
+        if admin.token.as_deref() == Some("") {
+            out.push(problem(
+                vec![Key("admin"), Key("token")],
+                "an empty token protects nothing; remove it or set one",
+            ));
+        }
+    }
     if store.timeout_ms == 0 {
         out.push(problem(
             vec![Key("store"), Key("timeout_ms")],
@@ -547,6 +564,23 @@ transports = ["udp"]
         assert!(e.starts_with("x.toml:2:1: key `server.listen`"), "{e}");
         let e = error("[server\nlisten = []\n");
         assert!(e.starts_with("x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn admin_checks_name_line_and_key() {
+        let open = format!("{GOOD}\n[admin]\nlisten = \"0.0.0.0:5080\"\n");
+        let e = error(&open);
+        assert!(
+            e.starts_with("x.toml:19:1: key `admin.listen`: an admin listener on 0.0.0.0:5080 (not loopback) needs `admin.token`"),
+            "{e}"
+        );
+        let e = error(&format!("{open}token = \"\"\n"));
+        assert!(e.contains("x.toml:20:1: key `admin.token`"), "{e}");
+        let c = parse(&format!("{open}token = \"t\"\n"), "x.toml").unwrap();
+        assert_eq!(c.admin.unwrap().history, 10_000);
+        let c = parse(&format!("{GOOD}\n[admin]\n"), "x.toml").unwrap();
+        assert_eq!(c.admin.unwrap().listen.to_string(), "127.0.0.1:5080");
+        assert!(parse(GOOD, "x.toml").unwrap().admin.is_none());
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct Config {
     pub qualify: Qualify,
     #[serde(default)]
     pub store: Store,
+    /// The admin HTTP listener; none without an `[admin]` table.
+    #[serde(default)]
+    pub admin: Option<Admin>,
     /// Policy implementations asked before the built-in one, in this order.
     #[serde(default)]
     pub hooks: Vec<HookEntry>,
@@ -176,6 +179,31 @@ impl Default for Store {
             prefix: defaults::store_prefix(),
             timeout_ms: defaults::store_timeout_ms(),
         }
+    }
+}
+
+/// `[admin]`: the admin HTTP API, the status page and `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Where the admin API listens (loopback by default).
+    #[serde(default = "defaults::admin_listen")]
+    pub listen: std::net::SocketAddr,
+    /// The bearer token every API request must carry; required when `listen` is not a
+    /// loopback address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// How many registration history entries are kept.
+    #[serde(default = "defaults::history")]
+    pub history: usize,
+}
+
+impl Config {
+    /// The entries the registration history keeps.
+    pub fn history_capacity(&self) -> usize {
+        self.admin
+            .as_ref()
+            .map_or_else(defaults::history, |a| a.history)
     }
 }
 
@@ -345,6 +373,14 @@ mod defaults {
     use super::{Challenge, ProxyMode, StoreKind, UnknownAlias};
     use crate::sip::digest::Algorithm;
     use std::path::PathBuf;
+
+    pub fn admin_listen() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 5080))
+    }
+
+    pub fn history() -> usize {
+        10_000
+    }
 
     pub fn max_message_size() -> usize {
         65_535

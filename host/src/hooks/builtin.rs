@@ -117,8 +117,10 @@ impl Hooks for Builtin {
             );
             return Ok(match (self.unknown_alias, self.auth_on) {
                 (UnknownAlias::Challenge, true) => AuthDecision::Challenge,
-                (UnknownAlias::NotFound, _) => AuthDecision::Respond(Reply::new(404)),
-                _ => AuthDecision::Respond(Reply::new(403)),
+                (UnknownAlias::NotFound, _) => {
+                    AuthDecision::Respond(Reply::new(404).because("Alias not found"))
+                }
+                _ => AuthDecision::Respond(Reply::new(403).because("Alias not found")),
             });
         }
         if !self.auth_on {
@@ -167,7 +169,9 @@ impl Hooks for Builtin {
                 reason = "Invalid credentials",
                 "Registration refused"
             );
-            return Ok(Decision::Respond(Reply::new(403)));
+            return Ok(Decision::Respond(
+                Reply::new(403).because("Invalid credentials"),
+            ));
         }
         if let Some(t) = &entry.transports
             && !t.contains(&req.transport)
@@ -180,13 +184,16 @@ impl Hooks for Builtin {
                 reason = "Protocol not enabled for alias",
                 "Registration refused"
             );
-            return Ok(Decision::Respond(Reply::with_reason(
-                403,
-                format!(
-                    "Forbidden ({} not enabled for alias)",
-                    req.transport.via_token()
-                ),
-            )));
+            return Ok(Decision::Respond(
+                Reply::with_reason(
+                    403,
+                    format!(
+                        "Forbidden ({} not enabled for alias)",
+                        req.transport.via_token()
+                    ),
+                )
+                .because("Protocol not enabled for alias"),
+            ));
         }
         Ok(Decision::Continue)
     }

@@ -1,10 +1,13 @@
 //! Runs the configured hook implementations in order; the first one with an opinion decides.
 
+use super::timing::{HOOKS, Timings};
 use super::{
     AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, HookError, Hooks, RequestInfo,
     RouteDecision,
 };
+use crate::metrics::Text;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// The tracing target of the decision trail: one debug event per hook asked, with its
 /// answer (`sipreg try` prints them).
@@ -21,11 +24,18 @@ fn trail<D: std::fmt::Debug>(hook: &'static str, h: &dyn Hooks, r: &Result<D, Ho
     }
 }
 
-/// The hook implementations in the order they are asked.
+/// The hook implementations in the order they are asked, and what is measured of them.
 #[derive(Clone)]
 pub struct HookChain {
     hooks: Vec<Arc<dyn Hooks>>,
+    timings: Arc<Timings>,
 }
+
+const ON_REQUEST: usize = 0;
+const AUTHENTICATE: usize = 1;
+const BIND: usize = 2;
+const EXPIRE: usize = 3;
+const ROUTE: usize = 4;
 
 impl std::fmt::Debug for HookChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -38,7 +48,39 @@ impl std::fmt::Debug for HookChain {
 impl HookChain {
     /// A chain of these implementations, asked in this order.
     pub fn new(hooks: Vec<Arc<dyn Hooks>>) -> HookChain {
-        HookChain { hooks }
+        let timings = Arc::new(Timings::new(hooks.len()));
+        HookChain { hooks, timings }
+    }
+
+    /// Calls hook `hook` of implementation `i`: timed, counted, and on the trail.
+    fn call<D: std::fmt::Debug>(
+        &self,
+        i: usize,
+        hook: usize,
+        f: impl FnOnce(&dyn Hooks) -> Result<D, HookError>,
+    ) -> Result<D, HookError> {
+        let h = self.hooks[i].as_ref();
+        let started = Instant::now();
+        let r = f(h);
+        self.timings.record(i, hook, started.elapsed(), r.is_err());
+        trail(HOOKS[hook], h, &r);
+        r
+    }
+
+    /// Reloads every implementation that has files to reload (scripts), each keeping its
+    /// running version on failure: their names with the outcome.
+    pub fn reload(&self) -> Vec<(String, Result<(), String>)> {
+        self.hooks
+            .iter()
+            .filter_map(|h| h.reload().map(|r| (h.name().to_owned(), r)))
+            .collect()
+    }
+
+    /// Writes the hook families of `/metrics`.
+    pub fn write_metrics(&self, out: &mut Text) {
+        let names: Vec<&str> = self.hooks.iter().map(|h| h.name()).collect();
+        let counters: Vec<_> = self.hooks.iter().map(|h| h.counters()).collect();
+        self.timings.write(&names, &counters, out);
     }
 
     /// How many implementations the chain asks.
@@ -56,10 +98,8 @@ impl HookChain {
     /// # Errors
     /// The first [`HookError`].
     pub fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
-        for h in &self.hooks {
-            let r = h.on_request(req);
-            trail("on_request", h.as_ref(), &r);
-            match r? {
+        for i in 0..self.hooks.len() {
+            match self.call(i, ON_REQUEST, |h| h.on_request(req))? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -76,10 +116,8 @@ impl HookChain {
         req: &RequestInfo<'_>,
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
-        for h in &self.hooks {
-            let r = h.authenticate(req, auth);
-            trail("authenticate", h.as_ref(), &r);
-            match r? {
+        for i in 0..self.hooks.len() {
+            match self.call(i, AUTHENTICATE, |h| h.authenticate(req, auth))? {
                 AuthDecision::Pass => continue,
                 d => return Ok(d),
             }
@@ -96,10 +134,8 @@ impl HookChain {
         req: &RequestInfo<'_>,
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
-        for h in &self.hooks {
-            let r = h.bind(req, bind);
-            trail("bind", h.as_ref(), &r);
-            match r? {
+        for i in 0..self.hooks.len() {
+            match self.call(i, BIND, |h| h.bind(req, bind))? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -109,13 +145,8 @@ impl HookChain {
 
     /// `expire` to every hook; failures are returned after all were called.
     pub fn expire(&self, event: &ExpireEvent<'_>) -> Vec<HookError> {
-        self.hooks
-            .iter()
-            .filter_map(|h| {
-                let r = h.expire(event);
-                trail("expire", h.as_ref(), &r);
-                r.err()
-            })
+        (0..self.hooks.len())
+            .filter_map(|i| self.call(i, EXPIRE, |h| h.expire(event)).err())
             .collect()
     }
 
@@ -124,10 +155,8 @@ impl HookChain {
     /// # Errors
     /// The first [`HookError`].
     pub fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
-        for h in &self.hooks {
-            let r = h.route(req);
-            trail("route", h.as_ref(), &r);
-            match r? {
+        for i in 0..self.hooks.len() {
+            match self.call(i, ROUTE, |h| h.route(req))? {
                 RouteDecision::Pass => continue,
                 d => return Ok(d),
             }

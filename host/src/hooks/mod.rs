@@ -10,6 +10,7 @@ pub mod builtin;
 mod chain;
 pub mod configured;
 pub mod policy;
+mod timing;
 mod types;
 
 pub use chain::{HookChain, TRAIL};
@@ -27,6 +28,18 @@ pub use types::*;
 pub trait Hooks: Send + Sync {
     /// The name used in logs and errors (a script path, a plugin name, `builtin`).
     fn name(&self) -> &str;
+
+    /// What the implementation counts of itself, for `/metrics` (a script: the limits it
+    /// exceeded), as event names and counts.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+
+    /// Loads the implementation's files afresh (a script), keeping the running version on
+    /// failure; None when there is nothing to reload.
+    fn reload(&self) -> Option<Result<(), String>> {
+        None
+    }
 
     /// Every request. `Continue` lets the next hook and then the core decide.
     ///

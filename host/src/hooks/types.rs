@@ -158,6 +158,8 @@ pub enum ExpireReason {
     Evicted,
     /// It stopped answering OPTIONS (`[qualify] remove_unreachable`).
     Unreachable,
+    /// An operator removed it (admin API, `DELETE /api/registrations/{aor}`).
+    Administrative,
 }
 
 impl ExpireReason {
@@ -168,16 +170,19 @@ impl ExpireReason {
             ExpireReason::Unregistered => "Registration removed by the device",
             ExpireReason::Evicted => "Evicted: max_contacts reached",
             ExpireReason::Unreachable => "Unreachable: no answer to OPTIONS",
+            ExpireReason::Administrative => "Removed by the administrator",
         }
     }
 
-    /// A short name for scripts: `expired`, `unregistered`, `evicted`, `unreachable`.
+    /// A short name for scripts: `expired`, `unregistered`, `evicted`, `unreachable`,
+    /// `administrative`.
     pub fn token(self) -> &'static str {
         match self {
             ExpireReason::Expired => "expired",
             ExpireReason::Unregistered => "unregistered",
             ExpireReason::Evicted => "evicted",
             ExpireReason::Unreachable => "unreachable",
+            ExpireReason::Administrative => "administrative",
         }
     }
 }

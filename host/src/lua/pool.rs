@@ -9,6 +9,7 @@ use super::Phase;
 use super::call::{self, Failure};
 use super::convert;
 use super::decision::{self, Verdict};
+use super::limits::Limit;
 use super::state::{self, Files, LoadError, Setup, State};
 use crate::config::HookEntry;
 use crate::hooks::configured::Shared;
@@ -22,7 +23,7 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 #[derive(Debug)]
@@ -42,6 +43,9 @@ pub struct LuaHooks {
     pool: ArcSwap<Pool>,
     /// Serialises reloads (a file change and a SIGHUP at once build one pool, not two).
     reloading: Mutex<()>,
+    /// Calls that exceeded the instruction budget, and the memory limit.
+    over_budget: AtomicU64,
+    over_memory: AtomicU64,
 }
 
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -91,6 +95,8 @@ impl LuaHooks {
             size,
             pool: ArcSwap::from_pointee(pool),
             reloading: Mutex::new(()),
+            over_budget: AtomicU64::new(0),
+            over_memory: AtomicU64::new(0),
         })
     }
 
@@ -153,6 +159,11 @@ impl LuaHooks {
 
     fn failed(&self, phase: Phase, f: Failure) -> HookError {
         if let Some(limit) = f.limit {
+            match limit {
+                Limit::Instructions(_) => &self.over_budget,
+                Limit::Memory(_) => &self.over_memory,
+            }
+            .fetch_add(1, Ordering::Relaxed);
             tracing::error!(
                 target: "sipreg::hooks",
                 script = %self.setup.name,
@@ -195,6 +206,23 @@ fn read(phase: Phase, (kind, a, b, c): Flat) -> mlua::Result<Verdict> {
 impl Hooks for LuaHooks {
     fn name(&self) -> &str {
         &self.setup.name
+    }
+
+    fn reload(&self) -> Option<Result<(), String>> {
+        Some(LuaHooks::reload(self).map_err(|e| e.to_string()))
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            (
+                "instruction_budget_exceeded",
+                self.over_budget.load(Ordering::Relaxed),
+            ),
+            (
+                "memory_limit_exceeded",
+                self.over_memory.load(Ordering::Relaxed),
+            ),
+        ]
     }
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {

@@ -313,6 +313,7 @@ impl Hooks for NativeHooks {
                 ExpireReason::Unregistered => 1,
                 ExpireReason::Evicted => 2,
                 ExpireReason::Unreachable => 3,
+                ExpireReason::Administrative => 4,
             },
             natted: event.natted,
         };

@@ -3,14 +3,16 @@
 
 use super::authenticate::{Verdict, find_credentials};
 use super::date;
-use super::log;
+use super::log::{self, Log};
 use crate::auth::nonce::Nonces;
 use crate::auth::replay::NonceCounts;
 use crate::config::{Challenge, Config};
+use crate::history::History;
 use crate::hooks::{
     AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireReason, HookChain, HookError,
     Identity, ProposedBinding, RequestInfo,
 };
+use crate::metrics::Metrics;
 use crate::qualify::Qualify;
 use crate::sip::contact::{self, Contacts, format_q};
 use crate::sip::digest::Algorithm;
@@ -52,6 +54,7 @@ pub struct Registrar {
     location: Arc<dyn LocationStore>,
     qualify: Arc<Qualify>,
     chain: HookChain,
+    log: Log,
     /// New registrations are refused (503); removals and queries are served.
     maintenance: AtomicBool,
 }
@@ -110,6 +113,11 @@ impl Registrar {
             },
             location,
             qualify,
+            log: Log {
+                chain: chain.clone(),
+                history: Arc::new(History::new(config.history_capacity())),
+                metrics: Arc::new(Metrics::default()),
+            },
             chain,
             maintenance: AtomicBool::new(false),
         }
@@ -146,30 +154,52 @@ impl Registrar {
         &self.location
     }
 
+    /// The registration history.
+    pub fn history(&self) -> &Arc<History> {
+        &self.log.history
+    }
+
+    /// What the registrar counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.log.metrics
+    }
+
+    /// The hook chain.
+    pub fn chain(&self) -> &HookChain {
+        &self.chain
+    }
+
     fn serves(&self, host: &str) -> bool {
         self.domains.is_empty() || self.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
     }
 
-    fn refuse(req: &RequestInfo<'_>, aor: &str, reply: Reply, reason: &str) -> Outcome {
-        tracing::info!(
-            target: "sipreg::support",
-            alias = aor,
-            source = %req.source,
-            protocol = req.transport.via_token(),
-            status = reply.code,
-            reason,
-            "Registration refused"
-        );
+    fn refuse(&self, req: &RequestInfo<'_>, aor: &str, reply: Reply, reason: &str) -> Outcome {
+        self.log.refused(req, aor, reply.code, reason);
+        Outcome::Reply(reply)
+    }
+
+    /// A refusal a hook answered (and logged as it saw fit): into the history.
+    fn refused_by_hook(&self, req: &RequestInfo<'_>, aor: &str, reply: Reply) -> Outcome {
+        self.log.refused_quietly(req, aor, reply.code, reply.why());
         Outcome::Reply(reply)
     }
 
     /// Handles a REGISTER that passed the syntax checks and `on_request`.
     pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
+        let outcome = self.procedure(req, checked, now_ms);
+        if let Outcome::Reply(r) | Outcome::Stored(r, _) = &outcome {
+            self.log.metrics.register_answered(r.code);
+        }
+        outcome
+    }
+
+    /// Steps 1 to 8.
+    fn procedure(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
         let msg = req.msg;
         // Step 1: the Request-URI names a domain we serve.
         let ruri = &checked.request_uri;
         if !self.serves(ruri.host) {
-            return Self::refuse(
+            return self.refuse(
                 req,
                 "",
                 Reply::with_reason(403, "Domain not served"),
@@ -180,7 +210,7 @@ impl Registrar {
         let to = msg.header(HeaderName::To).unwrap_or("");
         let Some(to_uri) = checked.to_uri else {
             // RFC 4475 unksm2: the AOR of a REGISTER must be a SIP or SIPS URI.
-            return Self::refuse(
+            return self.refuse(
                 req,
                 to,
                 Reply::with_reason(400, "To must be a SIP or SIPS URI"),
@@ -190,7 +220,7 @@ impl Registrar {
         if !(to_uri.user.is_some()
             && (to_uri.host.eq_ignore_ascii_case(ruri.host) || self.serves(to_uri.host)))
         {
-            return Self::refuse(
+            return self.refuse(
                 req,
                 to,
                 Reply::with_reason(404, "Address-of-record not valid for this domain"),
@@ -202,7 +232,7 @@ impl Registrar {
         if self.in_maintenance() && self.adds_bindings(msg, checked) {
             let reply = Reply::with_reason(503, "Maintenance mode")
                 .header("Retry-After", MAINTENANCE_RETRY_AFTER);
-            return Self::refuse(req, &aor, reply, "Maintenance mode");
+            return self.refuse(req, &aor, reply, "Maintenance mode");
         }
         // Steps 3 and 4: authentication, then authorization in `bind`.
         let identity = match self.authenticate(req, &aor, now_ms) {
@@ -212,7 +242,7 @@ impl Registrar {
         // Step 6: the contacts and their expiry.
         let contacts = match contact::parse(msg) {
             Ok(c) => c,
-            Err(why) => return Self::refuse(req, &aor, Reply::with_reason(400, why.clone()), &why),
+            Err(why) => return self.refuse(req, &aor, Reply::with_reason(400, why.clone()), &why),
         };
         let mut bind = BindRequest {
             aor: &aor,
@@ -225,7 +255,7 @@ impl Registrar {
             Contacts::None => {}
             Contacts::Wildcard => {
                 if checked.expires != Some(0) {
-                    return Self::refuse(
+                    return self.refuse(
                         req,
                         &aor,
                         Reply::with_reason(400, "Contact * requires Expires: 0"),
@@ -241,7 +271,7 @@ impl Registrar {
                 let stored = if self.chain.len() > 1 {
                     match self.location.lookup(&aor, now_ms) {
                         Ok(s) => s,
-                        Err(e) => return Self::store_down(req, &aor, &e),
+                        Err(e) => return self.store_down(req, &aor, &e),
                     }
                 } else {
                     Vec::new()
@@ -254,7 +284,7 @@ impl Registrar {
                     if expires > 0 && expires < self.min_expires {
                         let reply =
                             Reply::new(423).header("Min-Expires", self.min_expires.to_string());
-                        return Self::refuse(req, &aor, reply, "Interval too brief");
+                        return self.refuse(req, &aor, reply, "Interval too brief");
                     }
                     let existing = stored
                         .iter()
@@ -289,7 +319,7 @@ impl Registrar {
                     .is_some_and(|u| u.param("ob").is_some())
             });
             if vias > 1 && !edge_ob {
-                return Self::refuse(
+                return self.refuse(
                     req,
                     &aor,
                     Reply::new(439),
@@ -300,7 +330,7 @@ impl Registrar {
         let path = (!path.is_empty()).then(|| path.join(", "));
         match self.chain.bind(req, &mut bind) {
             Ok(Decision::Continue | Decision::Accept) => {}
-            Ok(Decision::Respond(r)) => return Self::refuse(req, &aor, r, "Refused by bind hook"),
+            Ok(Decision::Respond(r)) => return self.refused_by_hook(req, &aor, r),
             Ok(Decision::Drop) => return Outcome::Drop,
             Err(e) => return Outcome::Reply(hook_failure(&e)),
         }
@@ -309,7 +339,7 @@ impl Registrar {
         let applied = if bind.kind == BindKind::Query {
             match self.location.lookup(&aor, now_ms) {
                 Ok(s) => s,
-                Err(e) => return Self::store_down(req, &aor, &e),
+                Err(e) => return self.store_down(req, &aor, &e),
             }
         } else {
             let via = checked.top_via;
@@ -346,16 +376,16 @@ impl Registrar {
             };
             match self.location.update(&aor, &update) {
                 Ok(applied) => {
-                    log::events(&self.chain, &aor, &applied.events);
+                    self.log.events(&aor, &applied.events);
                     self.qualify_events(&aor, &applied.events, now_ms);
                     durable = applied.durable;
                     applied.bindings
                 }
                 Err(UpdateError::Unavailable) => {
-                    return Self::store_down(req, &aor, &StoreError("update failed".into()));
+                    return self.store_down(req, &aor, &StoreError("update failed".into()));
                 }
                 Err(UpdateError::OutOfOrder) => {
-                    return Self::refuse(
+                    return self.refuse(
                         req,
                         &aor,
                         Reply::with_reason(400, "Sequence number out of order"),
@@ -363,7 +393,7 @@ impl Registrar {
                     );
                 }
                 Err(UpdateError::TooManyContacts) => {
-                    return Self::refuse(
+                    return self.refuse(
                         req,
                         &aor,
                         Reply::with_reason(403, "Too many contacts"),
@@ -404,11 +434,11 @@ impl Registrar {
 
     /// 503 when the store cannot be read or written: never a 200 for what was not stored.
     /// (The store logs its own failure once; each refusal is logged with its reason.)
-    fn store_down(req: &RequestInfo<'_>, aor: &str, e: &StoreError) -> Outcome {
+    fn store_down(&self, req: &RequestInfo<'_>, aor: &str, e: &StoreError) -> Outcome {
         tracing::debug!(target: "sipreg::store", alias = aor, error = %e, "location store unavailable");
         let reply =
             Reply::with_reason(503, "Location store unavailable").header("Retry-After", "5");
-        Self::refuse(req, aor, reply, "Location store unavailable")
+        self.refuse(req, aor, reply, "Location store unavailable")
     }
 
     /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
@@ -420,7 +450,7 @@ impl Registrar {
         now_ms: u64,
     ) -> Result<Option<Identity>, Outcome> {
         let supplied = find_credentials(req.msg, self.auth.mode, &self.auth.realm)
-            .map_err(|r| Self::refuse(req, aor, r, "Malformed credentials"))?;
+            .map_err(|r| self.refuse(req, aor, r, "Malformed credentials"))?;
         let ask = AuthRequest {
             aor,
             username: supplied.as_ref().and_then(|c| c.username),
@@ -430,25 +460,22 @@ impl Registrar {
             .chain
             .authenticate(req, &ask)
             .map_err(|e| Outcome::Reply(hook_failure(&e)))?;
-        let challenge = |stale, reason: &str| {
+        let challenge = |stale, reason: &'static str| {
             let reply = self.challenge_reply(stale, now_ms);
             if supplied.is_some() {
-                tracing::info!(
-                    target: "sipreg::support",
-                    alias = aor,
-                    supplied_username = ask.username.unwrap_or(""),
-                    source = %req.source,
-                    reason,
-                    "Authentication failed"
-                );
+                let user = ask.username.unwrap_or("");
+                self.log.auth_failed(req, aor, user, reply.code, reason);
             }
             Outcome::Reply(reply)
         };
         match decision {
             AuthDecision::Pass if self.auth.mode == Challenge::Off => Ok(None),
-            AuthDecision::Pass | AuthDecision::Challenge => Err(challenge(false, "Challenge")),
+            // Credentials the hooks did not take (an unknown user name): refused as wrong.
+            AuthDecision::Pass | AuthDecision::Challenge => {
+                Err(challenge(false, "Invalid credentials"))
+            }
             AuthDecision::Authenticated(id) => Ok(Some(id)),
-            AuthDecision::Respond(r) => Err(Outcome::Reply(r)),
+            AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
             AuthDecision::Credentials(creds) => {
                 let Some(c) = supplied.as_ref() else {
                     return Err(challenge(false, "No credentials"));
@@ -466,7 +493,7 @@ impl Registrar {
                                 supplied_username = ask.username.unwrap_or(""),
                                 source = %req.source,
                                 reason,
-                                "Registration refused"
+                                "Invalid credentials"
                             );
                         }
                         Err(challenge(stale, reason))
@@ -481,9 +508,30 @@ impl Registrar {
         let gone = self.location.expire_due(now_ms);
         for (aor, b) in &gone {
             self.qualify.forget(&b.registration_id);
-            log::deleted(&self.chain, aor, b, ExpireReason::Expired);
+            self.log.deleted(aor, b, ExpireReason::Expired);
         }
         gone.len()
+    }
+
+    /// Removes every binding of an AOR (an operator's request), each logged, recorded and
+    /// reported to the `expire` hooks; returns what was removed.
+    ///
+    /// # Errors
+    /// The store cannot answer (what was removed before is reported all the same).
+    pub fn remove_aor(
+        &self,
+        aor: &str,
+        now_ms: u64,
+    ) -> Result<Vec<crate::store::Binding>, StoreError> {
+        let mut gone = Vec::new();
+        for b in self.location.lookup(aor, now_ms)? {
+            if let Some(b) = self.location.remove(aor, &b.registration_id)? {
+                self.qualify.forget(&b.registration_id);
+                self.log.deleted(aor, &b, ExpireReason::Administrative);
+                gone.push(b);
+            }
+        }
+        Ok(gone)
     }
 
     /// Removes a binding that stopped answering OPTIONS, logs it and tells the `expire`
@@ -491,7 +539,7 @@ impl Registrar {
     pub fn remove_unreachable(&self, aor: &str, registration_id: &uuid::Uuid) -> bool {
         match self.location.remove(aor, registration_id) {
             Ok(Some(b)) => {
-                log::deleted(&self.chain, aor, &b, ExpireReason::Unreachable);
+                self.log.deleted(aor, &b, ExpireReason::Unreachable);
                 true
             }
             Ok(None) => false,

@@ -1,5 +1,5 @@
-//! The running server: listeners for every configured address, and the timer (binding
-//! expiry, store purge, qualify probes).
+//! The running server: listeners for every configured address, the admin listener, and
+//! the timer (binding expiry, store purge, qualify probes).
 
 mod send;
 mod tcp;
@@ -41,6 +41,8 @@ fn udp_readers(config: &Config) -> usize {
 pub struct Running {
     /// The bound addresses (with the real port where the configuration said 0).
     pub bound: Vec<Listen>,
+    /// The admin listener's address, with `[admin]`.
+    pub admin: Option<SocketAddr>,
     pub core: Arc<Core>,
     tasks: JoinSet<()>,
     stop: Arc<AtomicBool>,
@@ -116,6 +118,10 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
             addr,
         });
     }
+    let admin = match &config.admin {
+        Some(a) => Some(crate::admin::start(a, core.clone(), &mut tasks).await?),
+        None => None,
+    };
     core.proxy().set_locals(bound.clone());
     let sender = Arc::new(Sender::new(
         udp_sockets.clone(),
@@ -156,6 +162,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
     });
     Ok(Running {
         bound,
+        admin,
         core,
         tasks,
         stop,

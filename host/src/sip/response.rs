@@ -18,6 +18,9 @@ pub struct Reply {
     pub code: u16,
     pub reason: Cow<'static, str>,
     pub headers: Vec<(Cow<'static, str>, String)>,
+    /// Why, for the registration history when it says more than the reason phrase
+    /// ("Alias not found" behind a plain 403); never sent.
+    pub cause: Option<Cow<'static, str>>,
 }
 
 impl Reply {
@@ -27,6 +30,7 @@ impl Reply {
             code,
             reason: Cow::Borrowed(reason_phrase(code)),
             headers: Vec::new(),
+            cause: None,
         }
     }
 
@@ -36,7 +40,19 @@ impl Reply {
             code,
             reason: reason.into(),
             headers: Vec::new(),
+            cause: None,
         }
+    }
+
+    /// Says why, for the history (not sent).
+    pub fn because(mut self, cause: impl Into<Cow<'static, str>>) -> Reply {
+        self.cause = Some(cause.into());
+        self
+    }
+
+    /// Why it was sent: the cause when given, else the reason phrase.
+    pub fn why(&self) -> &str {
+        self.cause.as_deref().unwrap_or(&self.reason)
     }
 
     /// Adds a header.

@@ -239,6 +239,19 @@ impl Location {
         })
     }
 
+    /// Calls `visit` with every live binding and its AOR, one shard at a time (each shard
+    /// locked while it is walked).
+    pub fn scan(&self, now_ms: u64, visit: &mut dyn FnMut(&str, &Binding)) {
+        for shard in self.shards.iter() {
+            let s = shard.lock();
+            for (aor, list) in &s.aors {
+                for b in list.iter().filter(|b| b.expires_at_ms > now_ms) {
+                    visit(aor, b);
+                }
+            }
+        }
+    }
+
     /// How many bindings are stored, all AORs together.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().timers.len()).sum()

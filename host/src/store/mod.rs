@@ -91,6 +91,13 @@ pub trait LocationStore: Send + Sync + std::fmt::Debug {
     /// The store cannot answer.
     fn remove(&self, aor: &str, registration_id: &Uuid) -> Result<Option<Binding>, StoreError>;
 
+    /// Calls `visit` with every live binding and its AOR (the admin API's listing: a walk
+    /// over the whole store).
+    ///
+    /// # Errors
+    /// The store cannot answer.
+    fn scan(&self, now_ms: u64, visit: &mut dyn FnMut(&str, &Binding)) -> Result<(), StoreError>;
+
     /// Removes the bindings whose time is up and returns them with their AOR, each once (of
     /// several nodes sharing a store, one gets it).
     fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)>;
@@ -122,6 +129,11 @@ impl LocationStore for Location {
 
     fn expire_due(&self, now_ms: u64) -> Vec<(Arc<str>, Binding)> {
         Location::expire_due(self, now_ms)
+    }
+
+    fn scan(&self, now_ms: u64, visit: &mut dyn FnMut(&str, &Binding)) -> Result<(), StoreError> {
+        Location::scan(self, now_ms, visit);
+        Ok(())
     }
 
     fn count(&self) -> Result<usize, StoreError> {

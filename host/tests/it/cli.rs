@@ -175,6 +175,11 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     if std::net::UdpSocket::bind("127.0.0.1:5060").is_err() {
         panic!("127.0.0.1:5060 is in use: stop whatever listens there and run again");
     }
+    if std::net::TcpListener::bind("127.0.0.1:5080").is_err() {
+        panic!(
+            "127.0.0.1:5080 (the default admin port) is in use: stop whatever listens there and run again"
+        );
+    }
     // In a folder of its own: the default keeps its bindings in a file there.
     let dir = tempfile::tempdir().unwrap();
     let mut child = Process::start(&["run"], dir.path());
@@ -191,6 +196,25 @@ fn run_without_config_serves_open_registration_on_5060_and_logs() {
     assert!(reply.starts_with("SIP/2.0 200 OK\r\n"), "{reply}");
     let added = child.wait_for("Registration added");
     assert!(added.contains("zed@example.org"), "{added}");
+    // `sipreg status` finds the default admin listener by itself.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .arg("status")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let zed = table
+        .lines()
+        .find(|l| l.starts_with("zed@example.org"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        zed.contains("<sip:zed@127.0.0.1:5999>") && zed.contains(" UDP "),
+        "{zed}"
+    );
     drop(child);
     assert!(
         dir.path().join("sipreg-location.redb").is_file(),

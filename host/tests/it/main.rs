@@ -4,12 +4,14 @@
 //! `sipp`, `calls` and `transport` talk to a real server over loopback sockets (`sippkit`
 //! runs SIPp), `cli` runs the `sipreg` binary.
 
+mod admin;
 mod calls;
 mod cli;
 mod digest;
 mod hooks;
 mod logs;
 mod lua;
+mod page;
 mod plugins;
 mod process;
 mod proxy;

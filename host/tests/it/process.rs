@@ -80,13 +80,16 @@ impl Process {
     /// The address of the next `listening` line.
     pub fn listening(&mut self) -> SocketAddr {
         let line = self.wait_for("listening");
-        let at = line.find("127.0.0.1:").expect("a loopback address");
-        line[at..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-            .collect::<String>()
-            .parse()
-            .unwrap()
+        loopback_in(&line)
+    }
+
+    /// The admin listener's address (from its `admin API listening` line).
+    pub fn admin(&mut self) -> SocketAddr {
+        let line = match self.earlier("admin API listening") {
+            Some(l) => l.to_owned(),
+            None => self.wait_for("admin API listening"),
+        };
+        loopback_in(&line)
     }
 
     /// The process id (for signals).
@@ -115,6 +118,17 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first loopback address in a log line.
+fn loopback_in(line: &str) -> SocketAddr {
+    let at = line.find("127.0.0.1:").expect("a loopback address");
+    line[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+        .collect::<String>()
+        .parse()
+        .unwrap()
 }
 
 impl Drop for Process {

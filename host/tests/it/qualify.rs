@@ -98,6 +98,10 @@ fn an_answering_device_is_reachable_with_its_rtt() {
             shown.starts_with("OK (") && shown.ends_with(" ms)"),
             "{t}: {shown}"
         );
+        // The round trip is in /metrics too.
+        let metrics = sipreg::admin::render_metrics(core);
+        let answered = crate::admin::sample(&metrics, "sipreg_qualify_rtt_seconds_count");
+        assert!(answered >= 1.0, "{t}: {metrics}");
         bob.finish().unwrap_or_else(|e| panic!("{t}: {e}"));
         assert_eq!(counter.0.load(Ordering::Relaxed), 0);
     }

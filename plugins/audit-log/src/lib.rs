@@ -194,6 +194,7 @@ impl Plugin for AuditLog {
             ExpireReason::Unregistered => "unregistered",
             ExpireReason::Evicted => "evicted",
             ExpireReason::Unreachable => "unreachable",
+            ExpireReason::Administrative => "administrative",
         };
         self.write(
             json!({

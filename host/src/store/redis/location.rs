@@ -42,6 +42,18 @@ fn decode(json: &str) -> Result<Binding, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError(format!("a binding in Redis: {e}: {json}")))
 }
 
+/// `s` with Redis's glob characters escaped, to match it literally in SCAN.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
 fn flag(b: bool) -> &'static str {
     if b { "1" } else { "0" }
 }
@@ -185,6 +197,44 @@ impl LocationStore for RedisLocation {
             }
         }
         out
+    }
+
+    fn scan(&self, now_ms: u64, visit: &mut dyn FnMut(&str, &Binding)) -> Result<(), StoreError> {
+        let pattern = format!("{}*", glob_escape(&self.aor_prefix));
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self.redis.run(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query(c)
+            })?;
+            if !keys.is_empty() {
+                let values: Vec<Vec<String>> = self.redis.run(|c| {
+                    let mut pipe = redis::pipe();
+                    for k in &keys {
+                        pipe.cmd("HVALS").arg(k);
+                    }
+                    pipe.query(c)
+                })?;
+                for (key, list) in keys.iter().zip(&values) {
+                    let aor = &key[self.aor_prefix.len()..];
+                    for json in list {
+                        let b = decode(json)?;
+                        if b.expires_at_ms > now_ms {
+                            visit(aor, &b);
+                        }
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 
     fn count(&self) -> Result<usize, StoreError> {

@@ -1,0 +1,84 @@
+//! `GET /metrics`: every family in the Prometheus text format.
+
+use super::api::Ctx;
+use crate::metrics::Text;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::atomic::Ordering;
+
+/// The families, written from the core's counters (the store is asked for its count).
+pub fn render(core: &crate::core::Core) -> String {
+    let mut out = Text::default();
+    let registrar = core.registrar();
+    out.family(
+        "sipreg_registrations",
+        "Bindings in the location store (expired ones not yet removed included)",
+        "gauge",
+    );
+    let count = registrar.location().count();
+    if let Ok(n) = &count {
+        out.sample("sipreg_registrations", &[], *n as u64);
+    }
+    out.family(
+        "sipreg_store_up",
+        "1 when the location store answers",
+        "gauge",
+    );
+    out.sample("sipreg_store_up", &[], u64::from(count.is_ok()));
+    out.family(
+        "sipreg_maintenance",
+        "1 while new registrations are refused (maintenance mode)",
+        "gauge",
+    );
+    out.sample(
+        "sipreg_maintenance",
+        &[],
+        u64::from(registrar.in_maintenance()),
+    );
+    registrar.metrics().write(&mut out);
+    registrar.chain().write_metrics(&mut out);
+    out.family(
+        "sipreg_qualify_rtt_seconds",
+        "Round trip of the OPTIONS probes devices answered",
+        "histogram",
+    );
+    out.histogram("sipreg_qualify_rtt_seconds", &[], &core.qualify().rtt);
+    out.family(
+        "sipreg_messages_dropped_total",
+        "Messages that could not be answered (unparsable without a readable Via)",
+        "counter",
+    );
+    out.sample(
+        "sipreg_messages_dropped_total",
+        &[],
+        core.counters.dropped.load(Ordering::Relaxed),
+    );
+    out.family(
+        "sipreg_history_entries_total",
+        "Entries recorded in the registration history",
+        "counter",
+    );
+    out.sample(
+        "sipreg_history_entries_total",
+        &[],
+        registrar.history().recorded(),
+    );
+    out.0
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(ctx): State<Ctx>) -> impl IntoResponse {
+    let core = ctx.core.clone();
+    // The count may wait for Redis: off the runtime's threads.
+    let text = tokio::task::spawn_blocking(move || render(&core))
+        .await
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+}

@@ -1,0 +1,237 @@
+//! The registration history: a bounded record of every binding added, refreshed and
+//! deleted and every REGISTER refused, with time, alias, source, transport, outcome and
+//! reason, newest kept (`[admin] history` entries). The admin API and `sipreg history`
+//! read it.
+//!
+//! Entries go to one of several rings chosen by the alias, each behind its own lock, so
+//! recording takes no lock shared by every request; a global sequence number orders the
+//! entries of all rings when they are read.
+
+use crate::config::Transport;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const RINGS: usize = 16;
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Added,
+    Refreshed,
+    Deleted,
+    Refused,
+}
+
+impl Outcome {
+    /// The name the API and the CLI use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Added => "added",
+            Outcome::Refreshed => "refreshed",
+            Outcome::Deleted => "deleted",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// One entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Increases with every entry recorded (the `after` of the next query).
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub outcome: Outcome,
+    /// The address-of-record (empty when the request named none we could read).
+    pub alias: String,
+    pub source: SocketAddr,
+    pub transport: Transport,
+    /// The status code answered (refusals), else none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code: Option<u16>,
+    /// Why: "Alias not found", "Invalid credentials", "Registration expired", ...
+    pub reason: String,
+    /// The binding's contact (added, refreshed, deleted).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub contact: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub registration_id: Option<uuid::Uuid>,
+}
+
+/// What a query asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Query<'a> {
+    /// Only this alias (the AOR as stored, `sip:` prefix optional).
+    pub alias: Option<&'a str>,
+    pub outcome: Option<Outcome>,
+    /// Only entries with a higher sequence number.
+    pub after: Option<u64>,
+    /// At most this many, the newest.
+    pub limit: usize,
+}
+
+/// The history.
+#[derive(Debug)]
+pub struct History {
+    rings: Box<[Mutex<VecDeque<Entry>>]>,
+    per_ring: usize,
+    seq: AtomicU64,
+    hasher: foldhash::fast::FixedState,
+}
+
+/// The AOR without a `sip:`/`sips:` scheme, for comparing what an operator types with
+/// what is stored.
+fn bare(alias: &str) -> &str {
+    alias
+        .strip_prefix("sip:")
+        .or_else(|| alias.strip_prefix("sips:"))
+        .unwrap_or(alias)
+}
+
+impl History {
+    /// A history keeping about `capacity` entries (0 records nothing).
+    pub fn new(capacity: usize) -> History {
+        History {
+            rings: (0..RINGS).map(|_| Mutex::new(VecDeque::new())).collect(),
+            per_ring: capacity.div_ceil(RINGS),
+            seq: AtomicU64::new(0),
+            hasher: foldhash::fast::FixedState::default(),
+        }
+    }
+
+    fn ring(&self, alias: &str) -> &Mutex<VecDeque<Entry>> {
+        let alias = bare(alias);
+        &self.rings[(self.hasher.hash_one(alias.to_ascii_lowercase()) as usize) % RINGS]
+    }
+
+    /// Records an entry (its `seq` is set here); the oldest of its ring goes when full.
+    pub fn record(&self, mut entry: Entry) {
+        if self.per_ring == 0 {
+            return;
+        }
+        let mut ring = self.ring(&entry.alias).lock();
+        // Taken under the ring's lock: a ring's entries are in sequence order.
+        entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        if ring.len() == self.per_ring {
+            ring.pop_front();
+        }
+        ring.push_back(entry);
+    }
+
+    /// The newest entries that match, oldest first.
+    pub fn query(&self, q: &Query<'_>) -> Vec<Entry> {
+        let matches = |e: &Entry| {
+            q.alias
+                .is_none_or(|a| bare(&e.alias).eq_ignore_ascii_case(bare(a)))
+                && q.outcome.is_none_or(|o| e.outcome == o)
+                && q.after.is_none_or(|s| e.seq > s)
+        };
+        let rings: Vec<&Mutex<VecDeque<Entry>>> = match q.alias {
+            Some(a) => vec![self.ring(a)],
+            None => self.rings.iter().collect(),
+        };
+        let mut out = Vec::new();
+        for ring in rings {
+            let ring = ring.lock();
+            // Each ring holds its newest last: at most `limit` of each can be among the
+            // newest overall.
+            out.extend(
+                ring.iter()
+                    .rev()
+                    .filter(|e| matches(e))
+                    .take(q.limit)
+                    .cloned(),
+            );
+        }
+        out.sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
+        out.truncate(q.limit);
+        out.reverse();
+        out
+    }
+
+    /// How many entries were ever recorded.
+    pub fn recorded(&self) -> u64 {
+        self.seq.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(alias: &str, outcome: Outcome) -> Entry {
+        Entry {
+            seq: 0,
+            time_ms: 1,
+            outcome,
+            alias: alias.to_owned(),
+            source: "192.0.2.1:5060".parse().unwrap(),
+            transport: Transport::Udp,
+            code: None,
+            reason: String::new(),
+            contact: None,
+            registration_id: None,
+        }
+    }
+
+    fn all(limit: usize) -> Query<'static> {
+        Query {
+            limit,
+            ..Query::default()
+        }
+    }
+
+    #[test]
+    fn keeps_the_newest_in_order_within_its_bound() {
+        let h = History::new(32); // 2 per ring
+        for i in 0..100 {
+            h.record(entry(&format!("sip:u{i}@x"), Outcome::Added));
+        }
+        let got = h.query(&all(1000));
+        assert!(got.len() <= 32, "{}", got.len());
+        assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(got.last().unwrap().alias, "sip:u99@x");
+        assert_eq!(h.recorded(), 100);
+        let newest = h.query(&all(3));
+        assert_eq!(
+            newest.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![98, 99, 100]
+        );
+    }
+
+    #[test]
+    fn filters_by_alias_outcome_and_sequence() {
+        let h = History::new(1000);
+        h.record(entry("sip:alice@x", Outcome::Added));
+        h.record(entry("sip:bob@x", Outcome::Refused));
+        h.record(entry("sip:alice@x", Outcome::Refused));
+        let alice = Query {
+            alias: Some("Alice@x"),
+            ..all(10)
+        };
+        assert_eq!(h.query(&alice).len(), 2);
+        let refused = Query {
+            outcome: Some(Outcome::Refused),
+            ..all(10)
+        };
+        let got = h.query(&refused);
+        assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        let after = Query {
+            after: Some(2),
+            ..all(10)
+        };
+        assert_eq!(h.query(&after).len(), 1);
+    }
+
+    #[test]
+    fn zero_capacity_records_nothing() {
+        let h = History::new(0);
+        h.record(entry("sip:a@x", Outcome::Added));
+        assert!(h.query(&all(10)).is_empty());
+    }
+}
