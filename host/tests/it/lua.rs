@@ -641,6 +641,24 @@ fn limits_fail_the_request_not_the_server() {
             "after {t}"
         );
     }
+    // /metrics counts each limit and each failed call of the script's hook.
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    let value = |parts: &[&str]| {
+        let line = metrics
+            .lines()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .unwrap_or_else(|| panic!("no {parts:?} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let events = "sipreg_hook_events_total{";
+    assert_eq!(
+        value(&[events, "policy.lua", "instruction_budget_exceeded"]),
+        "3"
+    );
+    assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "3");
+    let errors = "sipreg_hook_errors_total{hook=\"on_request\"";
+    assert_eq!(value(&[errors, "policy.lua"]), "6");
+    assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
 }
 
 #[test]

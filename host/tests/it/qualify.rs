@@ -44,6 +44,9 @@ natted_interval = 1
 timeout_ms = 400
 failures = 2
 remove_unreachable = true
+
+[admin]
+listen = "127.0.0.1:0"
 "#;
     let cfg = config::parse(toml, "qualify.toml").unwrap();
     serve(&cfg, Core::new(&cfg, vec![counter]))
@@ -98,7 +101,18 @@ fn an_answering_device_is_reachable_with_its_rtt() {
             shown.starts_with("OK (") && shown.ends_with(" ms)"),
             "{t}: {shown}"
         );
-        // The round trip is in /metrics too.
+        // The admin API shows it, and the round trip is in /metrics too.
+        let api = crate::admin::base(s.running.admin.unwrap());
+        let (_, v) = crate::admin::http("GET", &format!("{api}/api/registrations"), None, None);
+        let listed = &v["registrations"][0];
+        assert!(
+            listed["reach"].as_str().unwrap().starts_with("OK ("),
+            "{t}: {v}"
+        );
+        assert!(
+            listed["rtt_ms"].is_u64() && listed["natted"] == true,
+            "{t}: {v}"
+        );
         let metrics = sipreg::admin::render_metrics(core);
         let answered = crate::admin::sample(&metrics, "sipreg_qualify_rtt_seconds_count");
         assert!(answered >= 1.0, "{t}: {metrics}");

@@ -151,6 +151,44 @@ fn redis_answers_as_the_memory_store_does() {
         }
     }
     assert_eq!(redis.lookup("a@x", base() + 200_000).unwrap().len(), 1);
+    // the admin listing walks both alike (a SCAN in Redis), live bindings only
+    apply(
+        &memory,
+        "other@x",
+        &step("o1", 1, 199_000, vec![("sip:o@1", 60)]),
+    );
+    apply(
+        &redis,
+        "other@x",
+        &step("o1", 1, 199_000, vec![("sip:o@1", 60)]),
+    );
+    let listed = |store: &dyn LocationStore| {
+        let mut all = Vec::new();
+        store
+            .scan(base() + 200_000, &mut |aor, b| {
+                all.push((aor.to_owned(), b.key.to_string()))
+            })
+            .unwrap();
+        all.sort();
+        all
+    };
+    assert_eq!(listed(&redis), listed(&memory));
+    assert_eq!(
+        listed(&redis),
+        [
+            ("a@x".to_owned(), "sip:a@1".to_owned()),
+            ("other@x".to_owned(), "sip:o@1".to_owned())
+        ]
+    );
+    assert!(
+        redis
+            .remove(
+                "other@x",
+                &redis.lookup("other@x", base() + 200_000).unwrap()[0].registration_id
+            )
+            .unwrap()
+            .is_some()
+    );
     // expiry is claimed once (the others were removed by Contact: *)
     let gone = redis.expire_due(base() + 300_000);
     assert_eq!(gone.len(), 1, "{gone:?}");
@@ -228,6 +266,9 @@ type = "redis"
 url = "{url}"
 prefix = "{prefix}"
 timeout_ms = 300
+
+[admin]
+listen = "127.0.0.1:0"
 
 [[hooks]]
 type = "lua"
@@ -332,6 +373,16 @@ fn two_nodes_share_bindings_nonces_lockouts_and_expiry() {
         header(&listed, "Contact").contains(&format!("<sip:alice@{}>", alice.addr())),
         "{listed}"
     );
+
+    // B's admin API lists what A stored
+    let api = crate::admin::base(b.admin());
+    let (code, listed) = crate::admin::http("GET", &format!("{api}/api/registrations"), None, None);
+    assert_eq!(code, 200, "{listed}");
+    assert_eq!(
+        listed["registrations"][0]["alias"], "alice@127.0.0.1",
+        "{listed}"
+    );
+    assert_eq!(listed["total"], 1, "{listed}");
 
     // a call for alice sent to B reaches her
     let caller = Device::new("carol");
