@@ -227,7 +227,8 @@ pub async fn one(
     .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
 }
 
-/// `DELETE /api/registrations/{aor}`: removes every binding (404 when it had none).
+/// `DELETE /api/registrations/{aor}`: removes every binding (404 when it had none),
+/// answered once the removal is stored.
 pub async fn remove(
     State(ctx): State<Ctx>,
     Path(aor): Path<String>,
@@ -243,6 +244,13 @@ pub async fn remove(
             return Err(Failure(
                 StatusCode::NOT_FOUND,
                 format!("{aor} has no registration"),
+            ));
+        }
+        // Answered once the removal is stored (the embedded store's file).
+        if !core.registrar().location().flush() {
+            return Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the removal could not be stored".to_owned(),
             ));
         }
         Ok(Json(

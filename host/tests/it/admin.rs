@@ -623,3 +623,32 @@ fn reload_through_the_api_keeps_a_refused_script_out() {
     let (code, health) = get(&format!("{api}/api/health"));
     assert_eq!((code, health["status"].as_str()), (200, Some("ok")));
 }
+
+/// A removal through the API is on disk when answered: after SIGKILL and a restart on the
+/// same file the AOR stays gone, and the other binding is back.
+#[test]
+fn a_removal_answered_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[store]\ntype = \"embedded\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n{ALIASES}"
+    );
+    std::fs::write(dir.path().join("sipreg.toml"), toml).unwrap();
+    let (mut p, udp) = Process::run(dir.path());
+    let api = base(p.admin());
+    for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
+        let s = scenario(&register(user, password, 600, 200, ""));
+        sipp(udp, Transport::Udp, &s, &[]).unwrap();
+    }
+    let (code, v) = http(
+        "DELETE",
+        &format!("{api}/api/registrations/alice@127.0.0.1"),
+        None,
+        None,
+    );
+    assert_eq!(code, 200, "{v}");
+    p.kill();
+    let (mut p, _) = Process::run(dir.path());
+    let api = base(p.admin());
+    let (_, v) = get(&format!("{api}/api/registrations"));
+    assert_eq!(aliases_of(&v), ["bob@127.0.0.1"]);
+}

@@ -145,6 +145,17 @@ fn a_panicking_plugin_fails_one_request() {
     find(&lines, &["code 200 is not a final refusal"]);
     find(&lines, &["Via is written by the registrar"]);
     assert_eq!(h.send(&t("nothing")).code, 200);
+    // /metrics counts the plugin's three failed calls.
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    let errors = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(
+                "sipreg_hook_errors_total{hook=\"on_request\",implementation=\"misbehaving",
+            )
+        })
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(errors.ends_with(" 3"), "{errors}");
 }
 
 #[test]
