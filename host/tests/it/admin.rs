@@ -81,6 +81,46 @@ pub fn register(user: &str, password: &str, expires: u32, code: u16, checks: &st
         + &expect(code, checks)
 }
 
+/// `user` registers with SIPp at `server` over `t` (challenged, then `password`) and gets
+/// `code`.
+pub fn sipp_registers(
+    server: SocketAddr,
+    t: Transport,
+    user: &str,
+    password: &str,
+    expires: u32,
+    code: u16,
+) {
+    let s = scenario(&register(user, password, expires, code, ""));
+    sipp(server, t, &s, &[]).unwrap_or_else(|e| panic!("{user} over {t}: {e}"));
+}
+
+/// The `sipreg` binary on `listen` (SIP), with `store` and `[admin]` keys `admin` on a
+/// free port, alice and bob as aliases: its folder, the process, its first SIP address.
+fn process(listen: &str, store: &str, admin: &str) -> (tempfile::TempDir, Process, SocketAddr) {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[server]\nlisten = {listen}\ndomains = [\"127.0.0.1\"]\n\n[store]\ntype = \"{store}\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n{admin}\n{ALIASES}"
+    );
+    std::fs::write(dir.path().join("sipreg.toml"), toml).unwrap();
+    let (p, addr) = Process::run(dir.path());
+    (dir, p, addr)
+}
+
+/// `sipreg args`: exit code, stdout, stderr.
+fn sipreg(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .args(args)
+        .env_remove("SIPREG_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// One REGISTER of `user` without credentials, expecting `code` (and `checks` on it).
 fn plain(user: &str, code: u16, checks: &str) -> String {
     format!(
@@ -179,27 +219,9 @@ fn the_api_reads_back_what_sipp_registered_and_removes_it() {
     let api = base(s.running.admin.unwrap());
     let udp = s.running.addr(Transport::Udp).unwrap();
     let tcp = s.running.addr(Transport::Tcp).unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("alice", "wonderland", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
-    sipp(
-        tcp,
-        Transport::Tcp,
-        &scenario(&register("bob", "builder", 600, 200, "")),
-        &[],
-    )
-    .unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("alice", "wrong", 300, 401, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "alice", "wonderland", 300, 200);
+    sipp_registers(tcp, Transport::Tcp, "bob", "builder", 600, 200);
+    sipp_registers(udp, Transport::Udp, "alice", "wrong", 300, 401);
     sipp(
         udp,
         Transport::Udp,
@@ -377,13 +399,7 @@ fn metrics_move_with_the_traffic() {
     // Alice three times (one SIPp port: one binding, refreshed), one wrong password.
     let three = scenario(&register("alice", "wonderland", 300, 200, ""));
     sipp(udp, Transport::Udp, &three, &["-m", "3"]).unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("bob", "nope", 300, 401, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "bob", "nope", 300, 401);
     let after = scrape();
     let delta = |name: &str| sample(&after, name) - sample(&before, name);
     assert_eq!(delta(ok), 3.0, "{after}");
@@ -412,34 +428,15 @@ fn metrics_move_with_the_traffic() {
 
 #[test]
 fn maintenance_on_through_the_cli_gives_503_to_sipp_and_off_restores_200() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[store]\ntype = \"memory\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken = \"t0k\"\n{ALIASES}"
-    );
-    std::fs::write(dir.path().join("sipreg.toml"), toml).unwrap();
-    let (mut p, udp) = Process::run(dir.path());
+    let (dir, mut p, udp) = process(r#"["udp:127.0.0.1:0"]"#, "memory", r#"token = "t0k""#);
     let api = base(p.admin());
     let cfg = dir.path().join("sipreg.toml");
     // The CLI at this URL, with the token from the configuration.
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-            .args(args)
-            .args(["--admin", &api, "--config", cfg.to_str().unwrap()])
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let cfg = cfg.to_str().unwrap();
+        sipreg(&[args, &["--admin", &api, "--config", cfg]].concat())
     };
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("alice", "wonderland", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "alice", "wonderland", 300, 200);
 
     let (code, out, err) = cli(&["maintenance", "on"]);
     assert_eq!(code, Some(0), "{out}{err}");
@@ -464,68 +461,27 @@ fn maintenance_on_through_the_cli_gives_503_to_sipp_and_off_restores_200() {
 
     let (code, out, _) = cli(&["maintenance", "off"]);
     assert_eq!((code, out.trim()), (Some(0), "maintenance off"));
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("bob", "builder", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "bob", "builder", 300, 200);
 
     // Without the token the CLI says what went wrong and fails.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-        .args(["status", "--admin", &api])
-        .env_remove("SIPREG_ADMIN_TOKEN")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+    let (code, _, err) = sipreg(&["status", "--admin", &api]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("401"), "{err}");
 }
 
 #[test]
 fn status_and_history_print_tables_of_what_sipp_registered() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[server]\nlisten = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[store]\ntype = \"memory\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n{ALIASES}"
-    );
-    std::fs::write(dir.path().join("sipreg.toml"), toml).unwrap();
-    let (mut p, udp) = Process::run(dir.path());
+    let (_dir, mut p, udp) = process(r#"["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]"#, "memory", "");
     let tcp = p.listening();
     let api = base(p.admin());
     let cli = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-            .args(args)
-            .args(["--admin", &api])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let (code, out, err) = sipreg(&[args, &["--admin", &api]].concat());
+        assert_eq!(code, Some(0), "{args:?}: {err}");
+        out
     };
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("alice", "wonderland", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
-    sipp(
-        tcp,
-        Transport::Tcp,
-        &scenario(&register("bob", "builder", 600, 200, "")),
-        &[],
-    )
-    .unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("bob", "wrong", 300, 401, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "alice", "wonderland", 300, 200);
+    sipp_registers(tcp, Transport::Tcp, "bob", "builder", 600, 200);
+    sipp_registers(udp, Transport::Udp, "bob", "wrong", 300, 401);
 
     let status = cli(&["status"]);
     let lines: Vec<&str> = status.lines().collect();
@@ -590,11 +546,8 @@ fn reload_through_the_api_keeps_a_refused_script_out() {
     let (mut p, _) = Process::run(dir.path());
     let api = base(p.admin());
     let reload = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
-            .args(["reload", "--admin", &api])
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+        let (code, out, _) = sipreg(&["reload", "--admin", &api]);
+        (code, out)
     };
     let (code, out) = reload();
     assert_eq!(code, Some(0), "{out}");
@@ -628,16 +581,10 @@ fn reload_through_the_api_keeps_a_refused_script_out() {
 /// same file the AOR stays gone, and the other binding is back.
 #[test]
 fn a_removal_answered_survives_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
-    let toml = format!(
-        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\ndomains = [\"127.0.0.1\"]\n\n[store]\ntype = \"embedded\"\n\n[admin]\nlisten = \"127.0.0.1:0\"\n{ALIASES}"
-    );
-    std::fs::write(dir.path().join("sipreg.toml"), toml).unwrap();
-    let (mut p, udp) = Process::run(dir.path());
+    let (dir, mut p, udp) = process(r#"["udp:127.0.0.1:0"]"#, "embedded", "");
     let api = base(p.admin());
     for (user, password) in [("alice", "wonderland"), ("bob", "builder")] {
-        let s = scenario(&register(user, password, 600, 200, ""));
-        sipp(udp, Transport::Udp, &s, &[]).unwrap();
+        sipp_registers(udp, Transport::Udp, user, password, 600, 200);
     }
     let (code, v) = http(
         "DELETE",

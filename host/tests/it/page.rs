@@ -3,8 +3,8 @@
 //! page must show the registrations and the history, update itself as devices come, filter
 //! as the operator types, and show maintenance; a screenshot is kept for a look by eye.
 
-use crate::admin::{base, http, register, server};
-use crate::sippkit::{free_udp_port, scenario, sipp};
+use crate::admin::{base, http, server, sipp_registers};
+use crate::sippkit::free_udp_port;
 use serde_json::{Value, json};
 use sipreg::config::Transport;
 use std::process::{Child, Command, Stdio};
@@ -164,13 +164,7 @@ fn the_status_page_shows_updates_and_filters_in_chromium() {
     let api = base(s.running.admin.unwrap());
     let udp = s.running.addr(Transport::Udp).unwrap();
     let tcp = s.running.addr(Transport::Tcp).unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("alice", "wonderland", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(udp, Transport::Udp, "alice", "wonderland", 300, 200);
 
     let b = Browser::start();
     // The token in the fragment: the page sends it, the server never sees it in a URL.
@@ -183,20 +177,8 @@ fn the_status_page_shows_updates_and_filters_in_chromium() {
     assert!(b.texts("#maintenance")[0].contains("maintenance off"));
 
     // Devices that come later appear without a reload, refusals in the history.
-    sipp(
-        tcp,
-        Transport::Tcp,
-        &scenario(&register("bob", "builder", 300, 200, "")),
-        &[],
-    )
-    .unwrap();
-    sipp(
-        udp,
-        Transport::Udp,
-        &scenario(&register("bob", "wrong", 300, 401, "")),
-        &[],
-    )
-    .unwrap();
+    sipp_registers(tcp, Transport::Tcp, "bob", "builder", 300, 200);
+    sipp_registers(udp, Transport::Udp, "bob", "wrong", 300, 401);
     b.until("bob listed", || {
         b.texts("#registrations tbody td.alias").len() == 2
     });
