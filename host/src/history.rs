@@ -10,9 +10,11 @@
 use crate::config::Transport;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const RINGS: usize = 16;
@@ -48,17 +50,17 @@ pub struct Entry {
     pub time_ms: u64,
     pub outcome: Outcome,
     /// The address-of-record (empty when the request named none we could read).
-    pub alias: String,
+    pub alias: Arc<str>,
     pub source: SocketAddr,
     pub transport: Transport,
     /// The status code answered (refusals), else none.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub code: Option<u16>,
     /// Why: "Alias not found", "Invalid credentials", "Registration expired", ...
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// The binding's contact (added, refreshed, deleted).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub contact: Option<String>,
+    pub contact: Option<Arc<str>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub registration_id: Option<uuid::Uuid>,
 }
@@ -66,7 +68,8 @@ pub struct Entry {
 /// What a query asks for.
 #[derive(Debug, Clone, Default)]
 pub struct Query<'a> {
-    /// Only this alias (the AOR as stored, `sip:` prefix optional).
+    /// Only this alias (the AOR as stored: `user@host`, the host in lower case; a `sip:`
+    /// prefix is ignored).
     pub alias: Option<&'a str>,
     pub outcome: Option<Outcome>,
     /// Only entries with a higher sequence number.
@@ -105,8 +108,7 @@ impl History {
     }
 
     fn ring(&self, alias: &str) -> &Mutex<VecDeque<Entry>> {
-        let alias = bare(alias);
-        &self.rings[(self.hasher.hash_one(alias.to_ascii_lowercase()) as usize) % RINGS]
+        &self.rings[(self.hasher.hash_one(bare(alias)) as usize) % RINGS]
     }
 
     /// Records an entry (its `seq` is set here); the oldest of its ring goes when full.
@@ -126,8 +128,7 @@ impl History {
     /// The newest entries that match, oldest first.
     pub fn query(&self, q: &Query<'_>) -> Vec<Entry> {
         let matches = |e: &Entry| {
-            q.alias
-                .is_none_or(|a| bare(&e.alias).eq_ignore_ascii_case(bare(a)))
+            q.alias.is_none_or(|a| bare(&e.alias) == bare(a))
                 && q.outcome.is_none_or(|o| e.outcome == o)
                 && q.after.is_none_or(|s| e.seq > s)
         };
@@ -169,11 +170,11 @@ mod tests {
             seq: 0,
             time_ms: 1,
             outcome,
-            alias: alias.to_owned(),
+            alias: Arc::from(alias),
             source: "192.0.2.1:5060".parse().unwrap(),
             transport: Transport::Udp,
             code: None,
-            reason: String::new(),
+            reason: Cow::Borrowed(""),
             contact: None,
             registration_id: None,
         }
@@ -195,7 +196,7 @@ mod tests {
         let got = h.query(&all(1000));
         assert!(got.len() <= 32, "{}", got.len());
         assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert_eq!(got.last().unwrap().alias, "sip:u99@x");
+        assert_eq!(&*got.last().unwrap().alias, "sip:u99@x");
         assert_eq!(h.recorded(), 100);
         let newest = h.query(&all(3));
         assert_eq!(
@@ -211,7 +212,7 @@ mod tests {
         h.record(entry("sip:bob@x", Outcome::Refused));
         h.record(entry("sip:alice@x", Outcome::Refused));
         let alice = Query {
-            alias: Some("Alice@x"),
+            alias: Some("alice@x"),
             ..all(10)
         };
         assert_eq!(h.query(&alice).len(), 2);

@@ -249,11 +249,11 @@ pub fn history_table(entries: &[Entry]) -> String {
         rows.push(vec![
             utc(e.time_ms),
             e.outcome.as_str().to_owned(),
-            e.alias.clone(),
+            e.alias.to_string(),
             e.source.to_string(),
             e.transport.via_token().to_owned(),
             e.code.map(|c| c.to_string()).unwrap_or_default(),
-            e.reason.clone(),
+            e.reason.to_string(),
         ]);
     }
     let mut out = columns(&rows);

@@ -9,6 +9,7 @@ use crate::history::{Entry, History, Outcome};
 use crate::hooks::{ExpireEvent, ExpireReason, HookChain, RequestInfo};
 use crate::metrics::Metrics;
 use crate::store::{Binding, Event};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -33,28 +34,28 @@ fn entry(
     aor: &str,
     source: SocketAddr,
     transport: Transport,
-    reason: &str,
+    reason: Cow<'static, str>,
 ) -> Entry {
     Entry {
         seq: 0,
         time_ms: now_ms(),
         outcome,
-        alias: aor.to_owned(),
+        alias: Arc::from(aor),
         source,
         transport,
         code: None,
-        reason: reason.to_owned(),
+        reason,
         contact: None,
         registration_id: None,
     }
 }
 
 impl Log {
-    fn binding(&self, outcome: Outcome, aor: &str, b: &Binding, reason: &str) {
+    fn binding(&self, outcome: Outcome, aor: &str, b: &Binding, reason: &'static str) {
         self.history.record(Entry {
-            contact: Some(b.contact.to_string()),
+            contact: Some(b.contact.clone()),
             registration_id: Some(b.registration_id),
-            ..entry(outcome, aor, b.source, b.transport, reason)
+            ..entry(outcome, aor, b.source, b.transport, Cow::Borrowed(reason))
         });
     }
 
@@ -144,7 +145,13 @@ impl Log {
     pub fn refused_quietly(&self, req: &RequestInfo<'_>, aor: &str, code: u16, reason: &str) {
         self.history.record(Entry {
             code: Some(code),
-            ..entry(Outcome::Refused, aor, req.source, req.transport, reason)
+            ..entry(
+                Outcome::Refused,
+                aor,
+                req.source,
+                req.transport,
+                Cow::Owned(reason.to_owned()),
+            )
         });
     }
 
