@@ -493,7 +493,7 @@ impl Registrar {
                                 supplied_username = ask.username.unwrap_or(""),
                                 source = %req.source,
                                 reason,
-                                "Invalid credentials"
+                                "Registration refused"
                             );
                         }
                         Err(challenge(stale, reason))
