@@ -92,7 +92,12 @@ impl Client {
         answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
         ok_also: &[u16],
     ) -> Result<T, String> {
-        let mut r = answer.map_err(|e| format!("{}: {e}", self.base))?;
+        let mut r = answer.map_err(|e| {
+            format!(
+                "cannot reach the admin API at {} (is sipreg running, with an [admin] table?): {e}",
+                self.base
+            )
+        })?;
         let status = r.status().as_u16();
         if (200..300).contains(&status) || ok_also.contains(&status) {
             return r

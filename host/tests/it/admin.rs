@@ -599,3 +599,24 @@ fn a_removal_answered_survives_kill_9() {
     let (_, v) = get(&format!("{api}/api/registrations"));
     assert_eq!(aliases_of(&v), ["bob@127.0.0.1"]);
 }
+
+#[test]
+fn the_cli_says_when_no_admin_api_answers() {
+    let port = crate::sippkit::free_udp_port();
+    let (code, out, err) = sipreg(&["status", "--admin", &format!("http://127.0.0.1:{port}")]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        err.contains("cannot reach the admin API at http://127.0.0.1:"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("x.toml");
+    std::fs::write(
+        &cfg,
+        "[server]\nlisten = [\"udp:127.0.0.1:0\"]\n[auth]\nchallenge = \"off\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = sipreg(&["history", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no [admin] table"), "{err}");
+}
