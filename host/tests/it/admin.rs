@@ -3,7 +3,7 @@
 //! The status page in a real browser is in `page`.
 
 use crate::process::Process;
-use crate::sippkit::{check, expect, scenario, sipp};
+use crate::sippkit::{check, expect, register_message, scenario, sipp};
 use crate::support::{Served, serve};
 use serde_json::Value;
 use sipreg::config::{self, Transport};
@@ -52,32 +52,13 @@ listen = "127.0.0.1:0"
 /// A REGISTER of `user` (Contact at SIPp's own address), challenged, then answered
 /// with `password`, expecting `code` (and `checks` on it).
 pub fn register(user: &str, password: &str, expires: u32, code: u16, checks: &str) -> String {
-    let msg = |cseq: u32, auth: &str| {
-        format!(
-            r#"  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag[call_number]
-      To: <sip:{user}@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: {cseq} REGISTER
-      Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
-      Expires: {expires}
-{auth}      Content-Length: 0
-
-    ]]>
-  </send>
-"#
-        )
-    };
-    msg(1, "")
+    let contact = format!(
+        "      Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>\n      Expires: {expires}\n"
+    );
+    let answer = format!("      [authentication username={user} password={password}]\n");
+    register_message(1, user, &contact)
         + "  <recv response=\"401\" auth=\"true\" timeout=\"5000\"/>\n"
-        + &msg(
-            2,
-            &format!("      [authentication username={user} password={password}]\n"),
-        )
+        + &register_message(2, user, &(contact + &answer))
         + &expect(code, checks)
 }
 
@@ -123,24 +104,9 @@ fn sipreg(args: &[&str]) -> (Option<i32>, String, String) {
 
 /// One REGISTER of `user` without credentials, expecting `code` (and `checks` on it).
 fn plain(user: &str, code: u16, checks: &str) -> String {
-    format!(
-        r#"  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:{user}@[remote_ip]>;tag=[pid]
-      To: <sip:{user}@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: 1 REGISTER
-      Contact: <sip:{user}@[local_ip]:[local_port]>
-      Expires: 300
-      Content-Length: 0
-
-    ]]>
-  </send>
-"#
-    ) + &expect(code, checks)
+    let contact =
+        format!("      Contact: <sip:{user}@[local_ip]:[local_port]>\n      Expires: 300\n");
+    register_message(1, user, &contact) + &expect(code, checks)
 }
 
 /// The admin API's base URL.

@@ -3,7 +3,7 @@
 //! SIPp 3.6 digests MD5 only and answers only the first challenge, so these servers offer
 //! MD5 first; SHA-256 is covered by our own client in `digest`.
 
-use crate::sippkit::{check, expect, scenario, sipp};
+use crate::sippkit::{check, expect, register_message as register, scenario, sipp};
 use crate::support::{Served, serve};
 use sipreg::config::{self, Transport};
 use sipreg::core::Core;
@@ -36,27 +36,6 @@ algorithms = ["MD5", "SHA-256"]
     );
     let cfg = config::parse(&toml, "sipp.toml").unwrap();
     serve(&cfg, Core::new(&cfg, Vec::new()))
-}
-
-/// One REGISTER message of a scenario.
-fn register(cseq: u32, user: &str, extra: &str) -> String {
-    format!(
-        r#"  <send retrans="500">
-    <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
-      Max-Forwards: 70
-      From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag[call_number]
-      To: <sip:{user}@[remote_ip]>
-      Call-ID: [call_id]
-      CSeq: {cseq} REGISTER
-{extra}      User-Agent: sipreg-tests
-      Content-Length: 0
-
-    ]]>
-  </send>
-"#
-    )
 }
 
 const CONTACT: &str = "      Contact: <sip:alice@[local_ip]:[local_port];transport=[transport]>\n";

@@ -59,6 +59,28 @@ pub fn scenario(body: &str) -> String {
     )
 }
 
+/// One REGISTER of `user` (From and To) in a scenario; `extra` holds more header lines
+/// (Contact, Expires, SIPp's `[authentication]`), each indented and ending in a newline.
+pub fn register_message(cseq: u32, user: &str, extra: &str) -> String {
+    format!(
+        r#"  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
+      Max-Forwards: 70
+      From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:{user}@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+{extra}      User-Agent: sipreg-tests
+      Content-Length: 0
+
+    ]]>
+  </send>
+"#
+    )
+}
+
 /// A REGISTER per call for user `u<call number>` at 127.0.0.1 (so `-m N` registers N
 /// users): a 200 is logged `stored u<n>`, and with `refused` a 503 is accepted and logged
 /// `refused u<n>` (read them with `-trace_logs` and [`Background::finish_with_logs`]).
