@@ -9,6 +9,7 @@ use axum::extract::{Path, Query as Params, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 /// One binding as the API shows it.
@@ -139,6 +140,36 @@ pub struct ListParams {
 
 const DEFAULT_LIMIT: usize = 1000;
 
+/// A binding of the listing, ordered by alias, then by the time it was last refreshed.
+#[derive(Debug)]
+struct Listed(String, Binding);
+
+impl Listed {
+    fn key(&self) -> (&str, u64) {
+        (&self.0, self.1.refreshed_ms)
+    }
+}
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Listed {}
+
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Listed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
 /// `GET /api/registrations`.
 pub async fn list(
     State(ctx): State<Ctx>,
@@ -161,7 +192,9 @@ pub async fn list(
     // The walk may wait for Redis: off the runtime's threads.
     tokio::task::spawn_blocking(move || {
         let now = now_ms();
-        let mut found: Vec<(String, Binding)> = Vec::new();
+        // The first `limit` by alias and refresh time, kept in a bounded heap: a listing of
+        // a large store holds `limit` bindings, not all that match.
+        let mut first: BinaryHeap<Listed> = BinaryHeap::new();
         let mut total = 0;
         let mut visit = |aor: &str, b: &Binding| {
             let ok = alias
@@ -173,23 +206,30 @@ pub async fn list(
                 && transport
                     .as_deref()
                     .is_none_or(|t| b.transport.as_str() == t);
-            if ok {
-                total += 1;
-                found.push((aor.to_owned(), b.clone()));
+            if !ok {
+                return;
+            }
+            total += 1;
+            let later = |top: &Listed| (aor, b.refreshed_ms) >= top.key();
+            if first.len() == limit && first.peek().is_none_or(later) {
+                return;
+            }
+            first.push(Listed(aor.to_owned(), b.clone()));
+            if first.len() > limit {
+                first.pop();
             }
         };
         core.registrar()
             .location()
             .scan(now, &mut visit)
             .map_err(|e| store_failure(&e))?;
-        found.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.refreshed_ms.cmp(&b.1.refreshed_ms)));
-        found.truncate(limit);
+        let found = first.into_sorted_vec();
         Ok(Json(Registrations {
             total,
             maintenance: core.registrar().in_maintenance(),
             registrations: found
                 .iter()
-                .map(|(aor, b)| view(&core, aor, b, now))
+                .map(|Listed(aor, b)| view(&core, aor, b, now))
                 .collect(),
         }))
     })

@@ -213,6 +213,12 @@ fn the_api_reads_back_what_sipp_registered_and_removes_it() {
     assert_eq!(alice["reach"], "UNKNOWN");
     assert_eq!(all["registrations"][1]["transport"], "tcp");
 
+    // A limit keeps the first by alias; the total counts all.
+    let (_, v) = get(&format!("{api}/api/registrations?limit=1"));
+    assert_eq!(
+        (aliases_of(&v), v["total"].as_u64()),
+        (vec!["alice@127.0.0.1".to_owned()], Some(2))
+    );
     // Filters: alias (part of it, any case), transport, source.
     let (_, v) = get(&format!("{api}/api/registrations?alias=ALI"));
     assert_eq!(aliases_of(&v), ["alice@127.0.0.1"]);
