@@ -53,7 +53,7 @@ pub struct Registrar {
     pub(crate) auth: AuthState,
     location: Arc<dyn LocationStore>,
     qualify: Arc<Qualify>,
-    chain: HookChain,
+    /// The reporter, which holds the hook chain too.
     log: Log,
     /// New registrations are refused (503); removals and queries are served.
     maintenance: AtomicBool,
@@ -114,11 +114,10 @@ impl Registrar {
             location,
             qualify,
             log: Log {
-                chain: chain.clone(),
+                chain,
                 history: Arc::new(History::new(config.history_capacity())),
                 metrics: Arc::new(Metrics::default()),
             },
-            chain,
             maintenance: AtomicBool::new(false),
         }
     }
@@ -166,7 +165,7 @@ impl Registrar {
 
     /// The hook chain.
     pub fn chain(&self) -> &HookChain {
-        &self.chain
+        &self.log.chain
     }
 
     fn serves(&self, host: &str) -> bool {
@@ -268,7 +267,7 @@ impl Registrar {
                 bind.kind = BindKind::Update;
                 // What the hooks are told about existing bindings (the built-in one does
                 // not look, so the store is only read when another hook is configured).
-                let stored = if self.chain.len() > 1 {
+                let stored = if self.log.chain.len() > 1 {
                     match self.location.lookup(&aor, now_ms) {
                         Ok(s) => s,
                         Err(e) => return self.store_down(req, &aor, &e),
@@ -328,7 +327,7 @@ impl Registrar {
             }
         }
         let path = (!path.is_empty()).then(|| path.join(", "));
-        match self.chain.bind(req, &mut bind) {
+        match self.log.chain.bind(req, &mut bind) {
             Ok(Decision::Continue | Decision::Accept) => {}
             Ok(Decision::Respond(r)) => return self.refused_by_hook(req, &aor, r),
             Ok(Decision::Drop) => return Outcome::Drop,
@@ -457,6 +456,7 @@ impl Registrar {
             realm: &self.auth.realm,
         };
         let decision = self
+            .log
             .chain
             .authenticate(req, &ask)
             .map_err(|e| Outcome::Reply(hook_failure(&e)))?;
