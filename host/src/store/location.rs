@@ -3,15 +3,17 @@
 //! [`Journal`] it is the cache of the `embedded` one, which writes every AOR it changes.
 //!
 //! The store is split into shards by a hash of the AOR, each behind its own lock, so no
-//! lock is shared by all requests. Each shard keeps its bindings' expiry times in an ordered
-//! index: expiring bindings costs a look at the index's front, never a scan of all bindings.
+//! lock is shared by all requests. Each shard keeps its bindings' expiry times in an index
+//! by second ([`Timers`]): expiring bindings costs a look at the index's front, never a
+//! scan of all bindings.
 
 use super::Durable;
+use super::timers::Timers;
 use crate::config::Transport;
 use crate::hooks::ExpireReason;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -156,19 +158,20 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 struct Shard {
     aors: HashMap<Arc<str>, Vec<Binding>, Hasher>,
-    timers: BTreeMap<(u64, u64), Arc<str>>,
-    next_timer: u64,
+    timers: Timers,
 }
 
 impl Shard {
-    fn arm(&mut self, aor: &Arc<str>, b: &mut Binding) {
-        self.next_timer += 1;
-        b.timer = self.next_timer;
-        self.timers.insert((b.expires_at_ms, b.timer), aor.clone());
-    }
-
-    fn disarm(&mut self, b: &Binding) {
-        self.timers.remove(&(b.expires_at_ms, b.timer));
+    /// Rebuilds the expiry index when cancelled timers outnumber the live ones (amortised:
+    /// at least as many refreshes or removals as bindings came before).
+    fn tidy(&mut self) {
+        if self.timers.wants_rebuild() {
+            let live = self
+                .aors
+                .iter()
+                .flat_map(|(aor, list)| list.iter().map(move |b| (aor, b.timer, b.expires_at_ms)));
+            self.timers.rebuild(live);
+        }
     }
 }
 
@@ -218,14 +221,13 @@ impl Location {
         let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
         let key: Arc<str> = Arc::from(aor);
         for b in &mut bindings {
-            shard.arm(&key, b);
+            b.timer = shard.timers.arm(&key, b.expires_at_ms);
         }
         let old = shard.aors.insert(key, bindings);
-        if let Some(old) = old {
-            for b in &old {
-                shard.disarm(b);
-            }
+        for _ in old.iter().flatten() {
+            shard.timers.cancel();
         }
+        shard.tidy();
     }
 
     /// The live bindings of an AOR.
@@ -254,7 +256,7 @@ impl Location {
 
     /// How many bindings are stored, all AORs together.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().timers.len()).sum()
+        self.shards.iter().map(|s| s.lock().timers.live()).sum()
     }
 
     /// Whether no binding is stored.
@@ -272,12 +274,11 @@ impl Location {
             return Err(UpdateError::TooManyContacts);
         }
         let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
-        let shard = &mut *shard;
-        let key: Arc<str> = match shard.aors.get_key_value(aor) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(aor),
+        let Shard { aors, timers } = &mut *shard;
+        let (key, existing) = match aors.get_key_value(aor) {
+            Some((k, v)) => (k.clone(), v.as_slice()),
+            None => (Arc::from(aor), &[][..]),
         };
-        let existing = shard.aors.get(aor).map_or(&[][..], |v| v.as_slice());
         // Step 7 checks first, so that a refusal changes nothing.
         let allowed = |b: &Binding| -> Result<bool, UpdateError> {
             if b.call_id.as_ref() != u.call_id || u.cseq > b.cseq {
@@ -303,17 +304,18 @@ impl Location {
                 }
             }
         }
-        // A new AOR gets room for exactly what it asks (Vec would otherwise start at 4).
-        let mut bindings = shard
-            .aors
-            .remove(aor)
-            .unwrap_or_else(|| Vec::with_capacity(u.changes.len()));
+        // Worked on in place; a new AOR gets room for exactly what it asks (Vec would
+        // otherwise start at 4).
+        let mut bindings = match aors.get_mut(aor) {
+            Some(list) => std::mem::take(list),
+            None => Vec::with_capacity(u.changes.len()),
+        };
         let mut events = Vec::new();
         if retransmission {
             // The request was applied once already; answer with the bindings as they are.
         } else if u.remove_all {
             for b in bindings.drain(..) {
-                shard.disarm(&b);
+                timers.cancel();
                 events.push(Event::Removed(b, ExpireReason::Unregistered));
             }
         } else {
@@ -322,7 +324,7 @@ impl Location {
                 if c.expires == 0 {
                     if let Some(i) = pos {
                         let b = bindings.remove(i);
-                        shard.disarm(&b);
+                        timers.cancel();
                         events.push(Event::Removed(b, ExpireReason::Unregistered));
                     }
                     continue;
@@ -330,8 +332,7 @@ impl Location {
                 let expires_at_ms = u.now_ms + u64::from(c.expires) * 1000;
                 match pos {
                     Some(i) => {
-                        let old = bindings[i].clone();
-                        shard.disarm(&old);
+                        timers.cancel();
                         let b = &mut bindings[i];
                         if *b.contact != *c.contact {
                             b.contact = Arc::from(c.contact);
@@ -352,14 +353,18 @@ impl Location {
                         b.source = u.source;
                         b.transport = u.transport;
                         b.natted = c.natted;
-                        b.instance = c.instance.map(Into::into);
-                        b.reg_id = c.reg_id.map(Into::into);
+                        if b.instance.as_deref() != c.instance {
+                            b.instance = c.instance.map(Into::into);
+                        }
+                        if b.reg_id.as_deref() != c.reg_id {
+                            b.reg_id = c.reg_id.map(Into::into);
+                        }
                         b.refreshed_ms = u.now_ms;
-                        shard.arm(&key, b);
+                        b.timer = timers.arm(&key, expires_at_ms);
                         events.push(Event::Refreshed(b.clone()));
                     }
                     None => {
-                        let mut b = Binding {
+                        let b = Binding {
                             contact: Arc::from(c.contact),
                             key: c.key.into(),
                             expires_at_ms,
@@ -375,9 +380,8 @@ impl Location {
                             reg_id: c.reg_id.map(Into::into),
                             path: u.path.map(Into::into),
                             refreshed_ms: u.now_ms,
-                            timer: 0,
+                            timer: timers.arm(&key, expires_at_ms),
                         };
-                        shard.arm(&key, &mut b);
                         events.push(Event::Added(b.clone()));
                         bindings.push(b);
                     }
@@ -394,17 +398,30 @@ impl Location {
                     break;
                 };
                 let b = bindings.remove(i);
-                shard.disarm(&b);
+                timers.cancel();
                 events.push(Event::Removed(b, ExpireReason::Evicted));
             }
         }
-        bindings.retain(|b| b.expires_at_ms > u.now_ms);
+        // Bindings whose time is up but whose timer has not run yet are not kept (their
+        // timers, now cancelled, are dropped when they come).
+        bindings.retain(|b| {
+            let live = b.expires_at_ms > u.now_ms;
+            if !live {
+                timers.cancel();
+            }
+            live
+        });
         // A retransmission is written too: its 200 must not overtake the original's write.
         let durable = self.journal.as_ref().map(|j| j.write(&key, &bindings));
         let live = bindings.clone();
-        if !bindings.is_empty() {
-            shard.aors.insert(key, bindings);
+        if bindings.is_empty() {
+            aors.remove(aor);
+        } else if let Some(list) = aors.get_mut(aor) {
+            *list = bindings;
+        } else {
+            aors.insert(key, bindings);
         }
+        shard.tidy();
         Ok(Applied {
             bindings: live,
             events,
@@ -432,7 +449,8 @@ impl Location {
         if list.is_empty() {
             shard.aors.remove(aor);
         }
-        shard.disarm(&b);
+        shard.timers.cancel();
+        shard.tidy();
         Some(b)
     }
 
@@ -444,23 +462,35 @@ impl Location {
         let mut last = None;
         for shard in self.shards.iter() {
             let mut s = shard.lock();
+            let Shard { aors, timers } = &mut *s;
             let mut touched: Vec<Arc<str>> = Vec::new();
-            while let Some(entry) = s.timers.first_entry() {
-                if entry.key().0 > now_ms {
-                    break;
-                }
-                let ((_, timer), aor) = entry.remove_entry();
-                let Some(list) = s.aors.get_mut(&aor) else {
-                    continue;
-                };
-                if let Some(i) = list.iter().position(|b| b.timer == timer) {
+            while let Some((second, entries)) = timers.take_begun(now_ms) {
+                let mut later = Vec::new();
+                for (timer, aor) in entries {
+                    let Some(list) = aors.get_mut(&aor) else {
+                        timers.drop_cancelled();
+                        continue;
+                    };
+                    let Some(i) = list.iter().position(|b| b.timer == timer) else {
+                        timers.drop_cancelled();
+                        continue;
+                    };
+                    if list[i].expires_at_ms > now_ms {
+                        later.push((timer, aor)); // due later in this second
+                        continue;
+                    }
+                    timers.fired();
                     out.push((aor.clone(), list.remove(i)));
+                    if list.is_empty() {
+                        aors.remove(&aor);
+                    }
+                    if self.journal.is_some() {
+                        touched.push(aor);
+                    }
                 }
-                if list.is_empty() {
-                    s.aors.remove(&aor);
-                }
-                if self.journal.is_some() {
-                    touched.push(aor);
+                if !later.is_empty() {
+                    timers.put_back(second, later);
+                    break;
                 }
             }
             if let Some(j) = &self.journal {
@@ -537,6 +567,45 @@ mod tests {
         assert_eq!(gone.len(), 1);
         assert_eq!(&*gone[0].0, "a@x");
         assert!(l.lookup("a@x", 61_000).is_empty());
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn many_refreshes_leave_one_timer_that_fires_once() {
+        let l = Location::new();
+        let n = 20_000u64; // enough cancelled timers to rebuild the index several times
+        for i in 0..n {
+            let now = i * 10;
+            l.update(
+                "a@x",
+                &update("c1", i as u32 + 1, now, vec![change("sip:a@1", 60)]),
+            )
+            .unwrap();
+        }
+        assert_eq!(l.len(), 1);
+        let last = (n - 1) * 10 + 60_000;
+        assert!(
+            l.expire_due(last - 1).is_empty(),
+            "no old timer fires early"
+        );
+        assert_eq!(l.expire_due(last).len(), 1);
+        assert!(l.expire_due(last + 100_000).is_empty(), "reported once");
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn a_binding_dropped_as_expired_by_an_update_is_not_reported() {
+        let l = Location::new();
+        l.update("a@x", &update("c1", 1, 0, vec![change("sip:a@1", 60)]))
+            .unwrap();
+        // at 60 s its time is up but no expiry ran; a new contact's update drops it
+        let r = l
+            .update("a@x", &update("c2", 1, 60_000, vec![change("sip:a@2", 60)]))
+            .unwrap();
+        assert_eq!(r.bindings.len(), 1);
+        assert_eq!(l.len(), 1);
+        assert!(l.expire_due(60_000).is_empty());
+        assert_eq!(l.expire_due(120_000).len(), 1);
         assert!(l.is_empty());
     }
 

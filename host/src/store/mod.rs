@@ -7,6 +7,7 @@ mod durable;
 pub mod embedded;
 pub mod location;
 pub mod redis;
+mod timers;
 
 pub use durable::Durable;
 pub use location::{Applied, Binding, Change, Event, Location, Update, UpdateError};
