@@ -106,7 +106,9 @@ fn to_tag(msg: &Message) -> String {
     use std::hash::BuildHasher;
     let h = foldhash::fast::FixedState::default()
         .hash_one((msg.header(HeaderName::CallId), msg.header(HeaderName::From)));
-    format!("{h:016x}")
+    let mut tag = String::with_capacity(16);
+    crate::text::push_hex(&mut tag, h, 16);
+    tag
 }
 
 impl Core {

@@ -22,4 +22,5 @@ pub mod registrar;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod text;
 pub mod trial;

@@ -1,6 +1,7 @@
 //! Stateless nonces: `time . random . HMAC(time . random)` in hex. Any node holding the key
 //! can check a nonce and tell its age without having stored it.
 
+use crate::text::push_hex;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -35,13 +36,6 @@ impl std::fmt::Debug for Nonces {
         f.debug_struct("Nonces")
             .field("ttl_ms", &self.ttl_ms)
             .finish()
-    }
-}
-
-fn push_hex(out: &mut String, value: u64, digits: usize) {
-    for i in (0..digits).rev() {
-        let d = ((value >> (i * 4)) & 15) as u32;
-        out.push(char::from_digit(d, 16).unwrap_or('0'));
     }
 }
 

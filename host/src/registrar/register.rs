@@ -404,7 +404,10 @@ impl Registrar {
         let mut reply = Reply::new(200);
         for b in &applied {
             let left = b.expires_at_ms.saturating_sub(now_ms).div_ceil(1000);
-            let mut value = format!("{};expires={left}", b.contact);
+            let mut value = String::with_capacity(b.contact.len() + 24);
+            value.push_str(&b.contact);
+            value.push_str(";expires=");
+            crate::text::push_decimal(&mut value, left);
             if let Some(q) = b.q {
                 value.push_str(";q=");
                 value.push_str(&format_q(q));
