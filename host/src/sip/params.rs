@@ -93,23 +93,31 @@ pub fn get<'a>(text: &'a str, name: &str) -> Option<Option<&'a str>> {
 
 /// Splits on `sep` where it stands outside double quotes and angle brackets.
 pub fn split_outside_quotes(text: &str, sep: u8) -> SplitOutside<'_> {
+    let (mut quoted, mut separated) = (false, false);
+    for &b in text.as_bytes() {
+        quoted |= b == b'"' || b == b'<';
+        separated |= b == sep;
+    }
     SplitOutside {
         text,
         pos: 0,
         done: false,
-        plain: !text.bytes().any(|b| b == b'"' || b == b'<'),
+        plain: !quoted,
+        whole: !separated,
         sep,
     }
 }
 
-/// The iterator of [`split_outside_quotes`]. Text without quotes or angle brackets (the
-/// common case) is split without tracking them.
+/// The iterator of [`split_outside_quotes`]. Text without the separator (the common case:
+/// one Contact, one Via) is one piece at once; text without quotes or angle brackets is
+/// split without tracking them.
 #[derive(Debug, Clone)]
 pub struct SplitOutside<'a> {
     text: &'a str,
     pos: usize,
     done: bool,
     plain: bool,
+    whole: bool,
     sep: u8,
 }
 
@@ -122,7 +130,9 @@ impl<'a> Iterator for SplitOutside<'a> {
         }
         let bytes = self.text.as_bytes();
         let start = self.pos;
-        let end = if self.plain {
+        let end = if self.whole {
+            None
+        } else if self.plain {
             // Header values are short: a plain loop beats memchr's set-up here.
             bytes[start..]
                 .iter()
