@@ -105,7 +105,7 @@ impl Qualify {
     }
 
     /// A binding was written: probe it from now on (first probe at once).
-    pub fn watch(&self, aor: &Arc<str>, b: &Binding, now_ms: u64) {
+    pub fn watch(&self, aor: &str, b: &Binding, now_ms: u64) {
         let Some(interval_ms) = self.interval_ms(b) else {
             return;
         };
@@ -119,7 +119,7 @@ impl Qualify {
         s.probes.insert(
             b.registration_id,
             Probe {
-                aor: aor.clone(),
+                aor: Arc::from(aor),
                 due,
                 sent: None,
                 failures: 0,

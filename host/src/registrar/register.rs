@@ -555,13 +555,9 @@ impl Registrar {
 
     /// Tells the qualify scheduler what an update did.
     fn qualify_events(&self, aor: &str, events: &[Event], now_ms: u64) {
-        let mut key: Option<Arc<str>> = None;
         for e in events {
             match e {
-                Event::Added(b) | Event::Refreshed(b) => {
-                    let key = key.get_or_insert_with(|| Arc::from(aor));
-                    self.qualify.watch(key, b, now_ms);
-                }
+                Event::Added(b) | Event::Refreshed(b) => self.qualify.watch(aor, b, now_ms),
                 Event::Removed(b, _) => self.qualify.forget(&b.registration_id),
             }
         }
