@@ -234,11 +234,17 @@ pub fn encode(
         if let Some(v) = req.header(h) {
             out.extend_from_slice(name);
             out.extend_from_slice(v.as_bytes());
+            // Without the letters "tag" anywhere there is no tag parameter (the usual
+            // REGISTER): no need to parse the value.
             let needs_tag = h == HeaderName::To
                 && reply.code > 100
-                && NameAddr::parse(v)
+                && (!memchr::memchr2_iter(b't', b'T', v.as_bytes()).any(|i| {
+                    v.as_bytes()[i..]
+                        .get(1..3)
+                        .is_some_and(|ag| ag.eq_ignore_ascii_case(b"ag"))
+                }) || NameAddr::parse(v)
                     .map(|na| na.tag().is_none())
-                    .unwrap_or(true);
+                    .unwrap_or(true));
             if needs_tag {
                 out.extend_from_slice(b";tag=");
                 out.extend_from_slice(to_tag.as_bytes());
@@ -402,5 +408,24 @@ mod tests {
         assert!(t.starts_with("SIP/2.0 400 Badthing\r\n"));
         assert!(t.contains("Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1\r\n"));
         assert!(t.contains("To: <sip:a@example.com>;tag=x\r\n"));
+    }
+
+    #[test]
+    fn to_tag_added_only_where_to_has_none() {
+        for (to, expected) in [
+            (
+                "\"Tag\" <sip:tatiana@example.com>",
+                "\"Tag\" <sip:tatiana@example.com>;tag=t1",
+            ),
+            ("<sip:a@example.com>;TAG=Up", "<sip:a@example.com>;TAG=Up"),
+            (
+                "<sip:a@example.com;tag=inuri>",
+                "<sip:a@example.com;tag=inuri>;tag=t1",
+            ),
+        ] {
+            let m = reg("SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK1", to);
+            let t = text(&m, "192.0.2.1:5060", &Reply::new(200));
+            assert!(t.contains(&format!("To: {expected}\r\n")), "{to}: {t}");
+        }
     }
 }
