@@ -14,7 +14,7 @@ fn main() {
         std::process::exit(2);
     };
     let path = std::path::Path::new(path);
-    let opened = embedded::open(path).unwrap_or_else(|e| {
+    let opened = embedded::open(path, std::time::Duration::ZERO).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1);
     });
@@ -64,7 +64,7 @@ fn main() {
     let written = started.elapsed();
     drop(location); // the committer finishes and closes the file
     let started = Instant::now();
-    let again = embedded::open(path).unwrap_or_else(|e| {
+    let again = embedded::open(path, std::time::Duration::ZERO).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(1);
     });

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+/// The longest `[store] commit_delay_ms` allowed.
+const MAX_COMMIT_DELAY_MS: u64 = 1000;
+
 /// The configuration `sipreg run` uses without `--config`: UDP and TCP on 127.0.0.1:5060,
 /// any domain, open registration.
 pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
@@ -349,6 +352,12 @@ fn check(c: &Config) -> Vec<Problem> {
             "timeout_ms must be at least 1",
         ));
     }
+    if store.commit_delay_ms > MAX_COMMIT_DELAY_MS {
+        out.push(problem(
+            vec![Key("store"), Key("commit_delay_ms")],
+            format!("commit_delay_ms is at most {MAX_COMMIT_DELAY_MS}: every 200 waits that long"),
+        ));
+    }
     if auth_on && c.auth.realm.is_none() && c.server.domains.is_empty() {
         out.push(problem(
             vec![Key("auth"), Key("realm")],
@@ -606,6 +615,14 @@ transports = ["udp"]
             e.contains("key `store.type`") && e.contains("unknown variant"),
             "{e}"
         );
+        let e = error(&format!("{GOOD}\n[store]\ncommit_delay_ms = 5000\n"));
+        assert!(
+            e.starts_with(
+                "x.toml:19:1: key `store.commit_delay_ms`: commit_delay_ms is at most 1000"
+            ),
+            "{e}"
+        );
+        assert_eq!(parse(GOOD, "x.toml").unwrap().store.commit_delay_ms, 10);
         let fine = GOOD.replace(
             "[auth]",
             "[store]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379/0\"\n[auth]\nnonce_secret = \"s\"",

@@ -168,6 +168,10 @@ pub struct Store {
     /// Milliseconds a Redis command may take before the store counts as down.
     #[serde(default = "defaults::store_timeout_ms")]
     pub timeout_ms: u64,
+    /// How long the embedded store gathers writes after the first of a group before it
+    /// commits them with one fsync (milliseconds; every 200 waits as long).
+    #[serde(default = "defaults::store_commit_delay_ms")]
+    pub commit_delay_ms: u64,
 }
 
 impl Default for Store {
@@ -178,6 +182,7 @@ impl Default for Store {
             url: None,
             prefix: defaults::store_prefix(),
             timeout_ms: defaults::store_timeout_ms(),
+            commit_delay_ms: defaults::store_commit_delay_ms(),
         }
     }
 }
@@ -441,6 +446,9 @@ mod defaults {
     }
     pub fn store_timeout_ms() -> u64 {
         500
+    }
+    pub fn store_commit_delay_ms() -> u64 {
+        10
     }
     pub fn proxy_mode() -> ProxyMode {
         ProxyMode::Proxy

@@ -34,7 +34,8 @@ pub fn open(config: &Config) -> Result<Shared, StoreError> {
         StoreKind::Memory => Arc::new(Location::new()),
         StoreKind::Embedded => {
             let path = config.base_dir.join(&config.store.path);
-            let opened = embedded::open(&path)?;
+            let delay = std::time::Duration::from_millis(config.store.commit_delay_ms);
+            let opened = embedded::open(&path, delay)?;
             tracing::info!(
                 target: "sipreg::store",
                 file = %path.display(),

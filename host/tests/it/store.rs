@@ -158,7 +158,11 @@ fn udp_and_tcp_replies_come_after_the_commit() {
         "embedded.toml",
     )
     .unwrap();
-    let location: Arc<dyn LocationStore> = Arc::new(embedded::open(&path).unwrap().location);
+    let location: Arc<dyn LocationStore> = Arc::new(
+        embedded::open(&path, std::time::Duration::ZERO)
+            .unwrap()
+            .location,
+    );
     let core = sipreg::core::Core::with_stores(
         &cfg,
         Vec::new(),
@@ -188,7 +192,7 @@ fn udp_and_tcp_replies_come_after_the_commit() {
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(location);
-    let again = embedded::open(&path).unwrap();
+    let again = embedded::open(&path, std::time::Duration::ZERO).unwrap();
     assert_eq!((again.aors, again.bindings), (300, 600));
 }
 
