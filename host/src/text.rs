@@ -9,22 +9,25 @@ pub fn push_hex(out: &mut String, value: u64, digits: usize) {
     }
 }
 
-/// Appends `value` in decimal.
-pub fn push_decimal(out: &mut String, value: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
+/// `value` in decimal, written into `buf`.
+pub fn decimal(value: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
     let mut n = value;
     loop {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
+        buf[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[i..] {
-        out.push(d as char);
-    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+/// Appends `value` in decimal.
+pub fn push_decimal(out: &mut String, value: u64) {
+    out.push_str(decimal(value, &mut [0; 20]));
 }
 
 #[cfg(test)]

@@ -113,18 +113,7 @@ fn push_clean(out: &mut Vec<u8>, text: &str) {
 }
 
 pub(crate) fn push_number(out: &mut Vec<u8>, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(crate::text::decimal(n, &mut [0; 20]).as_bytes());
 }
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
