@@ -207,8 +207,8 @@ mod tests {
     use crate::store::location::{Change, Update};
     use uuid::Uuid;
 
-    fn register(l: &Location, aor: &str, contact: &str, cseq: u32, expires: u32, now_ms: u64) {
-        let u = Update {
+    fn update(contact: &str, cseq: u32, expires: u32, now_ms: u64) -> Update<'_> {
+        Update {
             call_id: "c1",
             cseq,
             branch: u64::from(cseq),
@@ -228,8 +228,13 @@ mod tests {
                 natted: true,
                 registration_id: Uuid::new_v4(),
             }],
-        };
-        let applied = l.update(aor, &u).unwrap();
+        }
+    }
+
+    fn register(l: &Location, aor: &str, contact: &str, cseq: u32, expires: u32, now_ms: u64) {
+        let applied = l
+            .update(aor, &update(contact, cseq, expires, now_ms))
+            .unwrap();
         assert!(applied.durable.expect("a journaled store promises").wait());
     }
 
@@ -262,29 +267,14 @@ mod tests {
         let delay = Duration::from_millis(50);
         let opened = open(&path, delay).unwrap();
         let started = std::time::Instant::now();
-        let u = |cseq| Update {
-            call_id: "c1",
-            cseq,
-            branch: u64::from(cseq),
-            source: "192.0.2.1:5060".parse().unwrap(),
-            transport: Transport::Udp,
-            path: None,
-            max_contacts: 5,
-            now_ms: 0,
-            remove_all: false,
-            changes: vec![Change {
-                contact: "sip:a@192.0.2.1",
-                key: "sip:a@192.0.2.1",
-                expires: 60,
-                q: None,
-                instance: None,
-                reg_id: None,
-                natted: false,
-                registration_id: Uuid::new_v4(),
-            }],
-        };
-        let first = opened.location.update("a@x", &u(1)).unwrap();
-        let second = opened.location.update("b@x", &u(1)).unwrap();
+        let first = opened
+            .location
+            .update("a@x", &update("sip:a@192.0.2.1", 1, 60, 0))
+            .unwrap();
+        let second = opened
+            .location
+            .update("b@x", &update("sip:b@192.0.2.2", 1, 60, 0))
+            .unwrap();
         assert!(first.durable.unwrap().wait() && second.durable.unwrap().wait());
         // a sleep never ends early: the first write waited at least the delay
         assert!(started.elapsed() >= delay);
