@@ -34,12 +34,16 @@ impl Timers {
     /// Arms a new timer at `at_ms` for a binding of `aor`; returns its id.
     pub(super) fn arm(&mut self, aor: &Arc<str>, at_ms: u64) -> u64 {
         self.next += 1;
+        self.insert(self.next, aor, at_ms);
+        self.next
+    }
+
+    fn insert(&mut self, id: u64, aor: &Arc<str>, at_ms: u64) {
         self.live += 1;
         self.buckets
             .entry(at_ms / 1000)
             .or_default()
-            .push((self.next, aor.clone()));
-        self.next
+            .push((id, aor.clone()));
     }
 
     /// The timer of a binding that was refreshed or removed will not fire for it.
@@ -64,11 +68,7 @@ impl Timers {
         self.live = 0;
         self.cancelled = 0;
         for (aor, id, at_ms) in live {
-            self.buckets
-                .entry(at_ms / 1000)
-                .or_default()
-                .push((id, aor.clone()));
-            self.live += 1;
+            self.insert(id, aor, at_ms);
         }
     }
 
