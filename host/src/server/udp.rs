@@ -84,14 +84,11 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
         out.clear();
         core.handle_guarded(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
         if let Some(d) = out.durable.take() {
-            // The store's committer sends it once the change is on disk.
-            let (socket, reply, fallback) = (
-                socket.clone(),
-                std::mem::take(&mut out.reply),
-                std::mem::take(&mut out.fallback),
-            );
+            // The store's committer sends it once the change is on disk. Copies of just
+            // their length: the buffers keep their capacity for the next request.
+            let (socket, reply, fallback) =
+                (socket.clone(), out.reply.clone(), out.fallback.clone());
             d.then(move |stored| send(&socket, if stored { &reply } else { &fallback }, src));
-            out.reply.reserve(2048);
         } else if !out.reply.is_empty() {
             send(socket, &out.reply, src);
         }

@@ -78,7 +78,8 @@ impl Journal for Committer {
         let value = if live.is_empty() {
             None
         } else {
-            match postcard::to_stdvec(live) {
+            // Sized for a typical binding up front: growing it was most of the encoding.
+            match postcard::to_extend(live, Vec::with_capacity(384 * live.len())) {
                 Ok(v) => Some(v),
                 Err(e) => {
                     tracing::error!(target: "sipreg::store", aor, error = %e, "bindings could not be encoded");
