@@ -156,7 +156,8 @@ pub enum StoreKind {
 pub struct Store {
     #[serde(rename = "type", default = "defaults::store_kind")]
     pub kind: StoreKind,
-    /// The embedded store's file, relative to the configuration's folder.
+    /// The embedded store's file, relative to the configuration's folder (its write-ahead
+    /// log is beside it, in `<path>.wal.<n>`).
     #[serde(default = "defaults::store_path")]
     pub path: PathBuf,
     /// The Redis server, `redis://host:port/db`.
@@ -169,7 +170,7 @@ pub struct Store {
     #[serde(default = "defaults::store_timeout_ms")]
     pub timeout_ms: u64,
     /// How long the embedded store gathers writes after the first of a group before it
-    /// commits them with one fsync (milliseconds; every 200 waits as long).
+    /// appends them to its log with one fsync (milliseconds; every 200 waits as long).
     #[serde(default = "defaults::store_commit_delay_ms")]
     pub commit_delay_ms: u64,
 }

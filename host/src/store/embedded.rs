@@ -1,24 +1,25 @@
 //! The `embedded` store: the in-memory [`Location`] in front of a redb file. Every change of
-//! an AOR is written to the file as the AOR's whole binding list; a committer thread takes
-//! all the writes that queued while it committed the previous batch, lets more gather for
-//! `[store] commit_delay_ms`, and commits them in one transaction (group commit: one fsync
-//! for many REGISTERs), then keeps their promises. An fsync costs about as much CPU here as
-//! ten REGISTERs (bench/README.md), so under load the delay divides the store's CPU per
-//! REGISTER; every 200 waits as long.
-//! On start the file is read back into memory; expired bindings come back with their
-//! timers due, so the first timer tick removes them and reports them once.
+//! an AOR is written as the AOR's whole binding list: first to the write-ahead log
+//! (`wal.rs`), by a committer thread that takes all the writes that queued while it wrote
+//! the previous batch, lets more gather for `[store] commit_delay_ms`, and appends them
+//! with one fsync (group commit), then keeps their promises; later, many AORs at a time, to
+//! the redb file by the checkpoint thread (`checkpoint.rs`). An fsync costs about as much
+//! CPU here as ten REGISTERs (bench/README.md), so under load the delay divides the store's
+//! CPU per REGISTER; every 200 waits as long.
+//! On start the file is read back into memory and the log replayed over it (and written
+//! into the file); expired bindings come back with their timers due, so the first timer
+//! tick removes them and reports them once.
 
+use super::checkpoint::{BINDINGS, CHECKPOINTED, Checkpointer, Dirty, META, checkpoint};
 use super::location::{Binding, Journal, Location};
-use super::{Durable, StoreError};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use super::{Durable, StoreError, wal};
+use redb::{Database, ReadableDatabase, ReadableTable};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// AOR -> its bindings (postcard).
-const BINDINGS: TableDefinition<&str, &[u8]> = TableDefinition::new("bindings");
-
-/// The most writes one transaction takes.
+/// The most writes one log append takes.
 const BATCH: usize = 8192;
 
 struct Write {
@@ -106,17 +107,21 @@ pub struct Opened {
     pub bindings: usize,
 }
 
-/// Opens (or creates) the store file and loads it into memory.
+/// Opens (or creates) the store file, replays its log over it and loads it into memory.
 ///
 /// # Errors
-/// The file cannot be opened or read, or holds what this version did not write.
+/// The file or a log segment cannot be opened, read or written, or holds what this
+/// version did not write.
 pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| failed(dir, "cannot create the folder", e))?;
     }
     let db = Database::create(path).map_err(|e| failed(path, "cannot open", e))?;
-    let (mut aors, mut bindings) = (0, 0);
-    let mut restored = Vec::new();
+    // The file's bindings, and those of AORs the log changed (None: gone), kept apart: the
+    // file may hold a million, and a list is cheaper to build than a map.
+    let mut from_file: Vec<(Box<str>, Vec<Binding>)> = Vec::new();
+    let mut from_log: HashMap<Box<str>, Option<Vec<Binding>>> = HashMap::new();
+    let checkpointed;
     {
         let read = db
             .begin_read()
@@ -125,29 +130,83 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
             Ok(table) => {
                 for entry in table.iter().map_err(|e| failed(path, "cannot read", e))? {
                     let (aor, value) = entry.map_err(|e| failed(path, "cannot read", e))?;
-                    let list: Vec<Binding> = postcard::from_bytes(value.value())
-                        .map_err(|e| failed(path, &format!("bindings of {}", aor.value()), e))?;
-                    aors += 1;
-                    bindings += list.len();
-                    restored.push((Box::<str>::from(aor.value()), list));
+                    let list = decode(path, aor.value(), value.value())?;
+                    from_file.push((aor.value().into(), list));
                 }
             }
             Err(redb::TableError::TableDoesNotExist(_)) => {}
             Err(e) => return Err(failed(path, "cannot read", e)),
         }
+        checkpointed = match read.open_table(META) {
+            Ok(table) => table
+                .get(CHECKPOINTED)
+                .map_err(|e| failed(path, "cannot read", e))?
+                .map_or(0, |v| v.value()),
+            Err(redb::TableError::TableDoesNotExist(_)) => 0,
+            Err(e) => return Err(failed(path, "cannot read", e)),
+        };
     }
+    let mut log = Log::default();
+    let mut last = checkpointed;
+    // Segments at or below `checkpointed` are in the file already (a checkpoint that
+    // stopped before deleting them); the checkpoint below deletes them.
+    for (n, segment) in wal::segments(path).map_err(|e| failed(path, "cannot list the log", e))? {
+        last = last.max(n);
+        if n <= checkpointed {
+            continue;
+        }
+        let mut unreadable = None;
+        let replayed = wal::replay(&segment, |aor, value| {
+            let list = match value.map(|v| decode(&segment, aor, v)) {
+                Some(Ok(list)) => Some(list),
+                Some(Err(e)) => {
+                    unreadable = Some(e);
+                    return;
+                }
+                None => None,
+            };
+            from_log.insert(aor.into(), list);
+            log.dirty.insert(aor.into(), value.map(<[u8]>::to_vec));
+        })
+        .map_err(|e| failed(&segment, "cannot read", e))?;
+        if let Some(e) = unreadable {
+            return Err(e);
+        }
+        if replayed.cut > 0 {
+            tracing::warn!(target: "sipreg::store", file = %segment.display(), records = replayed.records, bytes = replayed.cut, "log ends in a write that was cut short (never acknowledged); cut off");
+        }
+    }
+    // What the log held goes into the file now, and the log starts afresh.
+    checkpoint(&db, path, &log.dirty, last).map_err(|e| failed(path, "cannot write", e))?;
+    let segment = wal::Segment::create(path, last + 1)
+        .map_err(|e| failed(&wal::segment_path(path, last + 1), "cannot create", e))?;
+    let checkpointer = Checkpointer::start(db, path.to_owned())
+        .map_err(|e| failed(path, "cannot start the checkpoint thread", e))?;
     let (queue, writes) = mpsc::channel();
     let file = path.to_owned();
     let thread = std::thread::Builder::new()
         .name("sipreg-store".into())
-        .spawn(move || commit_loop(&db, &file, &writes, commit_delay))
+        .spawn(move || commit_loop(&checkpointer, &file, segment, &writes, commit_delay))
         .map_err(|e| failed(path, "cannot start the committer", e))?;
     let location = Location::with_journal(Box::new(Committer {
         queue: Some(queue),
         thread: Some(thread),
     }));
-    for (aor, list) in restored {
-        location.restore(&aor, list);
+    let (mut aors, mut bindings) = (0, 0);
+    let mut restore = |aor: &str, list: Vec<Binding>| {
+        aors += 1;
+        bindings += list.len();
+        location.restore(aor, list);
+    };
+    for (aor, list) in from_file {
+        if !from_log.contains_key(&aor) {
+            restore(&aor, list);
+        }
+    }
+    for (aor, list) in from_log {
+        if let Some(list) = list {
+            restore(&aor, list);
+        }
     }
     Ok(Opened {
         location,
@@ -156,10 +215,56 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
     })
 }
 
-/// Commits what queued, batch after batch, until every sender is gone.
-fn commit_loop(db: &Database, path: &Path, writes: &mpsc::Receiver<Write>, delay: Duration) {
+fn decode(file: &Path, aor: &str, value: &[u8]) -> Result<Vec<Binding>, StoreError> {
+    postcard::from_bytes(value).map_err(|e| failed(file, &format!("bindings of {aor}"), e))
+}
+
+/// What the committer keeps of the log.
+#[derive(Debug)]
+struct Log {
+    dirty: Dirty,
+    /// Since the last checkpoint.
+    since: Instant,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            dirty: Dirty::new(),
+            since: Instant::now(),
+        }
+    }
+}
+
+/// A checkpoint is due after this long with changes waiting,
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(30);
+/// or with this many AORs changed,
+const CHECKPOINT_AORS: usize = 65_536;
+/// or with a log segment this large.
+const CHECKPOINT_BYTES: u64 = 64 << 20;
+
+/// Appends what queued to the log, batch after batch, until every sender is gone, and
+/// hands the changes to the checkpoint thread from time to time.
+fn commit_loop(
+    checkpointer: &Checkpointer,
+    path: &Path,
+    mut segment: wal::Segment,
+    writes: &mpsc::Receiver<Write>,
+    delay: Duration,
+) {
     let mut batch = Vec::with_capacity(BATCH);
-    while let Ok(first) = writes.recv() {
+    let mut log = Log::default();
+    loop {
+        let first = match writes.recv_timeout(CHECKPOINT_EVERY) {
+            Ok(w) => w,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if checkpointer.idle() {
+                    next_checkpoint(checkpointer, path, &mut segment, &mut log);
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
         batch.push(first);
         if !delay.is_zero() {
             // Sleeping, not waiting on the queue: the writers' sends wake nobody meanwhile.
@@ -171,34 +276,57 @@ fn commit_loop(db: &Database, path: &Path, writes: &mpsc::Receiver<Write>, delay
                 Err(_) => break,
             }
         }
-        let stored = commit(db, &batch);
+        let stored = segment.append(
+            batch
+                .iter()
+                .filter_map(|w| Some((&**w.aor.as_ref()?, w.value.as_deref()))),
+        );
         if let Err(e) = &stored {
-            tracing::error!(target: "sipreg::store", file = %path.display(), error = %e, writes = batch.len(), "commit failed; the REGISTERs get 500");
+            let file = wal::segment_path(path, segment.number);
+            tracing::error!(target: "sipreg::store", file = %file.display(), error = %e, writes = batch.len(), "log write failed; the REGISTERs get 500");
         }
-        for w in batch.drain(..) {
+        for w in &batch {
             w.done.settle(stored.is_ok());
         }
-    }
-}
-
-fn commit(db: &Database, batch: &[Write]) -> Result<(), redb::Error> {
-    let txn = db.begin_write()?;
-    {
-        let mut table = txn.open_table(BINDINGS)?;
-        for w in batch {
-            match (&w.aor, &w.value) {
-                (None, _) => {}
-                (Some(aor), Some(v)) => {
-                    table.insert(&**aor, v.as_slice())?;
-                }
-                (Some(aor), None) => {
-                    table.remove(&**aor)?;
-                }
+        for w in batch.drain(..) {
+            if stored.is_ok()
+                && let Some(aor) = w.aor
+            {
+                log.dirty.insert(aor, w.value);
             }
         }
+        let due = log.dirty.len() >= CHECKPOINT_AORS
+            || segment.len() >= CHECKPOINT_BYTES
+            || log.since.elapsed() >= CHECKPOINT_EVERY;
+        // A checkpoint still running: the changes gather until it is done.
+        if due && checkpointer.idle() {
+            next_checkpoint(checkpointer, path, &mut segment, &mut log);
+        }
     }
-    txn.commit()?;
-    Ok(())
+    next_checkpoint(checkpointer, path, &mut segment, &mut log);
+}
+
+/// Starts the next log segment and hands everything before it to the checkpoint thread.
+fn next_checkpoint(
+    checkpointer: &Checkpointer,
+    path: &Path,
+    segment: &mut wal::Segment,
+    log: &mut Log,
+) {
+    log.since = Instant::now();
+    if log.dirty.is_empty() {
+        return;
+    }
+    let done = segment.number;
+    match wal::Segment::create(path, done + 1) {
+        Ok(next) => *segment = next,
+        Err(e) => {
+            let file = wal::segment_path(path, done + 1);
+            tracing::error!(target: "sipreg::store", file = %file.display(), error = %e, "cannot start a log segment; the log grows until one can be");
+            return;
+        }
+    }
+    checkpointer.hand_over(done, std::mem::take(&mut log.dirty));
 }
 
 #[cfg(test)]
@@ -281,6 +409,58 @@ mod tests {
         assert!(started.elapsed() >= delay);
         drop(opened);
         assert_eq!(open(&path, Duration::ZERO).unwrap().bindings, 2);
+    }
+
+    /// The state a crash leaves: the file holds what the last checkpoint wrote (segment 1),
+    /// segment 2 changes that came after it, and segment 1 was not deleted yet.
+    #[test]
+    fn the_log_is_replayed_over_the_file_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loc.redb");
+        let first = open(&path, Duration::ZERO).unwrap();
+        register(&first.location, "a@x", "sip:a@192.0.2.1", 1, 60, 0);
+        register(&first.location, "gone@x", "sip:g@192.0.2.9", 1, 60, 0);
+        drop(first); // checkpoint: both in the file, as of segment 1
+        let two = wal::segment_path(&path, 2);
+        let left: Vec<u64> = wal::segments(&path).unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(left, vec![2], "segment 1 deleted, the next one empty");
+        std::fs::remove_file(&two).unwrap();
+        let encoded = |contact: &str| {
+            let l = Location::new();
+            let list = l
+                .update("b@x", &update(contact, 1, 60, 0))
+                .unwrap()
+                .bindings;
+            postcard::to_stdvec(&list).unwrap()
+        };
+        // a stale segment: its changes are already in the file and must not come back
+        let stale = encoded("sip:stale@192.0.2.3");
+        wal::Segment::create(&path, 1)
+            .unwrap()
+            .append([("b@x", Some(stale.as_slice()))])
+            .unwrap();
+        let fresh = encoded("sip:b@192.0.2.2");
+        let mut s2 = wal::Segment::create(&path, 2).unwrap();
+        s2.append([("b@x", Some(fresh.as_slice())), ("gone@x", None)])
+            .unwrap();
+        drop(s2);
+        let mut torn = std::fs::read(&two).unwrap();
+        torn.extend_from_slice(&[9, 0, 0]); // a write cut short by the crash
+        std::fs::write(&two, torn).unwrap();
+
+        let again = open(&path, Duration::ZERO).unwrap();
+        assert_eq!((again.aors, again.bindings), (2, 2));
+        let b = again.location.lookup("b@x", 0);
+        assert_eq!(b.len(), 1);
+        assert_eq!(&*b[0].contact, "sip:b@192.0.2.2");
+        assert!(again.location.lookup("gone@x", 0).is_empty());
+        assert_eq!(again.location.lookup("a@x", 0).len(), 1);
+        // replayed into the file at once: the old segments are gone, a new one is open
+        let left: Vec<u64> = wal::segments(&path).unwrap().iter().map(|s| s.0).collect();
+        assert_eq!(left, vec![3]);
+        drop(again);
+        let third = open(&path, Duration::ZERO).unwrap();
+        assert_eq!((third.aors, third.bindings), (2, 2));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Where bindings live (`[store] type`): `memory` (gone with the process; for tests),
-//! `embedded` (the default: memory in front of a redb file, every 200 after its change is
-//! on disk) or `redis` (shared by several nodes). The registrar, the proxy, qualify and the
+//! `embedded` (the default: memory in front of a write-ahead log and a redb file, every 200
+//! after its change is on disk) or `redis` (shared by several nodes). The registrar, the proxy, qualify and the
 //! hook APIs see them through one trait, [`LocationStore`].
 
+mod checkpoint;
 mod durable;
 pub mod embedded;
 pub mod location;
 pub mod redis;
 mod timers;
+mod wal;
 
 pub use durable::Durable;
 pub use location::{Applied, Binding, Change, Event, Location, Update, UpdateError};
