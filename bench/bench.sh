@@ -19,8 +19,8 @@
 #     (INVITE, 180, 200, ACK, BYE, 200 with Record-Route): the highest calls/s with 0
 #     failed calls and 0 retransmissions, and sipreg's CPU microseconds per call at
 #     FIXED_CALLS (1,000/s). Both SIPp instances share CPU 1.
-#   - stores: digest auth (as "auth") with each location store, memory, embedded (redb
-#     file in the work folder, every 200 after its commit) and redis (a redis-server
+#   - stores: digest auth (as "auth") with each location store, memory, embedded (log
+#     and redb file in the work folder, every 200 after its log append) and redis (a redis-server
 #     started here on REDIS_PORT, append-only file with fsync every second): the highest
 #     rate (from 2,000/s up) and the CPU per registration of sipreg (Redis's own CPU not
 #     counted; Redis shares CPU 1 with SIPp);
