@@ -463,6 +463,37 @@ mod tests {
         assert_eq!((third.aors, third.bindings), (2, 2));
     }
 
+    /// The committer hands a checkpoint over once enough AORs changed, without a restart:
+    /// the first segment is deleted while the store runs, and everything is in the file.
+    #[test]
+    fn a_running_store_checkpoints_when_enough_aors_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loc.redb");
+        let opened = open(&path, Duration::ZERO).unwrap();
+        let mut last = None;
+        for i in 0..CHECKPOINT_AORS {
+            let aor = format!("u{i}@x");
+            let applied = opened
+                .location
+                .update(&aor, &update("sip:u@192.0.2.1", 1, 60, 0))
+                .unwrap();
+            last = applied.durable;
+        }
+        assert!(last.unwrap().wait());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while wal::segments(&path)
+            .unwrap()
+            .first()
+            .is_some_and(|s| s.0 == 1)
+        {
+            assert!(Instant::now() < deadline, "segment 1 still there");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(opened);
+        let again = open(&path, Duration::ZERO).unwrap();
+        assert_eq!(again.aors, CHECKPOINT_AORS);
+    }
+
     #[test]
     fn a_file_that_is_not_a_store_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
