@@ -77,11 +77,11 @@ impl Nonces {
         for b in &tag[..MAC_HEX / 2] {
             push_hex(&mut expected, u64::from(*b), 2);
         }
-        let equal: bool = subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            mac_hex.to_ascii_lowercase().as_bytes(),
-        )
-        .into();
+        let mut given = [0u8; MAC_HEX];
+        for (g, b) in given.iter_mut().zip(mac_hex.bytes()) {
+            *g = b.to_ascii_lowercase();
+        }
+        let equal: bool = subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), &given[..]).into();
         if !equal {
             return NonceCheck::Invalid;
         }
