@@ -1,12 +1,5 @@
 //! The `sipreg` command: run the registrar, or check a configuration.
 
-/// mimalloc: with the embedded store, what a UDP reader allocates for a REGISTER (its
-/// reply, the promise, the log record) is freed by the committer thread, and glibc's
-/// malloc then runs its slow paths on both sides; mimalloc frees to the owning thread's
-/// page. About 2 µs less CPU per plain registration, 1 µs per auth (bench/README.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use clap::{Parser, Subcommand, ValueEnum};
 use sipreg::config::{self, Config};
 use sipreg::core::Core;
