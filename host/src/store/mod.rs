@@ -1,7 +1,7 @@
 //! Where bindings live (`[store] type`): `memory` (gone with the process; for tests),
 //! `embedded` (the default: memory in front of a write-ahead log and a redb file, every 200
-//! after its change is on disk) or `redis` (shared by several nodes). The registrar, the proxy, qualify and the
-//! hook APIs see them through one trait, [`LocationStore`].
+//! after its change is on disk) or `redis` (shared by several nodes). The registrar, the
+//! proxy, qualify and the hook APIs see them through one trait, [`LocationStore`].
 
 mod checkpoint;
 mod durable;
