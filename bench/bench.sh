@@ -14,7 +14,10 @@
 #   - sipreg's memory (RSS) with 10,000 and with 100,000 bindings;
 #   - the Lua policy's overhead: lua-auth's CPU per registration against auth's, in percent;
 #   - the CPU per registration of udp-floor (bench/floor), a server that only copies five
-#     header lines into a 200: the share of one receive and one send per message;
+#     header lines into a 200: the share of one receive and one send per message; for
+#     plain and auth (--challenge: 401 to a REGISTER without Authorization, nothing
+#     checked), each answered at once and with its 200 held for a group fdatasync every
+#     10 ms (--log, sipreg's default store delay): what durability alone costs here;
 #   - calls through sipreg's proxy: a SIPp caller calls bob, a registered SIPp UAS
 #     (INVITE, 180, 200, ACK, BYE, 200 with Record-Route): the highest calls/s with 0
 #     failed calls and 0 retransmissions, and sipreg's CPU microseconds per call at
@@ -97,9 +100,10 @@ config() { # $1 = plain|auth|lua-auth, $2 = users; the store is $STORE
 }
 
 SRV=""
-start() { # $1 = config file, or "floor" for the do-nothing server
+start() { # $1 = config file, or "floor" and its options for the do-nothing server
   if [ "$1" = floor ]; then
-    taskset -c 0 "$FLOOR" "127.0.0.1:$PORT" > "$WORK/floor.log" 2>&1 &
+    shift
+    taskset -c 0 "$FLOOR" "$@" "127.0.0.1:$PORT" > "$WORK/floor.log" 2>&1 &
   else
     RUST_LOG=warn taskset -c 0 "$BIN" run --config "$1" > "$WORK/sipreg.log" 2>&1 &
   fi
@@ -182,11 +186,14 @@ measure() { # $1 = plain|auth|lua-auth, $2 = the row's name (default: $1)
 
 # CPU per registration of a server that only copies five header lines into a 200: what one
 # receive and one send per message cost here, whatever the registrar does.
+# floor_us scenario [udp-floor options]
 floor_us() {
-  start floor
-  read -r ok _ < <(run_sipp uac_register.xml "$WORK/users.csv" 5000 $USERS)
+  local scenario=$1; shift
+  rm -f "$WORK/floor.wal"
+  start floor "$@"
+  read -r ok _ < <(run_sipp "$scenario" "$WORK/users.csv" 5000 $USERS)
   local calls=$(( FIXED_RATE * STEP_S )) t0 t1 hz; hz=$(getconf CLK_TCK)
-  t0=$(cpu_ticks); read -r ok _ < <(run_sipp uac_register.xml "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
+  t0=$(cpu_ticks); read -r ok _ < <(run_sipp "$scenario" "$WORK/users.csv" $FIXED_RATE $calls); t1=$(cpu_ticks)
   stop
   awk -v d=$(( t1 - t0 )) -v hz="$hz" -v n="$ok" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
 }
@@ -252,7 +259,12 @@ if section memory; then
 fi
 if section floor; then
   echo
-  echo "Floor (udp-floor: receive, copy 5 header lines, send; no parsing, no state): $(floor_us) us of CPU per plain registration at ${FIXED_RATE}/s"
+  echo "Floor (udp-floor: receive, copy 5 header lines, send; no parsing, no state), us of CPU per registration at ${FIXED_RATE}/s:"
+  echo
+  echo "| udp-floor | plain | auth (401 without a check, then 200) |"
+  echo "|---|---|---|"
+  echo "| answers at once | $(floor_us uac_register.xml) | $(floor_us uac_register_auth.xml --challenge) |"
+  echo "| 200 after an fdatasync per 10 ms group (--log) | $(floor_us uac_register.xml --log "$WORK/floor.wal") | $(floor_us uac_register_auth.xml --challenge --log "$WORK/floor.wal") |"
 fi
 if section calls; then
   echo
