@@ -71,6 +71,13 @@ fn reply(request: &[u8], challenge: bool, out: &mut Vec<u8>) -> bool {
     authorized
 }
 
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let (mut challenge, mut log, mut addr) = (false, None, "127.0.0.1:5071".to_owned());
@@ -96,12 +103,8 @@ fn main() -> io::Result<()> {
     loop {
         let (n, src) = match socket.recv_from(&mut buf) {
             Ok(v) => v,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            // Only with --log: the receive's timeout, a group is due.
+            Err(e) if group.is_some() && timed_out(&e) => {
                 if let Some(g) = &mut group {
                     g.commit(&socket)?;
                 }
