@@ -4,13 +4,14 @@
 //!   cargo bench -p sipreg --bench lua_hooks
 //!   valgrind --tool=callgrind target/release/deps/lua_hooks-* 20000   # instructions per call
 
+use sipreg::clock::Clock;
 use sipreg::config::{HookEntry, HookKind, Transport};
-use sipreg::hooks::configured::Shared;
 use sipreg::hooks::{
     AuthRequest, BindKind, BindRequest, Hooks, Identity, ProposedBinding, RequestInfo, Vars,
 };
 use sipreg::lua::LuaHooks;
 use sipreg::sip::Message;
+use sipreg::store::Stores;
 use std::path::Path;
 use std::time::Instant;
 
@@ -33,7 +34,7 @@ fn main() {
         memory_limit_mib: 64,
         instruction_budget: 1_000_000,
     };
-    let shared = Shared::new();
+    let shared = Stores::memory(Clock::system());
     let hooks = LuaHooks::load(&entry, Path::new("."), shared, 1).expect("script loads");
     let msg = Message::parse(REQUEST.as_bytes()).expect("request parses");
     let vars = Vars::default();

@@ -3,20 +3,19 @@
 //! to the qualify probes or back through the proxy. Transports and in-process tests both
 //! call [`Core::handle`].
 
+use crate::clock::Clock;
 use crate::config::{Config, ProxyMode, Transport};
 use crate::flows::Flows;
-use crate::hooks::builtin::Builtin;
-use crate::hooks::{Decision, HookChain, Hooks, RequestInfo, RouteDecision, Vars};
-use crate::kv::{Kv, KvStore};
+use crate::hooks::{Decision, HookChain, RequestInfo, RouteDecision, Vars};
+use crate::kv::KvStore;
 use crate::proxy::{Outgoing, Proxy, Routed};
 use crate::qualify::{self, Qualify};
-use crate::registrar::Registrar;
-use crate::registrar::register::{Outcome, hook_failure};
+use crate::registrar::{Outcome, Registrar};
 use crate::sip::method::Method;
 use crate::sip::request::{self, Refusal};
 use crate::sip::response::{encode, encode_salvaged};
 use crate::sip::{HeaderName, Message, Reply, StartLine};
-use crate::store::{Durable, Location, LocationStore};
+use crate::store::{Durable, Stores};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,14 +89,8 @@ pub struct Core {
     flows: Arc<Flows>,
     chain: HookChain,
     kv: Arc<dyn KvStore>,
+    clock: Clock,
     pub counters: Counters,
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// The To tag of our responses: a hash of Call-ID and From, so a retransmitted request
@@ -112,39 +105,34 @@ fn to_tag(msg: &Message) -> String {
 }
 
 impl Core {
-    /// A core with the built-in hooks after `extra` (in order), and stores of its own.
-    pub fn new(config: &Config, extra: Vec<Arc<dyn Hooks>>) -> Core {
-        Core::with_stores(
-            config,
-            extra,
-            Arc::new(Location::new()),
-            Arc::new(Kv::new()),
-        )
-    }
-
-    /// A core over these stores (the ones the `extra` hooks were given).
-    pub fn with_stores(
-        config: &Config,
-        extra: Vec<Arc<dyn Hooks>>,
-        location: Arc<dyn LocationStore>,
-        kv: Arc<dyn KvStore>,
-    ) -> Core {
-        let mut hooks = extra;
-        hooks.push(Arc::new(Builtin::new(config)));
-        let chain = HookChain::new(hooks);
+    /// A core over `chain` (the built-in hook last) and the `stores` its hooks were given;
+    /// the wiring point ([`crate::app::App::build`]) makes all three.
+    pub fn new(config: &Config, chain: HookChain, stores: &Stores) -> Core {
         let flows = Arc::new(Flows::new());
-        let proxy = Proxy::new(config, location.clone(), flows.clone());
+        let proxy = Proxy::new(config, stores.location.clone(), flows.clone());
         let qualify = Arc::new(Qualify::new(&config.qualify));
-        let registrar = Registrar::new(config, chain.clone(), location, qualify.clone());
+        let registrar = Registrar::new(
+            config,
+            chain.clone(),
+            stores.location.clone(),
+            qualify.clone(),
+            stores.clock.clone(),
+        );
         Core {
             registrar,
             qualify,
             proxy,
             flows,
             chain,
-            kv,
+            kv: stores.kv.clone(),
+            clock: stores.clock.clone(),
             counters: Counters::default(),
         }
+    }
+
+    /// The clock every transport and timer reads.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The registrar (for its location store and timer).
@@ -349,7 +337,7 @@ impl Core {
             Ok(Decision::Continue | Decision::Accept) => {}
             Ok(Decision::Respond(r)) => return Routed::Reply(r),
             Ok(Decision::Drop) => return Routed::Drop,
-            Err(e) => return Routed::Reply(hook_failure(&e)),
+            Err(e) => return Routed::Reply(e.reply()),
         }
         if !ours {
             if mode == ProxyMode::Redirect && matches!(&method, Method::Known(rsip::Method::Cancel))
@@ -383,7 +371,7 @@ impl Core {
             Method::Known(_) => match self.chain.route(&req) {
                 Ok(RouteDecision::Respond(r)) => Routed::Reply(r),
                 Ok(_) => Routed::Reply(Reply::new(405).header("Allow", ALLOW)),
-                Err(e) => Routed::Reply(hook_failure(&e)),
+                Err(e) => Routed::Reply(e.reply()),
             },
         }
     }

@@ -6,7 +6,9 @@
 //! UDP and TCP transports and the expiry timer around one shared core.
 
 pub mod admin;
+pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod flows;

@@ -1,13 +1,10 @@
 //! The `sipreg` command: run the registrar, or check a configuration.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use sipreg::app::{App, BuildError, Options};
 use sipreg::config::{self, Config};
-use sipreg::core::Core;
-use sipreg::hooks;
-use sipreg::hooks::configured::Shared;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "sipreg", version, about = "A strict, scriptable SIP registrar")]
@@ -117,9 +114,21 @@ fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
     }
 }
 
-/// The stores every hook implementation and the core share.
-fn shared() -> Shared {
-    Shared::new()
+/// The messages of an application that could not be built: the load errors of the hooks
+/// (exit 2, as for a configuration error), or the store that could not be opened.
+fn build_failed(e: BuildError) -> ExitCode {
+    match e {
+        BuildError::Hooks(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }
+        BuildError::Store(e) => {
+            eprintln!("cannot open the location store: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -289,24 +298,19 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Check { config } => match load(Some(&config)) {
-            Ok(c) => match hooks::configured::load(&c, &shared(), 1) {
-                Ok(loaded) => {
+            Ok(c) => match App::build(&c, Options::offline()) {
+                Ok(app) => {
                     println!(
                         "{}: ok ({} listen address(es), {} alias(es), {} script(s), {} plugin(s))",
                         config.display(),
                         c.server.listen.len(),
                         c.aliases.len(),
-                        loaded.scripts.len(),
-                        loaded.plugins
+                        app.scripts.len(),
+                        app.plugins
                     );
                     ExitCode::SUCCESS
                 }
-                Err(errors) => {
-                    for e in errors {
-                        eprintln!("{e}");
-                    }
-                    ExitCode::from(2)
-                }
+                Err(e) => build_failed(e),
             },
             Err(e) => {
                 eprintln!("{e}");
@@ -332,38 +336,16 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let shared = match sipreg::store::open(&cfg) {
-                Ok(shared) => shared,
-                Err(e) => {
-                    eprintln!("cannot open the location store: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            let configured = match hooks::configured::load(
-                &cfg,
-                &shared,
-                hooks::configured::states_per_script(),
-            ) {
-                Ok(c) => c,
-                Err(errors) => {
-                    for e in errors {
-                        eprintln!("{e}");
-                    }
-                    return ExitCode::from(2);
-                }
+            let app = match App::build(&cfg, Options::server()) {
+                Ok(app) => app,
+                Err(e) => return build_failed(e),
             };
             runtime.block_on(async {
-                let core = Arc::new(Core::with_stores(
-                    &cfg,
-                    configured.hooks(),
-                    shared.location.clone(),
-                    shared.kv.clone(),
-                ));
                 let watcher = tokio::spawn(sipreg::lua::reload::watch(
-                    configured.scripts.clone(),
+                    app.scripts.clone(),
                     std::time::Duration::from_secs(1),
                 ));
-                let running = match sipreg::server::start(&cfg, core).await {
+                let running = match sipreg::server::start(&cfg, app.core.clone()).await {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("{e}");

@@ -1,10 +1,9 @@
 //! `sipreg try`: one request through the whole chain and the registrar, offline (in-memory
 //! stores, no socket), to prototype a policy without a server or a phone.
 
+use crate::app::{App, BuildError, Options};
 use crate::config::{Config, Transport};
-use crate::core::{Core, Handled, Output, now_ms};
-use crate::hooks::configured;
-use crate::hooks::configured::Shared;
+use crate::core::{Handled, Output};
 use std::net::SocketAddr;
 
 /// A request file as SIP wants it: lines that end in a bare LF (a file written in an
@@ -50,11 +49,14 @@ pub fn run(
     source: SocketAddr,
     transport: Transport,
 ) -> Result<(Handled, Output), Vec<String>> {
-    let shared = Shared::new();
-    let loaded = configured::load(config, &shared, 1)?;
-    let core = Core::with_stores(config, loaded.hooks(), shared.location, shared.kv);
+    let app = App::build(config, Options::offline()).map_err(|e| match e {
+        BuildError::Hooks(errors) => errors,
+        BuildError::Store(e) => vec![e.to_string()],
+    })?;
+    let core = &app.core;
     let mut out = Output::default();
-    let handled = core.handle(&normalise(request), source, transport, now_ms(), &mut out);
+    let now = core.clock().now_ms();
+    let handled = core.handle(&normalise(request), source, transport, now, &mut out);
     out.settle();
     Ok((handled, out))
 }

@@ -19,7 +19,7 @@ fn main() {
         std::process::exit(1);
     });
     let location = opened.location;
-    let now_ms = sipreg::core::now_ms();
+    let now_ms = sipreg::clock::Clock::system().now_ms();
     let started = Instant::now();
     let mut last = None;
     for i in 0..count {

@@ -1,6 +1,6 @@
 //! The JSON endpoints of the admin API (`docs/admin-api.md`).
 
-use crate::core::{Core, now_ms};
+use crate::core::Core;
 use crate::history::{self, Entry, Query};
 use crate::qualify::Reach;
 use crate::store::Binding;
@@ -191,7 +191,7 @@ pub async fn list(
     let core = ctx.core.clone();
     // The walk may wait for Redis: off the runtime's threads.
     tokio::task::spawn_blocking(move || {
-        let now = now_ms();
+        let now = core.clock().now_ms();
         // The first `limit` by alias and refresh time, kept in a bounded heap: a listing of
         // a large store holds `limit` bindings, not all that match.
         let mut first: BinaryHeap<Listed> = BinaryHeap::new();
@@ -245,7 +245,7 @@ pub async fn one(
     let aor = normalize_aor(&aor);
     let core = ctx.core.clone();
     tokio::task::spawn_blocking(move || {
-        let now = now_ms();
+        let now = core.clock().now_ms();
         let bindings = core
             .registrar()
             .location()
@@ -278,7 +278,7 @@ pub async fn remove(
     tokio::task::spawn_blocking(move || {
         let gone = core
             .registrar()
-            .remove_aor(&aor, now_ms())
+            .remove_aor(&aor, core.clock().now_ms())
             .map_err(|e| store_failure(&e))?;
         if gone.is_empty() {
             return Err(Failure(

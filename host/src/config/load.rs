@@ -414,7 +414,7 @@ fn check(c: &Config) -> Vec<Problem> {
         std::collections::HashMap::new();
     for (i, a) in c.aliases.iter().enumerate() {
         let at = |k: &'static str| vec![Key("aliases"), Index(i), Key(k)];
-        let Some((user, host)) = super::super::hooks::builtin::split_alias(&a.alias) else {
+        let Some((user, host)) = super::split_alias(&a.alias) else {
             out.push(problem(
                 at("alias"),
                 format!("\"{}\" is not user@domain", a.alias),

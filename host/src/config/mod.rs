@@ -458,3 +458,33 @@ mod defaults {
         true
     }
 }
+
+/// Splits `user@domain` (an optional `sip:`/`sips:` prefix is dropped).
+pub fn split_alias(alias: &str) -> Option<(&str, &str)> {
+    let a = alias
+        .strip_prefix("sip:")
+        .or_else(|| alias.strip_prefix("sips:"))
+        .unwrap_or(alias);
+    let (user, host) = a.split_once('@')?;
+    (!user.is_empty() && crate::sip::via::split_host_port(host).is_some_and(|(_, p)| p.is_none()))
+        .then_some((user, host))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_alias;
+
+    #[test]
+    fn alias_forms() {
+        assert_eq!(
+            split_alias("alice@example.com"),
+            Some(("alice", "example.com"))
+        );
+        assert_eq!(
+            split_alias("sip:bob@Example.com"),
+            Some(("bob", "Example.com"))
+        );
+        assert_eq!(split_alias("bob"), None);
+        assert_eq!(split_alias("bob@host:5060"), None);
+    }
+}

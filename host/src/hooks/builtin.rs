@@ -6,21 +6,10 @@ use super::{
     RouteDecision,
 };
 use crate::auth::Secret;
-use crate::config::{Challenge, Config, Transport, UnknownAlias};
+use crate::config::{Challenge, Config, Transport, UnknownAlias, split_alias};
 use crate::sip::Reply;
 use crate::sip::digest::Algorithm;
 use std::collections::HashMap;
-
-/// Splits `user@domain` (an optional `sip:`/`sips:` prefix is dropped).
-pub fn split_alias(alias: &str) -> Option<(&str, &str)> {
-    let a = alias
-        .strip_prefix("sip:")
-        .or_else(|| alias.strip_prefix("sips:"))
-        .unwrap_or(alias);
-    let (user, host) = a.split_once('@')?;
-    (!user.is_empty() && crate::sip::via::split_host_port(host).is_some_and(|(_, p)| p.is_none()))
-        .then_some((user, host))
-}
 
 #[derive(Debug)]
 struct AliasEntry {
@@ -100,6 +89,11 @@ impl Builtin {
 impl Hooks for Builtin {
     fn name(&self) -> &str {
         "builtin"
+    }
+
+    /// The alias list decides by AOR and user name alone.
+    fn reads_bindings(&self) -> bool {
+        false
     }
 
     fn authenticate(
@@ -227,24 +221,5 @@ impl Hooks for Builtin {
             "Request not routed"
         );
         Ok(RouteDecision::Respond(Reply::new(404)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_alias;
-
-    #[test]
-    fn alias_forms() {
-        assert_eq!(
-            split_alias("alice@example.com"),
-            Some(("alice", "example.com"))
-        );
-        assert_eq!(
-            split_alias("sip:bob@Example.com"),
-            Some(("bob", "Example.com"))
-        );
-        assert_eq!(split_alias("bob"), None);
-        assert_eq!(split_alias("bob@host:5060"), None);
     }
 }

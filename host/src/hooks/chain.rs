@@ -1,9 +1,9 @@
 //! Runs the configured hook implementations in order; the first one with an opinion decides.
 
-use super::timing::{HOOKS, Timings};
+use super::timing::Timings;
 use super::{
-    AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, HookError, Hooks, RequestInfo,
-    RouteDecision,
+    AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, Hook, HookError, Hooks,
+    RequestInfo, RouteDecision,
 };
 use crate::metrics::Text;
 use std::sync::Arc;
@@ -13,13 +13,13 @@ use std::time::Instant;
 /// answer (`sipreg try` prints them).
 pub const TRAIL: &str = "sipreg::trail";
 
-fn trail<D: std::fmt::Debug>(hook: &'static str, h: &dyn Hooks, r: &Result<D, HookError>) {
+fn trail<D: std::fmt::Debug>(hook: Hook, h: &dyn Hooks, r: &Result<D, HookError>) {
     match r {
         Ok(d) => {
-            tracing::debug!(target: TRAIL, hook, implementation = h.name(), decision = ?d, "hook answered")
+            tracing::debug!(target: TRAIL, hook = hook.name(), implementation = h.name(), decision = ?d, "hook answered")
         }
         Err(e) => {
-            tracing::debug!(target: TRAIL, hook, implementation = h.name(), error = %e.message, "hook failed")
+            tracing::debug!(target: TRAIL, hook = hook.name(), implementation = h.name(), error = %e.message, "hook failed")
         }
     }
 }
@@ -29,13 +29,9 @@ fn trail<D: std::fmt::Debug>(hook: &'static str, h: &dyn Hooks, r: &Result<D, Ho
 pub struct HookChain {
     hooks: Vec<Arc<dyn Hooks>>,
     timings: Arc<Timings>,
+    /// Some implementation reads the stored bindings in `bind`.
+    reads_bindings: bool,
 }
-
-const ON_REQUEST: usize = 0;
-const AUTHENTICATE: usize = 1;
-const BIND: usize = 2;
-const EXPIRE: usize = 3;
-const ROUTE: usize = 4;
 
 impl std::fmt::Debug for HookChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,21 +45,26 @@ impl HookChain {
     /// A chain of these implementations, asked in this order.
     pub fn new(hooks: Vec<Arc<dyn Hooks>>) -> HookChain {
         let timings = Arc::new(Timings::new(hooks.len()));
-        HookChain { hooks, timings }
+        let reads_bindings = hooks.iter().any(|h| h.reads_bindings());
+        HookChain {
+            hooks,
+            timings,
+            reads_bindings,
+        }
     }
 
     /// Calls hook `hook` of implementation `i`: timed, counted, and on the trail.
     fn call<D: std::fmt::Debug>(
         &self,
         i: usize,
-        hook: usize,
+        hook: Hook,
         f: impl FnOnce(&dyn Hooks) -> Result<D, HookError>,
     ) -> Result<D, HookError> {
         let h = self.hooks[i].as_ref();
         let started = Instant::now();
         let r = f(h);
         self.timings.record(i, hook, started.elapsed(), r.is_err());
-        trail(HOOKS[hook], h, &r);
+        trail(hook, h, &r);
         r
     }
 
@@ -83,6 +84,11 @@ impl HookChain {
         self.timings.write(&names, &counters, out);
     }
 
+    /// Whether some implementation looks at the stored bindings in `bind`.
+    pub fn reads_bindings(&self) -> bool {
+        self.reads_bindings
+    }
+
     /// How many implementations the chain asks.
     pub fn len(&self) -> usize {
         self.hooks.len()
@@ -99,7 +105,7 @@ impl HookChain {
     /// The first [`HookError`].
     pub fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, ON_REQUEST, |h| h.on_request(req))? {
+            match self.call(i, Hook::OnRequest, |h| h.on_request(req))? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -117,7 +123,7 @@ impl HookChain {
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, AUTHENTICATE, |h| h.authenticate(req, auth))? {
+            match self.call(i, Hook::Authenticate, |h| h.authenticate(req, auth))? {
                 AuthDecision::Pass => continue,
                 d => return Ok(d),
             }
@@ -135,7 +141,7 @@ impl HookChain {
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, BIND, |h| h.bind(req, bind))? {
+            match self.call(i, Hook::Bind, |h| h.bind(req, bind))? {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -146,7 +152,7 @@ impl HookChain {
     /// `expire` to every hook; failures are returned after all were called.
     pub fn expire(&self, event: &ExpireEvent<'_>) -> Vec<HookError> {
         (0..self.hooks.len())
-            .filter_map(|i| self.call(i, EXPIRE, |h| h.expire(event)).err())
+            .filter_map(|i| self.call(i, Hook::Expire, |h| h.expire(event)).err())
             .collect()
     }
 
@@ -156,7 +162,7 @@ impl HookChain {
     /// The first [`HookError`].
     pub fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, ROUTE, |h| h.route(req))? {
+            match self.call(i, Hook::Route, |h| h.route(req))? {
                 RouteDecision::Pass => continue,
                 d => return Ok(d),
             }

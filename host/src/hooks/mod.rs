@@ -8,12 +8,13 @@
 
 pub mod builtin;
 mod chain;
-pub mod configured;
+mod hook;
 pub mod policy;
 mod timing;
 mod types;
 
 pub use chain::{HookChain, TRAIL};
+pub use hook::Hook;
 pub use types::*;
 
 /// The hook points, each a method with a no-opinion default.
@@ -33,6 +34,13 @@ pub trait Hooks: Send + Sync {
     /// exceeded), as event names and counts.
     fn counters(&self) -> Vec<(&'static str, u64)> {
         Vec::new()
+    }
+
+    /// Whether `bind` looks at what is stored of the proposed bindings
+    /// ([`ProposedBinding::registration_id`] and `new`): the registrar reads the AOR's
+    /// bindings before `bind` only when some implementation of the chain does.
+    fn reads_bindings(&self) -> bool {
+        true
     }
 
     /// Loads the implementation's files afresh (a script), keeping the running version on

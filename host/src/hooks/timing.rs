@@ -1,12 +1,10 @@
 //! What the chain measures of each implementation: the time of every hook call and the
 //! calls that failed, per hook point (for `/metrics`).
 
+use super::Hook;
 use crate::metrics::{HOOK_BOUNDS_US, Histogram, Text};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-/// The hook points, in the order the timings are kept.
-pub const HOOKS: [&str; 5] = ["on_request", "authenticate", "bind", "expire", "route"];
 
 /// One hook point of one implementation.
 #[derive(Debug)]
@@ -24,7 +22,7 @@ pub struct Timings {
 impl Timings {
     pub fn new(implementations: usize) -> Timings {
         Timings {
-            points: (0..implementations * HOOKS.len())
+            points: (0..implementations * Hook::ALL.len())
                 .map(|_| Point {
                     latency: Histogram::new(HOOK_BOUNDS_US),
                     errors: AtomicU64::new(0),
@@ -33,9 +31,9 @@ impl Timings {
         }
     }
 
-    /// Records one call of hook `hook` (an index into [`HOOKS`]) of implementation `i`.
-    pub fn record(&self, i: usize, hook: usize, took: Duration, failed: bool) {
-        let p = &self.points[i * HOOKS.len() + hook];
+    /// Records one call of `hook` of implementation `i`.
+    pub fn record(&self, i: usize, hook: Hook, took: Duration, failed: bool) {
+        let p = &self.points[i * Hook::ALL.len() + hook.index()];
         p.latency.observe(took);
         if failed {
             p.errors.fetch_add(1, Ordering::Relaxed);
@@ -43,26 +41,28 @@ impl Timings {
     }
 
     /// How many calls of `hook` implementation `i` answered.
-    pub fn calls(&self, i: usize, hook: usize) -> u64 {
-        self.points[i * HOOKS.len() + hook].latency.count()
+    pub fn calls(&self, i: usize, hook: Hook) -> u64 {
+        self.points[i * Hook::ALL.len() + hook.index()]
+            .latency
+            .count()
     }
 
     /// Writes the latency and error families; `names` are the implementations in order,
     /// `counters` what each reports of itself ([`super::Hooks::counters`]).
     pub fn write(&self, names: &[&str], counters: &[Vec<(&'static str, u64)>], out: &mut Text) {
-        let calls = |i: usize, h: usize| self.calls(i, h) > 0;
+        let calls = |i: usize, h: Hook| self.calls(i, h) > 0;
         out.family(
             "sipreg_hook_duration_seconds",
             "Time of hook calls, per hook point and implementation",
             "histogram",
         );
         for (i, name) in names.iter().enumerate() {
-            for (h, hook) in HOOKS.iter().enumerate() {
-                if calls(i, h) {
-                    let p = &self.points[i * HOOKS.len() + h];
+            for hook in Hook::ALL {
+                if calls(i, hook) {
+                    let p = &self.points[i * Hook::ALL.len() + hook.index()];
                     out.histogram(
                         "sipreg_hook_duration_seconds",
-                        &[("hook", hook), ("implementation", name)],
+                        &[("hook", hook.name()), ("implementation", name)],
                         &p.latency,
                     );
                 }
@@ -74,12 +74,12 @@ impl Timings {
             "counter",
         );
         for (i, name) in names.iter().enumerate() {
-            for (h, hook) in HOOKS.iter().enumerate() {
-                if calls(i, h) {
-                    let p = &self.points[i * HOOKS.len() + h];
+            for hook in Hook::ALL {
+                if calls(i, hook) {
+                    let p = &self.points[i * Hook::ALL.len() + hook.index()];
                     out.sample(
                         "sipreg_hook_errors_total",
-                        &[("hook", hook), ("implementation", name)],
+                        &[("hook", hook.name()), ("implementation", name)],
                         p.errors.load(Ordering::Relaxed),
                     );
                 }

@@ -1,9 +1,11 @@
 //! What hooks see and what they answer.
 
+use super::Hook;
 use crate::auth::Secret;
 use crate::config::Transport;
 use crate::kv::KvValue;
 use crate::sip::{Message, Reply};
+pub use crate::store::ExpireReason;
 use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
@@ -146,47 +148,6 @@ pub struct BindRequest<'a> {
     pub bindings: Vec<ProposedBinding<'a>>,
 }
 
-/// Why a binding went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExpireReason {
-    /// Its time ran out.
-    Expired,
-    /// The device removed it (expires 0, or `Contact: *`).
-    Unregistered,
-    /// A new binding took its place under `max_contacts`.
-    Evicted,
-    /// It stopped answering OPTIONS (`[qualify] remove_unreachable`).
-    Unreachable,
-    /// An operator removed it (admin API, `DELETE /api/registrations/{aor}`).
-    Administrative,
-}
-
-impl ExpireReason {
-    /// The reason as the admin log writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExpireReason::Expired => "Registration expired",
-            ExpireReason::Unregistered => "Registration removed by the device",
-            ExpireReason::Evicted => "Evicted: max_contacts reached",
-            ExpireReason::Unreachable => "Unreachable: no answer to OPTIONS",
-            ExpireReason::Administrative => "Removed by the administrator",
-        }
-    }
-
-    /// A short name for scripts: `expired`, `unregistered`, `evicted`, `unreachable`,
-    /// `administrative`.
-    pub fn token(self) -> &'static str {
-        match self {
-            ExpireReason::Expired => "expired",
-            ExpireReason::Unregistered => "unregistered",
-            ExpireReason::Evicted => "evicted",
-            ExpireReason::Unreachable => "unreachable",
-            ExpireReason::Administrative => "administrative",
-        }
-    }
-}
-
 /// A binding that went away.
 #[derive(Debug, Clone, Copy)]
 pub struct ExpireEvent<'a> {
@@ -221,9 +182,23 @@ pub enum RouteDecision {
 pub struct HookError {
     /// The hook implementation's name (script path, plugin name).
     pub implementation: String,
-    /// The hook point (`authenticate`, ...).
-    pub hook: &'static str,
+    pub hook: Hook,
     pub message: String,
+}
+
+impl HookError {
+    /// The reply to a request whose hook failed: 500, with the one log line that names
+    /// the implementation and the hook (every caller of the chain answers through this).
+    pub fn reply(&self) -> Reply {
+        tracing::error!(
+            target: "sipreg::hooks",
+            implementation = %self.implementation,
+            hook = self.hook.name(),
+            error = %self.message,
+            "hook failed; request answered 500"
+        );
+        Reply::new(500)
+    }
 }
 
 impl fmt::Display for HookError {

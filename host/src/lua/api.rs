@@ -6,11 +6,12 @@ use super::Phase;
 use super::call::CallData;
 use super::convert;
 use super::decision::hook_names;
-use crate::hooks::configured::Shared;
+use crate::hooks::Hook;
 use crate::sip::contact::{self, Contacts};
 use crate::sip::name_addr::NameAddr;
 use crate::sip::uri::SipUri;
 use crate::sip::{HeaderName, Message};
+use crate::store::Stores;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 use std::sync::Arc;
 
@@ -75,15 +76,17 @@ impl Section {
 }
 
 const LOAD: u8 = Phase::Load.bit();
-const REQUEST: u8 =
-    Phase::OnRequest.bit() | Phase::Authenticate.bit() | Phase::Bind.bit() | Phase::Route.bit();
-const EXPIRE: u8 = Phase::Expire.bit();
+const REQUEST: u8 = Phase::In(Hook::OnRequest).bit()
+    | Phase::In(Hook::Authenticate).bit()
+    | Phase::In(Hook::Bind).bit()
+    | Phase::In(Hook::Route).bit();
+const EXPIRE: u8 = Phase::In(Hook::Expire).bit();
 const ANY: u8 = LOAD | REQUEST | EXPIRE;
 // Decisions: the hooks that may return them (they may be built anywhere).
 const DECIDE: u8 = REQUEST;
-const AUTH: u8 = Phase::Authenticate.bit();
-const ON_REQUEST_BIND: u8 = Phase::OnRequest.bit() | Phase::Bind.bit();
-const ROUTE: u8 = Phase::Route.bit();
+const AUTH: u8 = Phase::In(Hook::Authenticate).bit();
+const ON_REQUEST_BIND: u8 = Phase::In(Hook::OnRequest).bit() | Phase::In(Hook::Bind).bit();
+const ROUTE: u8 = Phase::In(Hook::Route).bit();
 
 fn err(msg: impl std::fmt::Display) -> mlua::Error {
     mlua::Error::runtime(msg)
@@ -100,10 +103,12 @@ fn with_msg<R>(lua: &Lua, f: impl FnOnce(&Message) -> mlua::Result<R>) -> mlua::
     f(msg)
 }
 
-/// The time of the running call.
+/// The time of the running call: the request's, else the server's clock.
 fn now_ms(lua: &Lua) -> u64 {
-    lua.app_data_ref::<CallData>()
-        .map_or_else(crate::core::now_ms, |c| c.now_ms())
+    if let Some(t) = lua.app_data_ref::<CallData>().and_then(|c| c.now_ms) {
+        return t;
+    }
+    lua.app_data_ref::<Stores>().map_or(0, |s| s.clock.now_ms())
 }
 
 fn ret(lua: &Lua, v: impl IntoLuaMulti) -> mlua::Result<MultiValue> {
@@ -172,8 +177,8 @@ fn contacts(lua: &Lua, _: MultiValue) -> mlua::Result<MultiValue> {
     })
 }
 
-fn shared(lua: &Lua) -> mlua::Result<Shared> {
-    lua.app_data_ref::<Shared>()
+fn shared(lua: &Lua) -> mlua::Result<Stores> {
+    lua.app_data_ref::<Stores>()
         .map(|s| s.clone())
         .ok_or_else(|| err("no shared store"))
 }

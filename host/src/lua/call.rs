@@ -23,13 +23,6 @@ pub(crate) struct CallData {
     pub now_ms: Option<u64>,
 }
 
-impl CallData {
-    /// The time the call's `sip` functions use.
-    pub fn now_ms(&self) -> u64 {
-        self.now_ms.unwrap_or_else(crate::core::now_ms)
-    }
-}
-
 /// A failed call: the message for the log, and the limit hit, if that was the cause.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {

@@ -3,6 +3,7 @@
 //! arguments, against the hook it is returned from.
 
 use super::Phase;
+use crate::hooks::Hook;
 use crate::hooks::{AuthDecision, Credentials, Decision, Identity, RouteDecision, policy};
 use crate::sip::Reply;
 use mlua::Value;
@@ -20,10 +21,10 @@ pub(crate) enum Verdict {
     Targets(Vec<String>),
 }
 
-const ON_REQUEST: u8 = Phase::OnRequest.bit();
-const AUTHENTICATE: u8 = Phase::Authenticate.bit();
-const BIND: u8 = Phase::Bind.bit();
-const ROUTE: u8 = Phase::Route.bit();
+const ON_REQUEST: u8 = Phase::In(Hook::OnRequest).bit();
+const AUTHENTICATE: u8 = Phase::In(Hook::Authenticate).bit();
+const BIND: u8 = Phase::In(Hook::Bind).bit();
+const ROUTE: u8 = Phase::In(Hook::Route).bit();
 
 impl Verdict {
     /// The `sip` expression that builds it.
@@ -61,10 +62,10 @@ pub(crate) fn hook_names(set: u8) -> String {
         names.push("the script's load");
     }
     names.extend(
-        Phase::HOOKS
-            .iter()
-            .filter(|p| set & p.bit() != 0)
-            .map(|p| p.name()),
+        Hook::ALL
+            .into_iter()
+            .filter(|h| set & Phase::In(*h).bit() != 0)
+            .map(Hook::name),
     );
     names.join(", ")
 }

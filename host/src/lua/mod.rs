@@ -20,46 +20,38 @@ pub use api::markdown as api_markdown;
 pub use pool::LuaHooks;
 pub use state::LoadError;
 
+use crate::hooks::Hook;
+
 /// Where a script runs: while it loads, or in one of the five hooks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Phase {
     #[default]
     Load,
-    OnRequest,
-    Authenticate,
-    Bind,
-    Expire,
-    Route,
+    In(Hook),
 }
 
 impl Phase {
-    /// The five hooks, in the order of the module table's documentation.
-    pub const HOOKS: [Phase; 5] = [
-        Phase::OnRequest,
-        Phase::Authenticate,
-        Phase::Bind,
-        Phase::Expire,
-        Phase::Route,
-    ];
-
     /// The name a script uses (`on_request`, ...), or `load`.
     pub fn name(self) -> &'static str {
         match self {
             Phase::Load => "load",
-            Phase::OnRequest => "on_request",
-            Phase::Authenticate => "authenticate",
-            Phase::Bind => "bind",
-            Phase::Expire => "expire",
-            Phase::Route => "route",
+            Phase::In(h) => h.name(),
         }
     }
 
+    /// The phase's bit in a set of phases.
     pub(crate) const fn bit(self) -> u8 {
-        1 << self as u8
+        match self {
+            Phase::Load => 1,
+            Phase::In(h) => 2 << h.index(),
+        }
     }
 
-    /// The index of a hook in [`Phase::HOOKS`].
+    /// The index of a hook in [`Hook::ALL`].
     pub(crate) fn hook_index(self) -> Option<usize> {
-        Phase::HOOKS.iter().position(|p| *p == self)
+        match self {
+            Phase::Load => None,
+            Phase::In(h) => Some(h.index()),
+        }
     }
 }

@@ -12,11 +12,12 @@ use super::decision::{self, Verdict};
 use super::limits::Limit;
 use super::state::{self, Files, LoadError, Setup, State};
 use crate::config::HookEntry;
-use crate::hooks::configured::Shared;
+use crate::hooks::Hook;
 use crate::hooks::{
     AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, HookError, Hooks,
     RequestInfo, RouteDecision,
 };
+use crate::store::Stores;
 use arc_swap::ArcSwap;
 use mlua::{Function, IntoLuaMulti, MultiValue, Table, Value};
 use parking_lot::Mutex;
@@ -76,7 +77,7 @@ impl LuaHooks {
     pub fn load(
         entry: &HookEntry,
         base_dir: &Path,
-        shared: Shared,
+        shared: Stores,
         size: usize,
     ) -> Result<LuaHooks, LoadError> {
         let setup = Setup {
@@ -157,7 +158,7 @@ impl LuaHooks {
         result
     }
 
-    fn failed(&self, phase: Phase, f: Failure) -> HookError {
+    fn failed(&self, hook: Hook, f: Failure) -> HookError {
         if let Some(limit) = f.limit {
             match limit {
                 Limit::Instructions(_) => &self.over_budget,
@@ -167,31 +168,32 @@ impl LuaHooks {
             tracing::error!(
                 target: "sipreg::hooks",
                 script = %self.setup.name,
-                function = phase.name(),
+                function = hook.name(),
                 limit = %limit,
                 "Lua limit exceeded; request failed and the state replaced"
             );
         }
         HookError {
             implementation: self.setup.name.to_string(),
-            hook: phase.name(),
+            hook,
             message: f.message,
         }
     }
 
     fn decide<A: IntoLuaMulti>(
         &self,
-        phase: Phase,
+        hook: Hook,
         req: &RequestInfo<'_>,
         args: impl FnOnce(&mlua::Lua, Function, Option<Table>) -> mlua::Result<A>,
     ) -> Result<Verdict, HookError> {
+        let phase = Phase::In(hook);
         self.with_state(|st| {
             call::run(st, phase, self.setup.budget, Some(req), args, |d: Flat| {
                 read(phase, d)
             })
         })
         .map(|v| v.unwrap_or(Verdict::Continue))
-        .map_err(|f| self.failed(phase, f))
+        .map_err(|f| self.failed(hook, f))
     }
 }
 
@@ -226,7 +228,7 @@ impl Hooks for LuaHooks {
     }
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
-        self.decide(Phase::OnRequest, req, |_, f, vars| Ok((f, vars)))
+        self.decide(Hook::OnRequest, req, |_, f, vars| Ok((f, vars)))
             .map(Verdict::into_decision)
     }
 
@@ -235,7 +237,7 @@ impl Hooks for LuaHooks {
         req: &RequestInfo<'_>,
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
-        self.decide(Phase::Authenticate, req, |_, f, vars| {
+        self.decide(Hook::Authenticate, req, |_, f, vars| {
             Ok((f, vars, auth.aor, auth.username, auth.realm))
         })
         .map(Verdict::into_auth)
@@ -246,7 +248,8 @@ impl Hooks for LuaHooks {
         req: &RequestInfo<'_>,
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
-        let phase = Phase::Bind;
+        let hook = Hook::Bind;
+        let phase = Phase::In(hook);
         let kind = match bind.kind {
             BindKind::Query => "query",
             BindKind::Update => "update",
@@ -291,7 +294,7 @@ impl Hooks for LuaHooks {
         let (verdict, changed) = match result {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(Decision::Continue),
-            Err(f) => return Err(self.failed(phase, f)),
+            Err(f) => return Err(self.failed(hook, f)),
         };
         for (p, (expires, q)) in bind.bindings.iter_mut().zip(changed) {
             p.expires = expires;
@@ -301,7 +304,8 @@ impl Hooks for LuaHooks {
     }
 
     fn expire(&self, event: &ExpireEvent<'_>) -> Result<(), HookError> {
-        let phase = Phase::Expire;
+        let hook = Hook::Expire;
+        let phase = Phase::In(hook);
         self.with_state(|st| {
             call::run(
                 st,
@@ -313,11 +317,11 @@ impl Hooks for LuaHooks {
             )
             .map(|_| ())
         })
-        .map_err(|f| self.failed(phase, f))
+        .map_err(|f| self.failed(hook, f))
     }
 
     fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
-        self.decide(Phase::Route, req, |_, f, vars| Ok((f, vars)))
+        self.decide(Hook::Route, req, |_, f, vars| Ok((f, vars)))
             .map(Verdict::into_route)
     }
 }

@@ -8,7 +8,8 @@ use super::call::CallData;
 use super::convert;
 use super::limits::Meter;
 use super::sandbox;
-use crate::hooks::configured::Shared;
+use crate::hooks::Hook;
+use crate::store::Stores;
 use mlua::{Function, Lua, Table, Value};
 use parking_lot::Mutex;
 use std::fmt;
@@ -43,7 +44,7 @@ pub(crate) struct Setup {
     pub config: toml::Table,
     pub memory: usize,
     pub budget: u64,
-    pub shared: Shared,
+    pub shared: Stores,
 }
 
 /// The files a generation of states read, each read from disk once.
@@ -106,7 +107,7 @@ pub(crate) struct LoadCtx {
 #[derive(Debug)]
 pub(crate) struct State {
     pub lua: Lua,
-    /// The module's functions, in the order of [`Phase::HOOKS`].
+    /// The module's functions, in the order of [`Hook::ALL`].
     pub fns: [Option<Function>; 5],
     /// The callers of `callers.lua`, in the same order.
     pub callers: [Function; 5],
@@ -225,8 +226,8 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
         api::install(&lua, &freeze, &decisions)?;
         let table: Table = lua.load(CALLERS).set_name("=sipreg callers").call(flat)?;
         let mut callers = Vec::with_capacity(5);
-        for p in Phase::HOOKS {
-            callers.push(table.get::<Function>(p.name())?);
+        for h in Hook::ALL {
+            callers.push(table.get::<Function>(h.name())?);
         }
         let callers: [Function; 5] = callers
             .try_into()
@@ -253,7 +254,7 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
         for pair in module.pairs::<Value, Value>() {
             let (k, v) = pair?;
             let key = k.to_string().unwrap_or_else(|_| k.type_name().to_owned());
-            let Some(i) = Phase::HOOKS.iter().position(|p| p.name() == key) else {
+            let Some(i) = Hook::from_name(&key).map(Hook::index) else {
                 return Err(mlua::Error::runtime(format!(
                     "{}: the returned table has `{key}`, which is not a hook (on_request, authenticate, bind, expire, route)",
                     setup.name

@@ -7,13 +7,13 @@
 use super::load::{self, PluginError};
 use super::services;
 use crate::config::{HookEntry, Transport};
-use crate::hooks::configured::Shared;
 use crate::hooks::{
-    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, ExpireReason,
+    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, ExpireReason, Hook,
     HookError, Hooks, Identity, RequestInfo, RouteDecision, policy,
 };
 use crate::sip::Reply;
 use crate::sip::uri::SipUri;
+use crate::store::Stores;
 use plugin_api::ffi::{
     AnswerC, AuthC, BindC, BindingC, ExpireC, PluginTable, RStr, RequestC, TransportC, kind, status,
 };
@@ -77,7 +77,7 @@ impl NativeHooks {
     pub fn load(
         entry: &HookEntry,
         base_dir: &Path,
-        shared: Shared,
+        shared: Stores,
     ) -> Result<NativeHooks, PluginError> {
         let path = entry.file(base_dir);
         let table = load::open(&path)?;
@@ -104,7 +104,7 @@ impl NativeHooks {
         })
     }
 
-    fn error(&self, hook: &'static str, message: String) -> HookError {
+    fn error(&self, hook: Hook, message: String) -> HookError {
         HookError {
             implementation: self.name.clone(),
             hook,
@@ -115,7 +115,7 @@ impl NativeHooks {
     /// Calls the plugin and copies its answer.
     fn call(
         &self,
-        hook: &'static str,
+        hook: Hook,
         f: impl FnOnce(*mut c_void, &mut AnswerC) -> u32,
     ) -> Result<Answer, HookError> {
         let mut a = AnswerC::empty();
@@ -144,7 +144,7 @@ impl NativeHooks {
         }
     }
 
-    fn reply(&self, hook: &'static str, a: &Answer) -> Result<Reply, HookError> {
+    fn reply(&self, hook: Hook, a: &Answer) -> Result<Reply, HookError> {
         let fail = |e: String| self.error(hook, e);
         let code = policy::code(i64::from(a.code)).map_err(fail)?;
         let mut reply = match a.text.as_deref().filter(|r| !r.is_empty()) {
@@ -168,14 +168,14 @@ impl NativeHooks {
         Ok(reply)
     }
 
-    fn wrong(&self, hook: &'static str, kind: u32) -> HookError {
+    fn wrong(&self, hook: Hook, kind: u32) -> HookError {
         self.error(
             hook,
             format!("answered kind {kind}, which {hook} may not return"),
         )
     }
 
-    fn decision(&self, hook: &'static str, a: Answer) -> Result<Decision, HookError> {
+    fn decision(&self, hook: Hook, a: Answer) -> Result<Decision, HookError> {
         match a.kind {
             kind::CONTINUE => Ok(Decision::Continue),
             kind::ACCEPT => Ok(Decision::Accept),
@@ -205,8 +205,8 @@ impl Hooks for NativeHooks {
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         let ip = req.source.ip().to_string();
         let r = request_c(req, &ip);
-        let a = self.call("on_request", |i, a| (self.table.on_request)(i, &r, a))?;
-        self.decision("on_request", a)
+        let a = self.call(Hook::OnRequest, |i, a| (self.table.on_request)(i, &r, a))?;
+        self.decision(Hook::OnRequest, a)
     }
 
     fn authenticate(
@@ -214,7 +214,7 @@ impl Hooks for NativeHooks {
         req: &RequestInfo<'_>,
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
-        let hook = "authenticate";
+        let hook = Hook::Authenticate;
         let ip = req.source.ip().to_string();
         let r = request_c(req, &ip);
         let c = AuthC {
@@ -247,7 +247,7 @@ impl Hooks for NativeHooks {
         req: &RequestInfo<'_>,
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
-        let hook = "bind";
+        let hook = Hook::Bind;
         let ip = req.source.ip().to_string();
         let r = request_c(req, &ip);
         let ids: Vec<String> = bind
@@ -317,12 +317,12 @@ impl Hooks for NativeHooks {
             },
             natted: event.natted,
         };
-        self.call("expire", |i, a| (self.table.expire)(i, &c, a))
+        self.call(Hook::Expire, |i, a| (self.table.expire)(i, &c, a))
             .map(|_| ())
     }
 
     fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
-        let hook = "route";
+        let hook = Hook::Route;
         let ip = req.source.ip().to_string();
         let r = request_c(req, &ip);
         let a = self.call(hook, |i, a| (self.table.route)(i, &r, a))?;

@@ -1,9 +1,8 @@
 //! The host's side of `plugin_api::ffi::HostTable`: logging into tracing (target
 //! `sipreg::plugin`), the shared key-value store and location lookups, for one plugin.
 
-use crate::core::now_ms;
-use crate::hooks::configured::Shared;
 use crate::kv::KvValue;
+use crate::store::Stores;
 use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
 use std::ffi::c_void;
 use std::path::Path;
@@ -13,7 +12,7 @@ use std::path::Path;
 struct Services {
     plugin: String,
     config_dir: String,
-    shared: Shared,
+    shared: Stores,
 }
 
 /// # Safety
@@ -55,7 +54,11 @@ extern "C" fn kv_get(
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
     // An unavailable store reads as absent (the plugin ABI has no error here).
-    let value = s.shared.kv.get(text(key), now_ms()).unwrap_or(None);
+    let value = s
+        .shared
+        .kv
+        .get(text(key), s.shared.clock.now_ms())
+        .unwrap_or(None);
     let mut c = KvValueC {
         kind: 0,
         int: 0,
@@ -79,7 +82,7 @@ fn ttl(ttl_ms: u64) -> Option<f64> {
 extern "C" fn kv_set(ctx: *const c_void, key: RStr, value: KvValueC, ttl_ms: u64) -> bool {
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
-    let now = now_ms();
+    let now = s.shared.clock.now_ms();
     let v = match value.kind {
         1 => KvValue::Bool(value.int != 0),
         2 => KvValue::Int(value.int),
@@ -97,7 +100,7 @@ extern "C" fn kv_incr(ctx: *const c_void, key: RStr, by: i64, ttl_ms: u64) -> i6
     let s = unsafe { services(ctx) };
     s.shared
         .kv
-        .incr(text(key), by, ttl(ttl_ms), now_ms())
+        .incr(text(key), by, ttl(ttl_ms), s.shared.clock.now_ms())
         .unwrap_or(i64::MIN)
 }
 
@@ -109,7 +112,7 @@ extern "C" fn location(
 ) {
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
-    let now = now_ms();
+    let now = s.shared.clock.now_ms();
     let bindings = s.shared.location.lookup(text(aor), now).unwrap_or_else(|e| {
         tracing::warn!(target: "sipreg::plugin", error = %e, "location lookup failed; the plugin sees no binding");
         Vec::new()
@@ -131,7 +134,7 @@ extern "C" fn location(
 }
 
 /// The host table for one plugin (leaked, like the plugin).
-pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Shared) -> &'static HostTable {
+pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Stores) -> &'static HostTable {
     let ctx: &'static Services = Box::leak(Box::new(Services {
         plugin: plugin.to_owned(),
         config_dir: config_dir.display().to_string(),

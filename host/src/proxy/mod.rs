@@ -17,7 +17,6 @@ pub mod token;
 use crate::config::{Config, Listen, ProxyMode, Transport};
 use crate::flows::Flows;
 use crate::hooks::{HookChain, RequestInfo, RouteDecision};
-use crate::registrar::register::hook_failure;
 use crate::sip::contact::format_q;
 use crate::sip::name_addr::NameAddr;
 use crate::sip::params::split_outside_quotes;
@@ -331,7 +330,7 @@ impl Proxy {
                     );
                 }
                 Ok(_) => (vec![ruri.to_owned()], false),
-                Err(e) => return Routed::Reply(hook_failure(&e)),
+                Err(e) => return Routed::Reply(e.reply()),
             }
         };
         if self.mode == ProxyMode::Redirect {

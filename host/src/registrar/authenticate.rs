@@ -1,10 +1,13 @@
-//! The digest check of a REGISTER against the credentials a hook handed over.
+//! Steps 3 and 4 of a REGISTER: the `authenticate` chain, and the digest check against
+//! the credentials a hook handed over.
 
-use super::Registrar;
+use super::{Outcome, Registrar};
 use crate::auth::digest::{ResponseInput, verify};
 use crate::auth::nonce::NonceCheck;
 use crate::config::Challenge;
-use crate::hooks::Credentials as HookCredentials;
+use crate::hooks::{
+    AuthDecision, AuthRequest, Credentials as HookCredentials, Identity, RequestInfo,
+};
 use crate::sip::HeaderName;
 use crate::sip::digest::{Algorithm, Credentials, CredentialsError, parse_credentials};
 use crate::sip::{Message, Reply};
@@ -47,6 +50,68 @@ pub(crate) fn find_credentials<'m>(
 }
 
 impl Registrar {
+    /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
+    /// digest check. `Ok(None)` means authentication is off.
+    pub(super) fn authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        aor: &str,
+        now_ms: u64,
+    ) -> Result<Option<Identity>, Outcome> {
+        let supplied = find_credentials(req.msg, self.auth.mode, &self.auth.realm)
+            .map_err(|r| self.refuse(req, aor, r, "Malformed credentials"))?;
+        let ask = AuthRequest {
+            aor,
+            username: supplied.as_ref().and_then(|c| c.username),
+            realm: &self.auth.realm,
+        };
+        let decision = self
+            .chain
+            .authenticate(req, &ask)
+            .map_err(|e| Outcome::Reply(e.reply()))?;
+        let challenge = |stale, reason: &'static str| {
+            let reply = self.challenge_reply(stale, now_ms);
+            if supplied.is_some() {
+                let user = ask.username.unwrap_or("");
+                self.log.auth_failed(req, aor, user, reply.code, reason);
+            }
+            Outcome::Reply(reply)
+        };
+        match decision {
+            AuthDecision::Pass if self.auth.mode == Challenge::Off => Ok(None),
+            // Credentials the hooks did not take (an unknown user name): refused as wrong.
+            AuthDecision::Pass | AuthDecision::Challenge => {
+                Err(challenge(false, "Invalid credentials"))
+            }
+            AuthDecision::Authenticated(id) => Ok(Some(id)),
+            AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
+            AuthDecision::Credentials(creds) => {
+                let Some(c) = supplied.as_ref() else {
+                    return Err(challenge(false, "No credentials"));
+                };
+                match self.check_digest(req.msg, c, &creds, now_ms) {
+                    Verdict::Ok => Ok(Some(Identity {
+                        username: creds.username,
+                    })),
+                    Verdict::Challenge { stale, reason } => {
+                        if reason == "Invalid credentials" {
+                            tracing::info!(
+                                target: "sipreg::support",
+                                alias = aor,
+                                expected_username = creds.username.as_str(),
+                                supplied_username = ask.username.unwrap_or(""),
+                                source = %req.source,
+                                reason,
+                                "Registration refused"
+                            );
+                        }
+                        Err(challenge(stale, reason))
+                    }
+                }
+            }
+        }
+    }
+
     /// Checks the digest of `msg` against `creds`.
     pub(crate) fn check_digest(
         &self,

@@ -1,14 +1,15 @@
-//! What the registrar reports of bindings and refusals, in one place: the admin and support
-//! log lines in the spirit of Pexip's administrator log (`Registration added` /
-//! `Registration deleted` to the admin target, `Registration refreshed` and refusals to the
-//! support target), the registration history, the metrics, and the `expire` hooks.
+//! What the registrar writes of bindings and refusals: the admin and support log lines in
+//! the spirit of Pexip's administrator log (`Registration added` / `Registration deleted`
+//! to the admin target, `Registration refreshed` and refusals to the support target), the
+//! registration history and the metrics. (What else a change sets off, the registrar
+//! raises: `events.rs`.)
 
+use crate::clock::Clock;
 use crate::config::Transport;
-use crate::core::now_ms;
 use crate::history::{Entry, History, Outcome};
-use crate::hooks::{ExpireEvent, ExpireReason, HookChain, RequestInfo};
+use crate::hooks::RequestInfo;
 use crate::metrics::Metrics;
-use crate::store::{Binding, Event};
+use crate::store::{Binding, ExpireReason};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,9 +20,10 @@ pub const ADMIN: &str = "sipreg::admin";
 /// The registrar's reporter.
 #[derive(Debug)]
 pub(crate) struct Log {
-    pub chain: HookChain,
     pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
+    /// The time of history entries.
+    pub clock: Clock,
 }
 
 fn natted(b: &Binding) -> &'static str {
@@ -30,6 +32,7 @@ fn natted(b: &Binding) -> &'static str {
 
 /// A history entry without code, contact or registration id.
 fn entry(
+    time_ms: u64,
     outcome: Outcome,
     aor: &str,
     source: SocketAddr,
@@ -38,7 +41,7 @@ fn entry(
 ) -> Entry {
     Entry {
         seq: 0,
-        time_ms: now_ms(),
+        time_ms,
         outcome,
         alias: Arc::from(aor),
         source,
@@ -55,7 +58,14 @@ impl Log {
         self.history.record(Entry {
             contact: Some(b.contact.clone()),
             registration_id: Some(b.registration_id),
-            ..entry(outcome, aor, b.source, b.transport, Cow::Borrowed(reason))
+            ..entry(
+                self.clock.now_ms(),
+                outcome,
+                aor,
+                b.source,
+                b.transport,
+                Cow::Borrowed(reason),
+            )
         });
     }
 
@@ -86,7 +96,7 @@ impl Log {
         self.binding(Outcome::Refreshed, aor, b, "Registration refreshed");
     }
 
-    /// Logs a removal and tells the `expire` hooks.
+    /// Logs a removal.
     pub fn deleted(&self, aor: &str, b: &Binding, reason: ExpireReason) {
         tracing::info!(
             target: ADMIN,
@@ -99,32 +109,6 @@ impl Log {
             "Registration deleted"
         );
         self.binding(Outcome::Deleted, aor, b, reason.as_str());
-        let event = ExpireEvent {
-            aor,
-            contact: &b.contact,
-            registration_id: &b.registration_id,
-            source: b.source,
-            transport: b.transport,
-            reason,
-            q: b.q,
-            instance: b.instance.as_deref(),
-            reg_id: b.reg_id.as_deref(),
-            natted: b.natted,
-        };
-        for e in self.chain.expire(&event) {
-            tracing::error!(target: "sipreg::hooks", error = %e, "expire hook failed");
-        }
-    }
-
-    /// Logs every event of an update.
-    pub fn events(&self, aor: &str, events: &[Event]) {
-        for e in events {
-            match e {
-                Event::Added(b) => self.added(aor, b),
-                Event::Refreshed(b) => self.refreshed(aor, b),
-                Event::Removed(b, reason) => self.deleted(aor, b, *reason),
-            }
-        }
     }
 
     /// A REGISTER refused with `code`.
@@ -146,6 +130,7 @@ impl Log {
         self.history.record(Entry {
             code: Some(code),
             ..entry(
+                self.clock.now_ms(),
                 Outcome::Refused,
                 aor,
                 req.source,

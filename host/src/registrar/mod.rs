@@ -1,9 +1,169 @@
 //! The registrar (RFC 3261 section 10.3): the REGISTER procedure around the hook chain and
-//! the location store, and the timer that expires bindings.
+//! the location store, and the removals that do not come from a REGISTER (expiry, an
+//! operator, qualify).
+//!
+//! - `register.rs`: a REGISTER read once into one value ([`register::Register`]).
+//! - `steps.rs`: the procedure, one function per step of section 10.3.
+//! - `authenticate.rs`: steps 3 and 4 (the `authenticate` chain and the digest check).
+//! - `ok.rs`: the 200 (step 8).
+//! - `events.rs`: what a change of bindings sets off: the log, the history, qualify and
+//!   the `expire` chain, raised by the registrar in one place.
+//! - `log.rs`: the log lines, history entries and metrics of bindings and refusals.
 
 mod authenticate;
 mod date;
+mod events;
 mod log;
-pub mod register;
+mod ok;
+mod register;
+mod steps;
 
-pub use register::Registrar;
+use crate::auth::nonce::Nonces;
+use crate::auth::replay::NonceCounts;
+use crate::clock::Clock;
+use crate::config::{Challenge, Config};
+use crate::history::History;
+use crate::hooks::{HookChain, RequestInfo};
+use crate::metrics::Metrics;
+use crate::qualify::Qualify;
+use crate::sip::Reply;
+use crate::sip::digest::Algorithm;
+use crate::sip::request::Checked;
+use crate::store::{Durable, LocationStore};
+use log::Log;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The authentication settings and state.
+#[derive(Debug)]
+pub(crate) struct AuthState {
+    pub mode: Challenge,
+    pub realm: String,
+    pub algorithms: Vec<Algorithm>,
+    pub nonces: Nonces,
+    pub counts: NonceCounts,
+}
+
+/// What the registrar answers.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Reply(Reply),
+    /// A 200 to send once its change is on disk (a 500 if it does not get there).
+    Stored(Reply, Durable),
+    Drop,
+}
+
+/// The limits of `[registrar]`.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    default_expires: u32,
+    min_expires: u32,
+    max_expires: u32,
+    max_contacts: usize,
+    flow_timer: u32,
+}
+
+/// The registrar: configuration, hook chain and location store.
+#[derive(Debug)]
+pub struct Registrar {
+    limits: Limits,
+    domains: Vec<String>,
+    pub(crate) auth: AuthState,
+    chain: HookChain,
+    location: Arc<dyn LocationStore>,
+    qualify: Arc<Qualify>,
+    log: Log,
+    /// New registrations are refused (503); removals and queries are served.
+    maintenance: AtomicBool,
+}
+
+impl Registrar {
+    /// A registrar for a checked configuration.
+    pub fn new(
+        config: &Config,
+        chain: HookChain,
+        location: Arc<dyn LocationStore>,
+        qualify: Arc<Qualify>,
+        clock: Clock,
+    ) -> Registrar {
+        let realm = config
+            .auth
+            .realm
+            .clone()
+            .or_else(|| config.server.domains.first().cloned())
+            .unwrap_or_else(|| "sipreg".to_owned());
+        let key = match &config.auth.nonce_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        };
+        let r = &config.registrar;
+        Registrar {
+            limits: Limits {
+                default_expires: r.default_expires,
+                min_expires: r.min_expires,
+                max_expires: r.max_expires,
+                max_contacts: r.max_contacts,
+                flow_timer: r.flow_timer,
+            },
+            domains: config.server.domains.clone(),
+            auth: AuthState {
+                mode: config.auth.challenge,
+                realm,
+                algorithms: config.auth.algorithms.clone(),
+                nonces: Nonces::new(&key, config.auth.nonce_ttl),
+                counts: NonceCounts::new(config.auth.nonce_ttl),
+            },
+            chain,
+            location,
+            qualify,
+            log: Log {
+                history: Arc::new(History::new(config.history_capacity())),
+                metrics: Arc::new(Metrics::default()),
+                clock,
+            },
+            maintenance: AtomicBool::new(false),
+        }
+    }
+
+    /// Puts the registrar into maintenance (new registrations get 503 with Retry-After,
+    /// de-registrations and queries are still served) or takes it out; logged.
+    pub fn set_maintenance(&self, on: bool) {
+        if self.maintenance.swap(on, Ordering::Relaxed) != on {
+            tracing::info!(target: log::ADMIN, on, "Maintenance mode {}", if on { "on" } else { "off" });
+        }
+    }
+
+    /// Whether the registrar is in maintenance.
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance.load(Ordering::Relaxed)
+    }
+
+    /// The location store.
+    pub fn location(&self) -> &Arc<dyn LocationStore> {
+        &self.location
+    }
+
+    /// The registration history.
+    pub fn history(&self) -> &Arc<History> {
+        &self.log.history
+    }
+
+    /// What the registrar counts.
+    pub fn metrics(&self) -> &Metrics {
+        &self.log.metrics
+    }
+
+    /// The hook chain.
+    pub fn chain(&self) -> &HookChain {
+        &self.chain
+    }
+
+    /// Handles a REGISTER that passed the syntax checks and `on_request`.
+    pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
+        let outcome = self.procedure(req, checked, now_ms);
+        if let Outcome::Reply(r) | Outcome::Stored(r, _) = &outcome {
+            self.log.metrics.register_answered(r.code);
+        }
+        outcome
+    }
+}

@@ -8,7 +8,7 @@ mod udp;
 pub use send::Sender;
 
 use crate::config::{Config, Listen, StoreKind, Transport};
-use crate::core::{Core, now_ms};
+use crate::core::Core;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -146,7 +146,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let now = now_ms();
+            let now = timer_core.clock().now_ms();
             // Off the runtime's threads: the store may wait for its disk or its Redis.
             let core = timer_core.clone();
             let probes = tokio::task::spawn_blocking(move || {

@@ -7,7 +7,7 @@
 use super::Limits;
 use super::send::Sender;
 use crate::config::Transport;
-use crate::core::{Output, now_ms};
+use crate::core::Output;
 use crate::flows::QUEUE;
 use crate::sip::frame::{Frame, FrameError, next_frame};
 use std::io;
@@ -97,7 +97,13 @@ async fn read_loop(
             match next_frame(&buf, limits.max_message_size) {
                 Ok(Frame::Message(n)) => {
                     out.clear();
-                    core.handle_guarded(&buf[..n], peer, Transport::Tcp, now_ms(), &mut out);
+                    core.handle_guarded(
+                        &buf[..n],
+                        peer,
+                        Transport::Tcp,
+                        core.clock().now_ms(),
+                        &mut out,
+                    );
                     if let Some(d) = out.durable.take() {
                         // Sent once the change is on disk, by a task of its own so that
                         // the next requests on this connection need not wait.

@@ -5,7 +5,7 @@
 use super::Limits;
 use super::send::Sender;
 use crate::config::Transport;
-use crate::core::{Output, now_ms};
+use crate::core::Output;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -82,7 +82,13 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             continue; // a keep-alive
         }
         out.clear();
-        core.handle_guarded(&buf[..n], src, Transport::Udp, now_ms(), &mut out);
+        core.handle_guarded(
+            &buf[..n],
+            src,
+            Transport::Udp,
+            core.clock().now_ms(),
+            &mut out,
+        );
         if let Some(d) = out.durable.take() {
             // The store's committer sends it once the change is on disk. Copies of just
             // their length: the buffers keep their capacity for the next request.

@@ -10,8 +10,9 @@
 //! into the file); expired bindings come back with their timers due, so the first timer
 //! tick removes them and reports them once.
 
+use super::Binding;
 use super::checkpoint::{BINDINGS, CHECKPOINTED, Checkpointer, Dirty, META, checkpoint};
-use super::location::{Binding, Journal, Location};
+use super::location::{Journal, Location};
 use super::{Durable, StoreError, wal};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::HashMap;
@@ -333,7 +334,7 @@ fn next_checkpoint(
 mod tests {
     use super::*;
     use crate::config::Transport;
-    use crate::store::location::{Change, Update};
+    use crate::store::{Change, Update};
     use uuid::Uuid;
 
     fn update(contact: &str, cseq: u32, expires: u32, now_ms: u64) -> Update<'_> {

@@ -7,141 +7,16 @@
 //! by second ([`Timers`]): expiring bindings costs a look at the index's front, never a
 //! scan of all bindings.
 
-use super::Durable;
+use super::rules::{self, Effects};
 use super::timers::Timers;
-use crate::config::Transport;
-use crate::hooks::ExpireReason;
+use super::{Applied, Binding, Durable, Update, UpdateError};
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use uuid::Uuid;
 
 const SHARDS: usize = 64;
-
-/// One stored binding.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Binding {
-    /// The Contact value as received, less its `expires` and `q` parameters.
-    pub contact: Arc<str>,
-    /// The RFC 3261 URI comparison key.
-    pub key: Arc<str>,
-    pub expires_at_ms: u64,
-    pub q: Option<u16>,
-    pub call_id: Arc<str>,
-    pub cseq: u32,
-    /// A hash of the top Via branch of the request that last wrote the binding, to tell a
-    /// retransmission from a replay with the same CSeq. Stored as decimal text: Redis's
-    /// Lua reads numbers as doubles.
-    #[serde(with = "decimal")]
-    pub branch: u64,
-    pub registration_id: Uuid,
-    pub source: SocketAddr,
-    pub transport: Transport,
-    /// The contact or Via address differs from the packet's source.
-    pub natted: bool,
-    pub instance: Option<Arc<str>>,
-    pub reg_id: Option<Arc<str>>,
-    /// The Path values of the REGISTER (RFC 3327), joined with `, `: the route set of
-    /// requests to this binding.
-    pub path: Option<Arc<str>>,
-    /// When the binding was last written (for `max_contacts` eviction).
-    pub refreshed_ms: u64,
-    #[serde(skip)]
-    timer: u64,
-}
-
-/// A `u64` as decimal text.
-mod decimal {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        String::deserialize(d)?.parse().map_err(D::Error::custom)
-    }
-}
-
-/// One contact of an update.
-#[derive(Debug, Clone)]
-pub struct Change<'a> {
-    pub contact: &'a str,
-    pub key: &'a str,
-    /// Seconds; 0 removes.
-    pub expires: u32,
-    pub q: Option<u16>,
-    pub instance: Option<&'a str>,
-    pub reg_id: Option<&'a str>,
-    /// The contact or Via address differs from the packet's source.
-    pub natted: bool,
-    /// The id a new binding gets (an existing one keeps its own).
-    pub registration_id: Uuid,
-}
-
-impl Change<'_> {
-    /// Whether `b` is the binding this change writes: the same `+sip.instance` and
-    /// `reg-id` when the contact has both (RFC 5626 section 6: a device's new address
-    /// replaces its old one), else the same contact URI (RFC 3261 section 10.3).
-    fn writes(&self, b: &Binding) -> bool {
-        match (self.instance, self.reg_id) {
-            (Some(i), Some(r)) => {
-                b.instance.as_deref() == Some(i) && b.reg_id.as_deref() == Some(r)
-            }
-            _ => *b.key == *self.key,
-        }
-    }
-}
-
-/// What a REGISTER does to an AOR.
-#[derive(Debug, Clone)]
-pub struct Update<'a> {
-    pub call_id: &'a str,
-    pub cseq: u32,
-    pub branch: u64,
-    pub source: SocketAddr,
-    pub transport: Transport,
-    /// The REGISTER's Path values joined with `, `.
-    pub path: Option<&'a str>,
-    pub max_contacts: usize,
-    pub now_ms: u64,
-    /// `Contact: *`: remove every binding.
-    pub remove_all: bool,
-    pub changes: Vec<Change<'a>>,
-}
-
-/// Why an update was refused; nothing was changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpdateError {
-    /// Same Call-ID with a CSeq not higher than the stored one.
-    OutOfOrder,
-    /// The request alone asks for more bindings than `max_contacts`.
-    TooManyContacts,
-    /// The store did not answer (Redis down or too slow): whether the change was made is
-    /// unknown, and the REGISTER gets 503 (its retry is ordered by step 7 as any other).
-    Unavailable,
-}
-
-/// What happened to one binding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Added(Binding),
-    Refreshed(Binding),
-    Removed(Binding, ExpireReason),
-}
-
-/// The outcome of an update: the AOR's bindings now, and what changed.
-#[derive(Debug, Clone, Default)]
-pub struct Applied {
-    pub bindings: Vec<Binding>,
-    pub events: Vec<Event>,
-    /// Kept when the change is on disk (a store that writes asynchronously); the 200
-    /// waits for it.
-    pub durable: Option<Durable>,
-}
 
 /// Where a location that persists writes the AORs it changes: called with the shard's
 /// lock held, so the writes of one AOR reach it in the order they were made.
@@ -172,6 +47,25 @@ impl Shard {
                 .flat_map(|(aor, list)| list.iter().map(move |b| (aor, b.timer, b.expires_at_ms)));
             self.timers.rebuild(live);
         }
+    }
+}
+
+/// The expiry index of a shard, kept in step with an update's bindings.
+struct Armed<'a> {
+    timers: &'a mut Timers,
+    key: &'a Arc<str>,
+}
+
+impl Effects for Armed<'_> {
+    fn written(&mut self, b: &mut Binding, existed: bool) {
+        if existed {
+            self.timers.cancel(); // found lazily by its old id and dropped
+        }
+        b.timer = self.timers.arm(self.key, b.expires_at_ms);
+    }
+
+    fn dropped(&mut self, _: &Binding) {
+        self.timers.cancel();
     }
 }
 
@@ -264,153 +158,33 @@ impl Location {
         self.len() == 0
     }
 
-    /// Applies a REGISTER's changes to an AOR, all or nothing.
+    /// Applies a REGISTER's changes to an AOR, all or nothing ([`rules::apply`]).
     ///
     /// # Errors
     /// [`UpdateError`]; the AOR is then unchanged.
     pub fn update(&self, aor: &str, u: &Update<'_>) -> Result<Applied, UpdateError> {
-        let adding = u.changes.iter().filter(|c| c.expires > 0).count();
-        if adding > u.max_contacts {
-            return Err(UpdateError::TooManyContacts);
-        }
         let mut shard = self.shards[shard_of(&self.hasher, aor)].lock();
         let Shard { aors, timers } = &mut *shard;
-        let (key, existing) = match aors.get_key_value(aor) {
-            Some((k, v)) => (k.clone(), v.as_slice()),
-            None => (Arc::from(aor), &[][..]),
-        };
-        // Step 7 checks first, so that a refusal changes nothing.
-        let allowed = |b: &Binding| -> Result<bool, UpdateError> {
-            if b.call_id.as_ref() != u.call_id || u.cseq > b.cseq {
-                Ok(true)
-            } else if u.cseq == b.cseq && u.branch == b.branch {
-                Ok(false) // a retransmission of the request that wrote it: nothing to do
-            } else {
-                Err(UpdateError::OutOfOrder)
-            }
-        };
-        let mut retransmission = false;
-        if u.remove_all {
-            for b in existing.iter().filter(|b| b.expires_at_ms > u.now_ms) {
-                retransmission |= !allowed(b)?;
-            }
-        } else {
-            for c in &u.changes {
-                if let Some(b) = existing
-                    .iter()
-                    .find(|b| c.writes(b) && b.expires_at_ms > u.now_ms)
-                {
-                    retransmission |= !allowed(b)?;
-                }
-            }
-        }
         // Worked on in place; a new AOR gets room for exactly what it asks (Vec would
         // otherwise start at 4).
-        let mut bindings = match aors.get_mut(aor) {
-            Some(list) => std::mem::take(list),
-            None => Vec::with_capacity(u.changes.len()),
+        let (key, mut bindings) = match aors.get_key_value(aor) {
+            Some((k, _)) => {
+                let k = k.clone();
+                let list = aors.get_mut(aor).map(std::mem::take).unwrap_or_default();
+                (k, list)
+            }
+            None => (Arc::from(aor), Vec::with_capacity(u.changes.len())),
         };
-        let mut events = Vec::new();
-        if retransmission {
-            // The request was applied once already; answer with the bindings as they are.
-        } else if u.remove_all {
-            for b in bindings.drain(..) {
-                timers.cancel();
-                events.push(Event::Removed(b, ExpireReason::Unregistered));
-            }
-        } else {
-            for c in &u.changes {
-                let pos = bindings.iter().position(|b| c.writes(b));
-                if c.expires == 0 {
-                    if let Some(i) = pos {
-                        let b = bindings.remove(i);
-                        timers.cancel();
-                        events.push(Event::Removed(b, ExpireReason::Unregistered));
-                    }
-                    continue;
+        let mut armed = Armed { timers, key: &key };
+        let outcome = match rules::apply(&mut bindings, u, &mut armed) {
+            Ok(o) => o,
+            Err(e) => {
+                if let Some(list) = aors.get_mut(aor) {
+                    *list = bindings; // unchanged
                 }
-                let expires_at_ms = u.now_ms + u64::from(c.expires) * 1000;
-                match pos {
-                    Some(i) => {
-                        timers.cancel();
-                        let b = &mut bindings[i];
-                        if *b.contact != *c.contact {
-                            b.contact = Arc::from(c.contact);
-                        }
-                        if *b.key != *c.key {
-                            b.key = c.key.into();
-                        }
-                        if b.path.as_deref() != u.path {
-                            b.path = u.path.map(Into::into);
-                        }
-                        b.expires_at_ms = expires_at_ms;
-                        b.q = c.q;
-                        if *b.call_id != *u.call_id {
-                            b.call_id = u.call_id.into();
-                        }
-                        b.cseq = u.cseq;
-                        b.branch = u.branch;
-                        b.source = u.source;
-                        b.transport = u.transport;
-                        b.natted = c.natted;
-                        if b.instance.as_deref() != c.instance {
-                            b.instance = c.instance.map(Into::into);
-                        }
-                        if b.reg_id.as_deref() != c.reg_id {
-                            b.reg_id = c.reg_id.map(Into::into);
-                        }
-                        b.refreshed_ms = u.now_ms;
-                        b.timer = timers.arm(&key, expires_at_ms);
-                        events.push(Event::Refreshed(b.clone()));
-                    }
-                    None => {
-                        let b = Binding {
-                            contact: Arc::from(c.contact),
-                            key: c.key.into(),
-                            expires_at_ms,
-                            q: c.q,
-                            call_id: u.call_id.into(),
-                            cseq: u.cseq,
-                            branch: u.branch,
-                            registration_id: c.registration_id,
-                            source: u.source,
-                            transport: u.transport,
-                            natted: c.natted,
-                            instance: c.instance.map(Into::into),
-                            reg_id: c.reg_id.map(Into::into),
-                            path: u.path.map(Into::into),
-                            refreshed_ms: u.now_ms,
-                            timer: timers.arm(&key, expires_at_ms),
-                        };
-                        events.push(Event::Added(b.clone()));
-                        bindings.push(b);
-                    }
-                }
+                return Err(e);
             }
-            // max_contacts: the binding refreshed least recently goes first.
-            while bindings.len() > u.max_contacts {
-                let Some((i, _)) = bindings
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| b.refreshed_ms < u.now_ms || b.call_id.as_ref() != u.call_id)
-                    .min_by_key(|(_, b)| (b.refreshed_ms, b.timer))
-                else {
-                    break;
-                };
-                let b = bindings.remove(i);
-                timers.cancel();
-                events.push(Event::Removed(b, ExpireReason::Evicted));
-            }
-        }
-        // Bindings whose time is up but whose timer has not run yet are not kept (their
-        // timers, now cancelled, are dropped when they come).
-        bindings.retain(|b| {
-            let live = b.expires_at_ms > u.now_ms;
-            if !live {
-                timers.cancel();
-            }
-            live
-        });
+        };
         // A retransmission is written too: its 200 must not overtake the original's write.
         let durable = self.journal.as_ref().map(|j| j.write(&key, &bindings));
         let live = bindings.clone();
@@ -424,7 +198,7 @@ impl Location {
         shard.tidy();
         Ok(Applied {
             bindings: live,
-            events,
+            events: outcome.events,
             durable,
         })
     }
@@ -515,6 +289,8 @@ impl Location {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Transport;
+    use crate::store::{Change, Event, ExpireReason};
 
     fn change<'a>(key: &'a str, expires: u32) -> Change<'a> {
         Change {

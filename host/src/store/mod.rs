@@ -3,22 +3,45 @@
 //! after its change is on disk) or `redis` (shared by several nodes). The registrar, the
 //! proxy, qualify and the hook APIs see them through one trait, [`LocationStore`].
 
+mod binding;
 mod checkpoint;
 mod durable;
 pub mod embedded;
 pub mod location;
 pub mod redis;
+pub mod rules;
 mod timers;
 mod wal;
 
+pub use binding::{Applied, Binding, Change, Event, ExpireReason, Update, UpdateError};
 pub use durable::Durable;
-pub use location::{Applied, Binding, Change, Event, Location, Update, UpdateError};
+pub use location::Location;
 
+use crate::clock::Clock;
 use crate::config::{Config, StoreKind};
-use crate::hooks::configured::Shared;
-use crate::kv::Kv;
+use crate::kv::{Kv, KvStore};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// The stores of one server, shared by the core and every hook implementation (Lua's
+/// `sip.kv` and `sip.location`, the plugins' host table), and the clock they keep time by.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    pub location: Arc<dyn LocationStore>,
+    pub kv: Arc<dyn KvStore>,
+    pub clock: Clock,
+}
+
+impl Stores {
+    /// Empty stores in memory, on `clock`.
+    pub fn memory(clock: Clock) -> Stores {
+        Stores {
+            location: Arc::new(Location::new()),
+            kv: Arc::new(Kv::new()),
+            clock,
+        }
+    }
+}
 
 /// The store cannot answer (a Redis that is down, a file that cannot be written).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +53,7 @@ pub struct StoreError(pub String);
 ///
 /// # Errors
 /// The store cannot be opened; the message names the file or server.
-pub fn open(config: &Config) -> Result<Shared, StoreError> {
+pub fn open(config: &Config, clock: Clock) -> Result<Stores, StoreError> {
     let started = std::time::Instant::now();
     let location: Arc<dyn LocationStore> = match config.store.kind {
         StoreKind::Memory => Arc::new(Location::new()),
@@ -62,15 +85,17 @@ pub fn open(config: &Config) -> Result<Shared, StoreError> {
                 }
             }
             let prefix = &config.store.prefix;
-            return Ok(Shared {
+            return Ok(Stores {
                 location: Arc::new(redis::RedisLocation::new(redis.clone(), prefix)),
                 kv: Arc::new(redis::RedisKv::new(redis, prefix)),
+                clock,
             });
         }
     };
-    Ok(Shared {
+    Ok(Stores {
         location,
         kv: Arc::new(Kv::new()),
+        clock,
     })
 }
 

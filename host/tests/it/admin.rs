@@ -4,10 +4,9 @@
 
 use crate::process::Process;
 use crate::sippkit::{check, expect, register_message, scenario, sipp};
-use crate::support::{Served, serve};
+use crate::support::{Served, app, serve};
 use serde_json::Value;
 use sipreg::config::{self, Transport};
-use sipreg::core::Core;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -46,7 +45,7 @@ listen = "127.0.0.1:0"
 {ALIASES}"#
     );
     let cfg = config::parse(&toml, "admin.toml").unwrap();
-    serve(&cfg, Core::new(&cfg, Vec::new()))
+    serve(&cfg, app(&cfg, Vec::new()).core)
 }
 
 /// A REGISTER of `user` (Contact at SIPp's own address), challenged, then answered

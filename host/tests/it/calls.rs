@@ -7,9 +7,8 @@
 //! same Call-ID (`-cid_str`), and bob's INVITE arrives in bob's registration "call".
 
 use crate::sippkit::{Background, check, expect, scenario, sipp};
-use crate::support::{Served, serve};
+use crate::support::{Served, app, now_ms, serve};
 use sipreg::config::{self, Transport};
-use sipreg::core::{Core, now_ms};
 
 /// sipreg on loopback: open registration for the aliases alice and bob of 127.0.0.1,
 /// the proxy on with Record-Route.
@@ -29,7 +28,7 @@ alias = "alice@127.0.0.1"
 alias = "bob@127.0.0.1"
 "#;
     let cfg = config::parse(toml, "calls.toml").unwrap();
-    serve(&cfg, Core::new(&cfg, Vec::new()))
+    serve(&cfg, app(&cfg, Vec::new()).core)
 }
 
 /// Who ends the call.

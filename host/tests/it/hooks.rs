@@ -2,7 +2,7 @@
 
 use crate::support::{Harness, Register, config};
 use sipreg::hooks::{
-    AuthDecision, AuthRequest, BindRequest, Credentials, Decision, ExpireEvent, ExpireReason,
+    AuthDecision, AuthRequest, BindRequest, Credentials, Decision, ExpireEvent, ExpireReason, Hook,
     HookError, Hooks, RequestInfo,
 };
 use sipreg::sip::Reply;
@@ -24,7 +24,7 @@ impl Hooks for Policy {
             Some("drop") => Ok(Decision::Drop),
             Some("fail") => Err(HookError {
                 implementation: "test-policy".into(),
-                hook: "on_request",
+                hook: Hook::OnRequest,
                 message: "boom".into(),
             }),
             _ => Ok(Decision::Continue),

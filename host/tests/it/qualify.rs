@@ -3,9 +3,8 @@
 //! that never answers is shown unreachable and removed, the `expire` hooks told once.
 
 use crate::sippkit::{Background, scenario};
-use crate::support::{Served, serve};
+use crate::support::{Served, app, now_ms, serve};
 use sipreg::config::{self, Transport};
-use sipreg::core::{Core, now_ms};
 use sipreg::hooks::{ExpireEvent, ExpireReason, HookError, Hooks};
 use sipreg::qualify::Reach;
 use std::net::UdpSocket;
@@ -49,7 +48,7 @@ remove_unreachable = true
 listen = "127.0.0.1:0"
 "#;
     let cfg = config::parse(toml, "qualify.toml").unwrap();
-    serve(&cfg, Core::new(&cfg, vec![counter]))
+    serve(&cfg, app(&cfg, vec![counter]).core)
 }
 
 fn until(what: &str, mut ok: impl FnMut() -> bool) {

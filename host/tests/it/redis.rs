@@ -68,7 +68,7 @@ fn step(call_id: &'static str, cseq: u32, now_ms: u64, contacts: Vec<(&'static s
 /// own clock.
 fn base() -> u64 {
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *BASE.get_or_init(sipreg::core::now_ms)
+    *BASE.get_or_init(crate::support::now_ms)
 }
 
 fn apply(store: &dyn LocationStore, aor: &str, s: &Step) -> String {
@@ -479,7 +479,7 @@ fn redis_lost_under_load_gives_503_and_service_resumes() {
     );
     // Every 200 is in Redis (kept over its crash by its append-only file).
     let location = RedisLocation::new(pool(&redis), "sipreg");
-    let now = sipreg::core::now_ms();
+    let now = crate::support::now_ms();
     for user in &stored {
         let found = location.lookup(&format!("{user}@127.0.0.1"), now).unwrap();
         assert_eq!(found.len(), 1, "{user} was answered 200 and is not stored");

@@ -4,9 +4,8 @@
 //! MD5 first; SHA-256 is covered by our own client in `digest`.
 
 use crate::sippkit::{check, expect, register_message as register, scenario, sipp};
-use crate::support::{Served, serve};
+use crate::support::{Served, app, now_ms, serve};
 use sipreg::config::{self, Transport};
-use sipreg::core::Core;
 use std::sync::Arc;
 
 /// A server on loopback ports; with authentication off it has no alias list (open
@@ -35,7 +34,7 @@ algorithms = ["MD5", "SHA-256"]
 {aliases}"#
     );
     let cfg = config::parse(&toml, "sipp.toml").unwrap();
-    serve(&cfg, Core::new(&cfg, Vec::new()))
+    serve(&cfg, app(&cfg, Vec::new()).core)
 }
 
 const CONTACT: &str = "      Contact: <sip:alice@[local_ip]:[local_port];transport=[transport]>\n";
@@ -61,7 +60,7 @@ fn open_registration_and_query() {
         .core
         .registrar()
         .location()
-        .lookup("bob@127.0.0.1", sipreg::core::now_ms())
+        .lookup("bob@127.0.0.1", now_ms())
         .unwrap();
     assert_eq!(bindings.len(), 2, "one binding per transport");
 }
@@ -86,7 +85,7 @@ fn auth_flow(challenge: &str, code: u16, password: &str, final_code: u16) {
         .core
         .registrar()
         .location()
-        .lookup("alice@127.0.0.1", sipreg::core::now_ms())
+        .lookup("alice@127.0.0.1", now_ms())
         .unwrap()
         .is_empty();
     assert_eq!(registered, final_code == 200);
@@ -198,15 +197,8 @@ type = "lua"
 script = "policy.lua"
 "#;
     let cfg = config::parse_in(toml, "reload.toml", dir.path().to_path_buf()).unwrap();
-    let shared = sipreg::hooks::configured::Shared::new();
-    let loaded = sipreg::hooks::configured::load(&cfg, &shared, 2).unwrap();
-    let core = Core::with_stores(
-        &cfg,
-        loaded.hooks(),
-        shared.location.clone(),
-        shared.kv.clone(),
-    );
-    let served = serve(&cfg, core);
+    let loaded = app(&cfg, Vec::new());
+    let served = serve(&cfg, loaded.core.clone());
     let running = &served.running;
     let stop = Arc::new(AtomicBool::new(false));
     let reloader = {

@@ -163,12 +163,7 @@ fn udp_and_tcp_replies_come_after_the_commit() {
             .unwrap()
             .location,
     );
-    let core = sipreg::core::Core::with_stores(
-        &cfg,
-        Vec::new(),
-        location.clone(),
-        Arc::new(sipreg::kv::Kv::new()),
-    );
+    let core = crate::support::app_on(&cfg, location.clone()).core;
     let served = crate::support::serve(&cfg, core);
     for t in [Transport::Udp, Transport::Tcp] {
         crate::sippkit::sipp(
@@ -217,12 +212,8 @@ fn a_failed_commit_is_answered_500() {
         "full.toml",
     )
     .unwrap();
-    let core = sipreg::core::Core::with_stores(
-        &cfg,
-        Vec::new(),
-        Arc::new(sipreg::store::Location::with_journal(Box::new(FullDisk))),
-        Arc::new(sipreg::kv::Kv::new()),
-    );
+    let location = Arc::new(sipreg::store::Location::with_journal(Box::new(FullDisk)));
+    let core = crate::support::app_on(&cfg, location).core;
     let mut out = sipreg::core::Output::default();
     let req = Register::new("zed@example.com")
         .contact("<sip:zed@192.0.2.10>")
@@ -231,7 +222,7 @@ fn a_failed_commit_is_answered_500() {
         req.as_bytes(),
         "192.0.2.10:5060".parse().unwrap(),
         Transport::Udp,
-        sipreg::core::now_ms(),
+        crate::support::now_ms(),
         &mut out,
     );
     assert!(out.durable.is_some(), "the 200 waits for the disk");

@@ -1,13 +1,15 @@
 //! The in-process harness: a core from TOML text, requests built as text, replies read back
 //! (and cross-checked with rsip, a parser we did not write).
 
+use sipreg::app::{App, Options, StoreChoice};
+use sipreg::clock::Clock;
 use sipreg::config::{self, Transport};
 use sipreg::core::{Core, Output};
 use sipreg::hooks::Hooks;
-use sipreg::hooks::configured;
-use sipreg::hooks::configured::Shared;
+use sipreg::kv::Kv;
 use sipreg::lua::LuaHooks;
 use sipreg::proxy::Outgoing;
+use sipreg::store::{LocationStore, Stores};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -16,9 +18,47 @@ use std::sync::Once;
 
 pub const T0: u64 = 1_800_000_000_000;
 
+/// The system's time, as the server reads it.
+pub fn now_ms() -> u64 {
+    Clock::system().now_ms()
+}
+
+/// The application `cfg` describes, built by the server's own wiring point over memory
+/// stores, with `extra` Rust hooks asked ahead of the configured ones.
+pub fn app(cfg: &config::Config, extra: Vec<Arc<dyn Hooks>>) -> App {
+    try_app(cfg, extra, StoreChoice::Memory).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`app`] over this location store (and a fresh `sip.kv`).
+pub fn app_on(cfg: &config::Config, location: Arc<dyn LocationStore>) -> App {
+    let stores = Stores {
+        location,
+        kv: Arc::new(Kv::new()),
+        clock: Clock::system(),
+    };
+    try_app(cfg, Vec::new(), StoreChoice::Given(stores)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_app(
+    cfg: &config::Config,
+    extra: Vec<Arc<dyn Hooks>>,
+    stores: StoreChoice,
+) -> Result<App, String> {
+    let options = Options {
+        stores,
+        states_per_script: 2,
+        extra,
+        ..Options::offline()
+    };
+    App::build(cfg, options).map_err(|e| match e {
+        sipreg::app::BuildError::Hooks(errors) => errors.join("\n"),
+        sipreg::app::BuildError::Store(e) => e.to_string(),
+    })
+}
+
 /// A core at a controllable time.
 pub struct Harness {
-    pub core: Core,
+    pub core: Arc<Core>,
     pub now: u64,
     pub source: SocketAddr,
     pub transport: Transport,
@@ -36,7 +76,7 @@ impl Harness {
     pub fn with_hooks(toml: &str, hooks: Vec<Arc<dyn Hooks>>) -> Harness {
         let cfg = config::parse(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
         Harness {
-            core: Core::new(&cfg, hooks),
+            core: app(&cfg, hooks).core,
             now: T0,
             source: "192.0.2.10:5060".parse().unwrap(),
             transport: Transport::Udp,
@@ -67,10 +107,9 @@ impl Harness {
     /// A core with the configured hooks of `cfg`, over stores they share; `dir` holds
     /// its files.
     fn loaded(cfg: &config::Config, dir: tempfile::TempDir) -> Result<Harness, String> {
-        let shared = Shared::new();
-        let loaded = configured::load(cfg, &shared, 2).map_err(|e| e.join("\n"))?;
+        let loaded = try_app(cfg, Vec::new(), StoreChoice::Memory)?;
         Ok(Harness {
-            core: Core::with_stores(cfg, loaded.hooks(), shared.location, shared.kv),
+            core: loaded.core,
             now: T0,
             source: "192.0.2.10:5060".parse().unwrap(),
             transport: Transport::Udp,
@@ -430,15 +469,13 @@ pub struct Served {
 }
 
 /// Starts `core` as a server for `cfg`.
-pub fn serve(cfg: &config::Config, core: Core) -> Served {
+pub fn serve(cfg: &config::Config, core: Arc<Core>) -> Served {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let running = rt
-        .block_on(sipreg::server::start(cfg, Arc::new(core)))
-        .unwrap();
+    let running = rt.block_on(sipreg::server::start(cfg, core)).unwrap();
     Served { running, _rt: rt }
 }
 
@@ -451,7 +488,7 @@ impl Served {
             .core
             .registrar()
             .location()
-            .lookup(aor, sipreg::core::now_ms())
+            .lookup(aor, now_ms())
             .unwrap()
             .is_empty()
         {

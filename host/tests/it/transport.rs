@@ -1,9 +1,8 @@
 //! The transports over real loopback sockets: TCP framing, CRLF keep-alive, the size limit,
 //! the idle timeout, replies on the request's connection; UDP request and reply.
 
-use crate::support::{Reply, Served, serve};
+use crate::support::{Reply, Served, app, serve};
 use sipreg::config::{self, Transport};
-use sipreg::core::Core;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ tcp_idle_timeout = 1
 challenge = "off"
 "#;
     let cfg = config::parse(toml, "t.toml").unwrap();
-    serve(&cfg, Core::new(&cfg, Vec::new()))
+    serve(&cfg, app(&cfg, Vec::new()).core)
 }
 
 fn options(call_id: &str, transport: &str) -> String {

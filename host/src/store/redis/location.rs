@@ -7,8 +7,9 @@
 //! so each expiry is reported once.
 
 use super::Redis;
-use crate::hooks::ExpireReason;
-use crate::store::{Applied, Binding, Event, LocationStore, StoreError, Update, UpdateError};
+use crate::store::{
+    Applied, Binding, Event, ExpireReason, LocationStore, StoreError, Update, UpdateError,
+};
 use std::sync::Arc;
 use uuid::Uuid;
 

@@ -1,42 +1,17 @@
 //! The implementations `[[hooks]]` names (Lua scripts, native plugins), built in
-//! configured order (the built-in one is added by the core, last).
+//! configured order over the server's stores.
 
-use super::Hooks;
 use crate::config::{Config, HookKind};
-use crate::kv::{Kv, KvStore};
+use crate::hooks::Hooks;
 use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
-use crate::store::{Location, LocationStore};
+use crate::store::Stores;
 use std::sync::Arc;
-
-/// What every hook implementation of a server shares with the core: the key-value store
-/// and the location store.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    pub kv: Arc<dyn KvStore>,
-    pub location: Arc<dyn LocationStore>,
-}
-
-impl Shared {
-    /// Empty stores.
-    pub fn new() -> Shared {
-        Shared {
-            kv: Arc::new(Kv::new()),
-            location: Arc::new(Location::new()),
-        }
-    }
-}
-
-impl Default for Shared {
-    fn default() -> Self {
-        Shared::new()
-    }
-}
 
 /// The configured implementations, in order.
 #[derive(Default)]
 pub struct Configured {
-    chain: Vec<Arc<dyn Hooks>>,
+    pub chain: Vec<Arc<dyn Hooks>>,
     /// The Lua scripts among them (for reloads).
     pub scripts: Vec<Arc<LuaHooks>>,
     /// How many native plugins were loaded.
@@ -51,13 +26,6 @@ impl std::fmt::Debug for Configured {
     }
 }
 
-impl Configured {
-    /// The implementations for the chain, in configured order.
-    pub fn hooks(&self) -> Vec<Arc<dyn Hooks>> {
-        self.chain.clone()
-    }
-}
-
 /// Lua states per script: one per core the process may use (transports run at most
 /// that many requests at once), at least two.
 pub fn states_per_script() -> usize {
@@ -68,13 +36,13 @@ pub fn states_per_script() -> usize {
 ///
 /// # Errors
 /// Every entry that failed, one message each (`file:line: message`).
-pub fn load(config: &Config, shared: &Shared, states: usize) -> Result<Configured, Vec<String>> {
+pub fn load(config: &Config, stores: &Stores, states: usize) -> Result<Configured, Vec<String>> {
     let mut out = Configured::default();
     let mut errors = Vec::new();
     for entry in &config.hooks {
         match entry.kind {
             HookKind::Lua => {
-                match LuaHooks::load(entry, &config.base_dir, shared.clone(), states) {
+                match LuaHooks::load(entry, &config.base_dir, stores.clone(), states) {
                     Ok(h) => {
                         let h = Arc::new(h);
                         out.chain.push(h.clone());
@@ -83,7 +51,7 @@ pub fn load(config: &Config, shared: &Shared, states: usize) -> Result<Configure
                     Err(e) => errors.push(e.to_string()),
                 }
             }
-            HookKind::Plugin => match NativeHooks::load(entry, &config.base_dir, shared.clone()) {
+            HookKind::Plugin => match NativeHooks::load(entry, &config.base_dir, stores.clone()) {
                 Ok(h) => {
                     out.chain.push(Arc::new(h));
                     out.plugins += 1;
