@@ -1,6 +1,7 @@
 //! The configuration file: strict TOML (an unknown key is an error), checked as a whole
 //! before the server starts. See `examples/sipreg.toml` for every key with its meaning.
 
+mod check;
 mod listen;
 mod load;
 

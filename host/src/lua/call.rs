@@ -2,26 +2,13 @@
 //! exactly the call), the instruction budget, and `ctx.vars` in and out.
 
 use super::Phase;
+use super::context::CallData;
 use super::convert;
+use super::error::describe;
 use super::limits::{Limit, Meter, Uncapped};
-use super::state::{State, describe};
-use crate::config::Transport;
+use super::state::State;
 use crate::hooks::RequestInfo;
-use crate::sip::Message;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, Table};
-use std::net::SocketAddr;
-
-/// What the `sip` functions of a state know about the running call (Lua app data).
-#[derive(Debug, Default)]
-pub(crate) struct CallData {
-    pub phase: Phase,
-    /// The request, in request hooks (a copy: cheaper than lending it to Lua).
-    pub msg: Option<Message>,
-    pub source: Option<SocketAddr>,
-    pub transport: Option<Transport>,
-    /// The request's time; the clock's outside requests.
-    pub now_ms: Option<u64>,
-}
 
 /// A failed call: the message for the log, and the limit hit, if that was the cause.
 #[derive(Debug, Clone)]

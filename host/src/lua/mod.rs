@@ -8,8 +8,12 @@
 
 mod api;
 mod call;
+mod context;
 mod convert;
 mod decision;
+mod error;
+mod files;
+mod functions;
 mod limits;
 mod pool;
 pub mod reload;
@@ -17,8 +21,8 @@ mod sandbox;
 mod state;
 
 pub use api::markdown as api_markdown;
+pub use error::LoadError;
 pub use pool::LuaHooks;
-pub use state::LoadError;
 
 use crate::hooks::Hook;
 

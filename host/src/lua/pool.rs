@@ -9,8 +9,10 @@ use super::Phase;
 use super::call::{self, Failure};
 use super::convert;
 use super::decision::{self, Verdict};
+use super::error::LoadError;
+use super::files::{self, Files};
 use super::limits::Limit;
-use super::state::{self, Files, LoadError, Setup, State};
+use super::state::{self, Setup, State};
 use crate::config::HookEntry;
 use crate::hooks::Hook;
 use crate::hooks::{
@@ -108,7 +110,7 @@ impl LuaHooks {
             .stamps
             .lock()
             .iter()
-            .any(|(path, when)| state::modified(path) != *when)
+            .any(|(path, when)| files::modified(path) != *when)
     }
 
     /// Loads the script afresh into new states and swaps them in; on failure the running
@@ -127,7 +129,7 @@ impl LuaHooks {
             Err(e) => {
                 tracing::error!(target: "sipreg::hooks", script = %self.setup.name, error = %e, "script refused; the previous version keeps serving");
                 for (path, when) in self.pool.load().stamps.lock().iter_mut() {
-                    *when = state::modified(path);
+                    *when = files::modified(path);
                 }
                 Err(e)
             }

@@ -5,8 +5,8 @@
 //! are installed before any script code runs, and the prelude (`prelude.lua`) makes them
 //! impossible to catch with `pcall`.
 
+use super::error::describe;
 use super::limits;
-use super::state::describe;
 use mlua::{Function, Lua, LuaOptions, StdLib, Table, Value};
 
 const PRELUDE: &str = include_str!("prelude.lua");

@@ -1,36 +1,24 @@
 //! One loaded Lua state: the sandbox, the `sip` table, the policy script run as a module,
-//! and its hook functions. Also `require` and the file reads of a load (`Files`), so that
-//! every state of one generation sees the same text even if a file changes meanwhile.
+//! and its hook functions; and `require`, which reads through the generation's
+//! [`Files`].
 
 use super::Phase;
 use super::api;
-use super::call::CallData;
+use super::context::{CallData, ScriptName};
 use super::convert;
+use super::error::{LoadError, describe};
+use super::files::{Files, LoadCtx};
+use super::functions;
 use super::limits::Meter;
 use super::sandbox;
 use crate::hooks::Hook;
 use crate::store::Stores;
 use mlua::{Function, Lua, Table, Value};
-use parking_lot::Mutex;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 /// A script's load budget, in multiples of its per-call instruction budget.
 const LOAD_BUDGET_FACTOR: u64 = 100;
-
-/// A script that could not be loaded: `file:line: message` where Lua knows the line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoadError(pub String);
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for LoadError {}
 
 /// What a script is loaded from.
 #[derive(Debug, Clone)]
@@ -47,62 +35,6 @@ pub(crate) struct Setup {
     pub shared: Stores,
 }
 
-/// The files a generation of states read, each read from disk once.
-#[derive(Debug, Default)]
-pub(crate) struct Files {
-    read: Mutex<Vec<FileRead>>,
-}
-
-#[derive(Debug, Clone)]
-struct FileRead {
-    path: PathBuf,
-    modified: Option<SystemTime>,
-    text: Result<Arc<str>, String>,
-}
-
-/// When a file was last modified (`None`: missing or unreadable).
-pub(crate) fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-impl Files {
-    /// The text of a file, from disk the first time in this generation.
-    pub fn read(&self, path: &Path) -> Result<Arc<str>, String> {
-        let mut read = self.read.lock();
-        if let Some(f) = read.iter().find(|f| f.path == path) {
-            return f.text.clone();
-        }
-        // The time first: a change after it is seen by the next poll.
-        let modified = modified(path);
-        let text = std::fs::read_to_string(path)
-            .map(Arc::from)
-            .map_err(|e| format!("{}: {e}", path.display()));
-        read.push(FileRead {
-            path: path.to_path_buf(),
-            modified,
-            text: text.clone(),
-        });
-        text
-    }
-
-    /// Every file read, with its modification time when read.
-    pub fn stamps(&self) -> Vec<(PathBuf, Option<SystemTime>)> {
-        self.read
-            .lock()
-            .iter()
-            .map(|f| (f.path.clone(), f.modified))
-            .collect()
-    }
-}
-
-/// What `require` and `sip.read_file` need while a script loads (Lua app data).
-#[derive(Debug)]
-pub(crate) struct LoadCtx {
-    pub files: Arc<Files>,
-    pub scripts_dir: PathBuf,
-    pub base_dir: PathBuf,
-}
-
 /// A loaded state.
 #[derive(Debug)]
 pub(crate) struct State {
@@ -115,37 +47,6 @@ pub(crate) struct State {
 
 const CALLERS: &str = include_str!("callers.lua");
 const DECISIONS: &str = include_str!("decisions.lua");
-
-/// The first line of an error, with the script location of a Rust callback's failure.
-pub(crate) fn describe(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::CallbackError { traceback, cause } => {
-            let at = traceback
-                .lines()
-                .map(str::trim)
-                .find(|l| {
-                    !l.starts_with('[')
-                        && l.split(':')
-                            .nth(1)
-                            .is_some_and(|n| n.parse::<u32>().is_ok())
-                })
-                .and_then(|l| l.rsplit_once(": in ").map(|(loc, _)| loc))
-                .unwrap_or("");
-            let cause = describe(cause);
-            if at.is_empty() || cause.starts_with(at) {
-                cause
-            } else {
-                format!("{at}: {cause}")
-            }
-        }
-        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => {
-            m.lines().next().unwrap_or("").to_owned()
-        }
-        mlua::Error::MemoryError(_) => super::limits::MEMORY_MESSAGE.to_owned(),
-        mlua::Error::WithContext { context, cause } => format!("{context}: {}", describe(cause)),
-        other => other.to_string().lines().next().unwrap_or("").to_owned(),
-    }
-}
 
 fn valid_module_name(name: &str) -> bool {
     !name.is_empty()
@@ -207,7 +108,7 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
     let lua = sandbox::base_state(setup.memory, setup.budget).map_err(fail)?;
     lua.set_app_data(CallData::default());
     lua.set_app_data(setup.shared.clone());
-    lua.set_app_data(api::ScriptName(setup.name.clone()));
+    lua.set_app_data(ScriptName(setup.name.clone()));
     lua.set_app_data(LoadCtx {
         files: files.clone(),
         scripts_dir: setup
@@ -219,7 +120,7 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
     let run = || -> mlua::Result<([Option<Function>; 5], [Function; 5])> {
         lua.set_named_registry_value("sipreg.loaded", lua.create_table()?)?;
         let require = lua.create_function(require)?;
-        let print = api::print_function(&lua)?;
+        let print = functions::print_function(&lua)?;
         let freeze = sandbox::run_prelude(&lua, require, print)?;
         let (decisions, flat): (Table, Function) =
             lua.load(DECISIONS).set_name("=sipreg decisions").call(())?;

@@ -123,12 +123,9 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         None => None,
     };
     core.proxy().set_locals(bound.clone());
-    let sender = Arc::new(Sender::new(
-        udp_sockets.clone(),
-        core.clone(),
-        tokio::runtime::Handle::current(),
-        limits,
-    ));
+    let (sender, connects) = Sender::new(udp_sockets.clone(), core.clone());
+    let sender = Arc::new(sender);
+    tcp::connector(connects, sender.clone(), limits, &mut tasks);
     let mut readers = Vec::new();
     for s in &udp_sockets {
         if let Err(e) = udp::spawn(s, &sender, limits, &stop, &mut readers) {

@@ -1,18 +1,21 @@
 //! Sending what the proxy forwards: over UDP from our socket of the destination's address
-//! family, over TCP on the open connection to the destination, or on a new connection
-//! when the destination is not a device's flow.
+//! family, over TCP on the open connection to the destination, or, when the destination
+//! is not a device's flow, on a new connection: asked of the TCP side's connector
+//! (`tcp::connector`) through a queue, since a connection is opened and served there.
 
-use super::{Limits, tcp};
 use crate::config::Transport;
 use crate::core::Core;
 use crate::flows::SendError;
 use crate::proxy::Outgoing;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::sync::mpsc;
 
-/// How long a new outgoing TCP connection may take to open.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many new connections may wait to be opened.
+const CONNECTS: usize = 1024;
+
+/// A message for a destination without an open connection: open one and send it.
+pub(super) type Connect = (SocketAddr, Vec<u8>);
 
 /// Sends forwarded messages for every transport.
 #[derive(Debug)]
@@ -20,36 +23,35 @@ pub struct Sender {
     /// The UDP sockets, each with whether it is IPv6.
     udp: Vec<(bool, Arc<UdpSocket>)>,
     core: Arc<Core>,
-    runtime: tokio::runtime::Handle,
-    limits: Limits,
+    connects: mpsc::Sender<Connect>,
 }
 
-fn failed(to: SocketAddr, why: &dyn std::fmt::Display) {
+pub(super) fn failed(to: SocketAddr, why: &dyn std::fmt::Display) {
     tracing::info!(target: "sipreg::support", destination = %to, error = %why, "Forwarding failed");
 }
 
 impl Sender {
+    /// A sender over these sockets, and the queue of the connections it asks for.
     pub(super) fn new(
         udp: Vec<Arc<UdpSocket>>,
         core: Arc<Core>,
-        runtime: tokio::runtime::Handle,
-        limits: Limits,
-    ) -> Sender {
+    ) -> (Sender, mpsc::Receiver<Connect>) {
         let udp = udp
             .into_iter()
             .map(|s| (s.local_addr().is_ok_and(|a| a.is_ipv6()), s))
             .collect();
-        Sender {
+        let (connects, asked) = mpsc::channel(CONNECTS);
+        let sender = Sender {
             udp,
             core,
-            runtime,
-            limits,
-        }
+            connects,
+        };
+        (sender, asked)
     }
 
     /// Sends one message; a failure is logged (a stateless proxy has nobody to tell: the
     /// sender's retransmissions and timers take over).
-    pub fn send(self: &Arc<Self>, o: Outgoing) {
+    pub fn send(&self, o: Outgoing) {
         let to = o.to.addr;
         match o.to.transport {
             Transport::Udp => {
@@ -70,28 +72,13 @@ impl Sender {
             Transport::Tcp => match self.core.flows().send(to, o.bytes) {
                 Ok(()) => {}
                 Err((SendError::Gone, bytes)) if !o.to.existing_only => {
-                    let me = self.clone();
-                    self.runtime
-                        .spawn(async move { me.connect(to, bytes).await });
+                    if self.connects.try_send((to, bytes)).is_err() {
+                        failed(to, &"too many connections waiting to be opened");
+                    }
                 }
                 Err((SendError::Gone, _)) => failed(to, &"the connection is gone"),
                 Err((SendError::Full, _)) => failed(to, &"the connection's queue is full"),
             },
-        }
-    }
-
-    /// Opens a connection, sends `first` on it and serves it like an accepted one (the
-    /// responses to what we sent come back on it).
-    async fn connect(self: Arc<Self>, to: SocketAddr, first: Vec<u8>) {
-        let stream =
-            match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(to)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return failed(to, &e),
-                Err(_) => return failed(to, &"connect timed out"),
-            };
-        let limits = self.limits;
-        if let Err(e) = tcp::serve(stream, to, self, limits, Some(first)).await {
-            tracing::debug!(target: "sipreg::server", peer = %to, error = %e, "tcp connection ended");
         }
     }
 

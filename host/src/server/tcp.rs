@@ -5,7 +5,7 @@
 //! it, go out on it; a writer task drains its queue.
 
 use super::Limits;
-use super::send::Sender;
+use super::send::{Connect, Sender, failed};
 use crate::config::Transport;
 use crate::core::Output;
 use crate::flows::QUEUE;
@@ -20,6 +20,35 @@ use tokio::task::JoinSet;
 
 pub(super) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+/// How long a new outgoing TCP connection may take to open.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the connections the sender asks for (a forward to a destination without an
+/// open connection), each served like an accepted one: the responses come back on it.
+pub(super) fn connector(
+    mut asked: mpsc::Receiver<Connect>,
+    sender: Arc<Sender>,
+    limits: Limits,
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(async move {
+        while let Some((to, first)) = asked.recv().await {
+            let sender = sender.clone();
+            tokio::spawn(async move {
+                let connect = tokio::net::TcpStream::connect(to);
+                let stream = match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return failed(to, &e),
+                    Err(_) => return failed(to, &"connect timed out"),
+                };
+                if let Err(e) = serve(stream, to, sender, limits, Some(first)).await {
+                    tracing::debug!(target: "sipreg::server", peer = %to, error = %e, "tcp connection ended");
+                }
+            });
+        }
+    });
 }
 
 pub(super) fn spawn(
@@ -50,7 +79,7 @@ pub(super) fn spawn(
 
 /// Serves one connection, accepted or opened by us (then `first` is what we opened it
 /// for), until the peer closes it, it idles out or breaks the framing.
-pub(super) async fn serve(
+async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     sender: Arc<Sender>,

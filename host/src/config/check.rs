@@ -1,0 +1,302 @@
+//! The checks of a parsed configuration that concern more than one value, or a value
+//! serde cannot judge alone; each problem names the key it is about.
+
+use super::{Challenge, Config};
+
+/// The longest `[store] commit_delay_ms` allowed.
+const MAX_COMMIT_DELAY_MS: u64 = 1000;
+
+/// One step of a key's path: a table key or an array index.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// A value the checks refuse, with its place in the file.
+pub(super) struct Problem {
+    pub path: Vec<PathPart<'static>>,
+    pub key: String,
+    pub message: String,
+}
+
+pub(super) fn problem(path: Vec<PathPart<'static>>, message: impl Into<String>) -> Problem {
+    let mut key = String::new();
+    for p in &path {
+        match p {
+            PathPart::Key(k) => {
+                if !key.is_empty() {
+                    key.push('.');
+                }
+                key.push_str(k);
+            }
+            PathPart::Index(i) => key.push_str(&format!("[{i}]")),
+        }
+    }
+    Problem {
+        path,
+        key,
+        message: message.into(),
+    }
+}
+
+/// The checks that concern more than one value.
+pub(super) fn check(c: &Config) -> Vec<Problem> {
+    use PathPart::{Index, Key};
+    let mut out = Vec::new();
+    if c.server.listen.is_empty() {
+        out.push(problem(
+            vec![Key("server"), Key("listen")],
+            "at least one listen address is needed",
+        ));
+    }
+    let unspecified = c
+        .server
+        .listen
+        .iter()
+        .position(|l| l.addr.ip().is_unspecified());
+    if let Some(i) = unspecified
+        && c.server.advertise.is_none()
+        && c.proxy.mode == super::ProxyMode::Proxy
+    {
+        out.push(problem(
+            vec![Key("server"), Key("listen"), Index(i)],
+            "a wildcard address needs `server.advertise`, the address peers reach this server at (written into Via and Record-Route)",
+        ));
+    }
+    if let Some(a) = &c.server.advertise
+        && crate::sip::via::split_host_port(a).is_none_or(|(_, port)| port.is_some())
+    {
+        out.push(problem(
+            vec![Key("server"), Key("advertise")],
+            format!("\"{a}\" is not a host name or IP address (without a port)"),
+        ));
+    }
+    for (i, d) in c.server.domains.iter().enumerate() {
+        if crate::sip::via::split_host_port(d).is_none_or(|(_, port)| port.is_some()) {
+            out.push(problem(
+                vec![Key("server"), Key("domains"), Index(i)],
+                format!("\"{d}\" is not a domain name or IP address"),
+            ));
+        }
+    }
+    let r = &c.registrar;
+    if r.min_expires > r.max_expires {
+        out.push(problem(
+            vec![Key("registrar"), Key("min_expires")],
+            format!(
+                "min_expires ({}) is above max_expires ({})",
+                r.min_expires, r.max_expires
+            ),
+        ));
+    }
+    if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+        out.push(problem(
+            vec![Key("registrar"), Key("default_expires")],
+            format!(
+                "default_expires ({}) is outside min_expires..max_expires ({}..{})",
+                r.default_expires, r.min_expires, r.max_expires
+            ),
+        ));
+    }
+    if r.max_contacts == 0 {
+        out.push(problem(
+            vec![Key("registrar"), Key("max_contacts")],
+            "max_contacts must be at least 1",
+        ));
+    }
+    if c.qualify.failures == 0 {
+        out.push(problem(
+            vec![Key("qualify"), Key("failures")],
+            "failures must be at least 1",
+        ));
+    }
+    if c.qualify.timeout_ms == 0 {
+        out.push(problem(
+            vec![Key("qualify"), Key("timeout_ms")],
+            "timeout_ms must be at least 1",
+        ));
+    }
+    let auth_on = c.auth.challenge != Challenge::Off;
+    let store = &c.store;
+    if store.kind == super::StoreKind::Redis {
+        match &store.url {
+            None => out.push(problem(
+                vec![Key("store"), Key("type")],
+                "a redis store needs `store.url` (redis://host:port/db)",
+            )),
+            Some(u) => {
+                if let Err(e) = redis::Client::open(u.as_str()) {
+                    out.push(problem(
+                        vec![Key("store"), Key("url")],
+                        format!("\"{u}\" is not a Redis URL: {e}"),
+                    ));
+                }
+            }
+        }
+        if auth_on && c.auth.nonce_secret.is_none() {
+            out.push(problem(
+                vec![Key("store"), Key("type")],
+                "nodes sharing a redis store must share `auth.nonce_secret`, or a nonce from one node fails on another",
+            ));
+        }
+    }
+    if let Some(admin) = &c.admin {
+        if !admin.listen.ip().is_loopback() && admin.token.is_none() {
+            out.push(problem(
+                vec![Key("admin"), Key("listen")],
+                format!(
+                    "an admin listener on {} (not loopback) needs `admin.token`",
+                    admin.listen
+                ),
+            ));
+        }
+        if admin.token.as_deref() == Some("") {
+            out.push(problem(
+                vec![Key("admin"), Key("token")],
+                "an empty token protects nothing; remove it or set one",
+            ));
+        }
+    }
+    if store.timeout_ms == 0 {
+        out.push(problem(
+            vec![Key("store"), Key("timeout_ms")],
+            "timeout_ms must be at least 1",
+        ));
+    }
+    if store.commit_delay_ms > MAX_COMMIT_DELAY_MS {
+        out.push(problem(
+            vec![Key("store"), Key("commit_delay_ms")],
+            format!("commit_delay_ms is at most {MAX_COMMIT_DELAY_MS}: every 200 waits that long"),
+        ));
+    }
+    if auth_on && c.auth.realm.is_none() && c.server.domains.is_empty() {
+        out.push(problem(
+            vec![Key("auth"), Key("realm")],
+            "a realm is needed when no [server] domains are listed",
+        ));
+    }
+    if c.auth.nonce_ttl == 0 {
+        out.push(problem(
+            vec![Key("auth"), Key("nonce_ttl")],
+            "nonce_ttl must be at least 1 second",
+        ));
+    }
+    for (i, h) in c.hooks.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("hooks"), Index(i), Key(k)];
+        let (key, other) = match h.kind {
+            super::HookKind::Lua => ("script", h.path.is_some().then_some("path")),
+            super::HookKind::Plugin => ("path", h.script.is_some().then_some("script")),
+        };
+        let given = match h.kind {
+            super::HookKind::Lua => h.script.is_some(),
+            super::HookKind::Plugin => h.path.is_some(),
+        };
+        if let Some(other) = other {
+            out.push(problem(
+                at(other),
+                format!("`{other}` does not belong to this type of hook; give `{key}`"),
+            ));
+        } else if !given {
+            out.push(problem(
+                vec![Key("hooks"), Index(i), Key("type")],
+                format!("this type of hook needs `{key}`"),
+            ));
+        } else {
+            let path = h.file(&c.base_dir);
+            if !path.is_file() {
+                out.push(problem(
+                    at(key),
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+        }
+        if h.memory_limit_mib == 0 {
+            out.push(problem(at("memory_limit_mib"), "must be at least 1"));
+        }
+        if h.instruction_budget < 1000 {
+            out.push(problem(
+                at("instruction_budget"),
+                "must be at least 1000 instructions",
+            ));
+        }
+    }
+    let mut seen_alias = std::collections::HashMap::new();
+    let mut secrets: std::collections::HashMap<String, (Option<&str>, Option<&str>)> =
+        std::collections::HashMap::new();
+    for (i, a) in c.aliases.iter().enumerate() {
+        let at = |k: &'static str| vec![Key("aliases"), Index(i), Key(k)];
+        let Some((user, host)) = super::split_alias(&a.alias) else {
+            out.push(problem(
+                at("alias"),
+                format!("\"{}\" is not user@domain", a.alias),
+            ));
+            continue;
+        };
+        let key = format!("{user}@{}", host.to_ascii_lowercase());
+        if seen_alias.insert(key.clone(), i).is_some() {
+            out.push(problem(
+                at("alias"),
+                format!("alias \"{}\" is listed twice", a.alias),
+            ));
+        }
+        if !c.server.domains.is_empty()
+            && !c
+                .server
+                .domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            out.push(problem(
+                at("alias"),
+                format!("domain \"{host}\" is not in [server] domains"),
+            ));
+        }
+        if a.password.is_some() && a.ha1.is_some() {
+            out.push(problem(at("ha1"), "give password or ha1, not both"));
+        }
+        if auth_on && a.password.is_none() && a.ha1.is_none() {
+            out.push(problem(
+                at("alias"),
+                "authentication is on: give password or ha1",
+            ));
+        }
+        if let Some(h) = &a.ha1 {
+            let alg = match h.len() {
+                32 => Some(crate::sip::digest::Algorithm::Md5),
+                64 => Some(crate::sip::digest::Algorithm::Sha256),
+                _ => None,
+            };
+            if alg.is_none() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                out.push(problem(
+                    at("ha1"),
+                    "ha1 must be 32 (MD5) or 64 (SHA-256) hex digits",
+                ));
+            } else if let Some(alg) = alg
+                && !c.auth.algorithms.contains(&alg)
+            {
+                out.push(problem(
+                    at("ha1"),
+                    format!("ha1 is for {alg}, which auth.algorithms does not list"),
+                ));
+            }
+        }
+        if a.transports.as_ref().is_some_and(|t| t.is_empty()) {
+            out.push(problem(
+                at("transports"),
+                "an empty list lets the alias register nowhere; omit it for all",
+            ));
+        }
+        let username = a.username.clone().unwrap_or_else(|| user.to_owned());
+        let secret = (a.password.as_deref(), a.ha1.as_deref());
+        if let Some(prev) = secrets.insert(username.clone(), secret)
+            && prev != secret
+        {
+            out.push(problem(
+                at("username"),
+                format!("user name \"{username}\" is used by another alias with other credentials"),
+            ));
+        }
+    }
+    out
+}
