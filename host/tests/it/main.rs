@@ -17,6 +17,7 @@ mod process;
 mod proxy;
 mod qualify;
 mod redis;
+mod redis_rules;
 mod redis_server;
 mod register;
 mod robustness;

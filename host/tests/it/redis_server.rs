@@ -13,6 +13,8 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// Options beyond the defaults (`--cluster-enabled yes`, say).
+    extra: Vec<String>,
 }
 
 fn free_tcp_port() -> u16 {
@@ -25,10 +27,16 @@ fn free_tcp_port() -> u16 {
 
 impl RedisServer {
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// One started with these options too.
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let mut r = RedisServer {
             child: None,
             port: free_tcp_port(),
             dir: tempfile::tempdir().unwrap(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
         r.restart();
         r
@@ -60,6 +68,7 @@ impl RedisServer {
                 "--dir",
                 self.data().to_str().unwrap(),
             ])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -1,7 +1,7 @@
--- Claims the bindings due by now: each is removed from the expiry set and its AOR by the
--- one node whose call gets it, so every expiry is reported once.
--- KEYS[1]: the expiry set. ARGV: now_ms, the most to claim, the AOR key prefix.
--- Returns {aor, binding json, ...}.
+-- Claims the bindings of one bucket due by now: each is removed from the bucket's expiry
+-- set and its AOR by the one node whose call gets it, so every expiry is reported once.
+-- KEYS[1]: the bucket's expiry set. ARGV: now_ms, the most to claim, the key prefix of
+-- the bucket's AORs. Returns {aor, binding json, ...}.
 local now = tonumber(ARGV[1])
 local out = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
@@ -13,6 +13,11 @@ for _, member in ipairs(due) do
   local json = redis.call('HGET', key, id)
   if json and cjson.decode(json).expires_at_ms <= now then
     redis.call('HDEL', key, id)
+    if redis.call('HLEN', key) <= 1 then
+      redis.call('DEL', key) -- at most the version is left
+    else
+      redis.call('HINCRBY', key, '_v', 1)
+    end
     out[#out + 1] = aor
     out[#out + 1] = json
   end
