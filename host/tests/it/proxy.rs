@@ -19,7 +19,7 @@ alias = "alice@example.com"
 alias = "bob@example.com"
 "#;
 
-fn invite(to: &str, extra: &str) -> String {
+pub fn invite(to: &str, extra: &str) -> String {
     format!(
         "INVITE sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-i1;rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@example.com>;tag=a1\r\nTo: <sip:{to}>\r\nCall-ID: call-1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.0.2.10:5060>\r\n{extra}Content-Length: 0\r\n\r\n"
     )

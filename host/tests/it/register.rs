@@ -1,16 +1,17 @@
-//! RFC 3261 section 10.3, rule by rule, in process.
+//! RFC 3261 section 10.3, rule by rule, in process: every rule on the memory, the
+//! embedded and the Redis store (each test below runs once per store, in the modules
+//! `memory`, `embedded` and `redis` at the end).
 
-use crate::support::{Harness, Register, T0, config};
+use crate::support::{Harness, Register, Store, T0, config};
 
-fn open() -> Harness {
-    Harness::new(&config("off", ""))
+fn open(store: Store) -> Harness {
+    Harness::on(store, &config("off", ""))
 }
 
 const ALICE: &str = "alice@example.com";
 
-#[test]
-fn registers_and_lists_with_expires_date_tag_and_via() {
-    let h = open();
+fn registers_and_lists_with_expires_date_tag_and_via(store: Store) {
+    let h = open(store);
     let r = h.send(
         &Register::new(ALICE)
             .contact("<sip:alice@192.0.2.10:5060>")
@@ -29,9 +30,8 @@ fn registers_and_lists_with_expires_date_tag_and_via() {
     );
 }
 
-#[test]
-fn request_uri_domain_must_be_served() {
-    let h = open();
+fn request_uri_domain_must_be_served(store: Store) {
+    let h = open(store);
     let mut reg = Register::new(ALICE).contact("<sip:alice@192.0.2.10>");
     reg.ruri = "sip:elsewhere.org".into();
     let r = h.send(&reg.text());
@@ -41,9 +41,8 @@ fn request_uri_domain_must_be_served() {
     assert_eq!(h.send(&reg.text()).code, 200);
 }
 
-#[test]
-fn to_must_name_an_aor_of_the_domain() {
-    let h = open();
+fn to_must_name_an_aor_of_the_domain(store: Store) {
+    let h = open(store);
     let r = h.send(
         &Register::new("alice@elsewhere.org")
             .contact("<sip:a@192.0.2.10>")
@@ -53,9 +52,8 @@ fn to_must_name_an_aor_of_the_domain() {
     assert_eq!(r.code, 404);
 }
 
-#[test]
-fn unknown_required_extension_is_420_with_unsupported() {
-    let h = open();
+fn unknown_required_extension_is_420_with_unsupported(store: Store) {
+    let h = open(store);
     let r = h.send(
         &Register::new(ALICE)
             .contact("<sip:a@192.0.2.10>")
@@ -66,10 +64,12 @@ fn unknown_required_extension_is_420_with_unsupported() {
     assert_eq!(r.header("Unsupported"), Some("foo, bar"));
 }
 
-#[test]
-fn unknown_alias_policies() {
+fn unknown_alias_policies(store: Store) {
     for (policy, code) in [("forbidden", 403), ("not-found", 404)] {
-        let h = Harness::new(&config("off", &format!("unknown_alias = \"{policy}\"")));
+        let h = Harness::on(
+            store,
+            &config("off", &format!("unknown_alias = \"{policy}\"")),
+        );
         let r = h.send(
             &Register::new("mallory@example.com")
                 .contact("<sip:m@192.0.2.10>")
@@ -79,9 +79,8 @@ fn unknown_alias_policies() {
     }
 }
 
-#[test]
-fn transport_not_enabled_for_alias_is_403() {
-    let mut h = open();
+fn transport_not_enabled_for_alias_is_403(store: Store) {
+    let mut h = open(store);
     h.transport = sipreg::config::Transport::Tcp;
     let r = h.send(
         &Register::new("bob@example.com")
@@ -102,9 +101,8 @@ fn transport_not_enabled_for_alias_is_403() {
     );
 }
 
-#[test]
-fn wildcard_rules() {
-    let h = open();
+fn wildcard_rules(store: Store) {
+    let h = open(store);
     h.send(
         &Register::new(ALICE)
             .contact("<sip:a@192.0.2.10>")
@@ -149,9 +147,8 @@ fn wildcard_rules() {
     );
 }
 
-#[test]
-fn expiry_from_param_then_header_then_default_with_min_and_max() {
-    let h = open();
+fn expiry_from_param_then_header_then_default_with_min_and_max(store: Store) {
+    let h = open(store);
     let r = h.send(
         &Register::new(ALICE)
             .contact("<sip:a@192.0.2.10>;expires=120")
@@ -195,9 +192,8 @@ fn expiry_from_param_then_header_then_default_with_min_and_max() {
     );
 }
 
-#[test]
-fn cseq_ordering_and_call_id_replacement() {
-    let h = open();
+fn cseq_ordering_and_call_id_replacement(store: Store) {
+    let h = open(store);
     let first = Register::new(ALICE).cseq(10).contact("<sip:a@192.0.2.10>");
     assert_eq!(h.send(&first.text()).code, 200);
     // same Call-ID, lower or equal CSeq with another branch: refused, nothing changes
@@ -235,9 +231,8 @@ fn cseq_ordering_and_call_id_replacement() {
     assert!(other.all("Contact").is_empty());
 }
 
-#[test]
-fn an_update_is_all_or_nothing() {
-    let h = open();
+fn an_update_is_all_or_nothing(store: Store) {
+    let h = open(store);
     h.send(
         &Register::new(ALICE)
             .cseq(5)
@@ -256,9 +251,8 @@ fn an_update_is_all_or_nothing() {
     assert_eq!(now.contact_expires()[0].0, "sip:a@192.0.2.10");
 }
 
-#[test]
-fn q_values_and_instance_parameters_are_kept_byte_for_byte() {
-    let h = open();
+fn q_values_and_instance_parameters_are_kept_byte_for_byte(store: Store) {
+    let h = open(store);
     let c = r#"<sip:a@192.0.2.10;transport=udp>;+sip.instance="<urn:uuid:f0b7095d-5ee0-548a-80a8-c522aafdf94b>";reg-id=1;q=0.7"#;
     let r = h.send(&Register::new(ALICE).contact(c).text());
     let listed = r.header("Contact").unwrap();
@@ -269,9 +263,8 @@ fn q_values_and_instance_parameters_are_kept_byte_for_byte() {
     assert!(listed.ends_with(";q=0.7"), "{listed}");
 }
 
-#[test]
-fn query_lists_seconds_left() {
-    let mut h = open();
+fn query_lists_seconds_left(store: Store) {
+    let mut h = open(store);
     h.send(
         &Register::new(ALICE)
             .contact("<sip:a@192.0.2.10>")
@@ -284,9 +277,8 @@ fn query_lists_seconds_left() {
     assert_eq!(q.contact_expires(), vec![("sip:a@192.0.2.10".into(), 500)]);
 }
 
-#[test]
-fn max_contacts_evicts_the_least_recently_refreshed() {
-    let mut h = open(); // max_contacts = 3
+fn max_contacts_evicts_the_least_recently_refreshed(store: Store) {
+    let mut h = open(store); // max_contacts = 3
     for (i, ip) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
         h.now = T0 + i as u64 * 1000;
         h.send(
@@ -323,9 +315,8 @@ fn max_contacts_evicts_the_least_recently_refreshed() {
     assert_eq!(h.send(&too_many.text()).code, 403);
 }
 
-#[test]
-fn bindings_expire_on_time() {
-    let mut h = open();
+fn bindings_expire_on_time(store: Store) {
+    let mut h = open(store);
     h.send(
         &Register::new(ALICE)
             .contact("<sip:a@192.0.2.10>")
@@ -343,9 +334,8 @@ fn bindings_expire_on_time() {
     );
 }
 
-#[test]
-fn options_and_other_methods() {
-    let h = open();
+fn options_and_other_methods(store: Store) {
+    let h = open(store);
     let req = |method: &str| {
         format!(
             "{method} sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKo\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: o1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
@@ -358,7 +348,10 @@ fn options_and_other_methods() {
     assert_eq!(h.send(&req("INVITE")).code, 404);
     assert_eq!(h.send(&req("FROBNICATE")).code, 404);
     // a registrar only
-    let h = Harness::new(&format!("{}\n[proxy]\nmode = \"off\"\n", config("off", "")));
+    let h = Harness::on(
+        store,
+        &format!("{}\n[proxy]\nmode = \"off\"\n", config("off", "")),
+    );
     let i = h.send(&req("INVITE"));
     assert_eq!(i.code, 405);
     assert_eq!(i.header("Allow"), Some("REGISTER, OPTIONS"));
@@ -369,9 +362,8 @@ fn options_and_other_methods() {
     );
 }
 
-#[test]
-fn malformed_requests_get_400_with_a_reason_or_are_dropped() {
-    let h = open();
+fn malformed_requests_get_400_with_a_reason_or_are_dropped(store: Store) {
+    let h = open(store);
     let good = Register::new(ALICE).contact("<sip:a@192.0.2.10>").text();
     let cases = [
         (
@@ -412,9 +404,8 @@ fn malformed_requests_get_400_with_a_reason_or_are_dropped() {
     );
 }
 
-#[test]
-fn escaped_user_part_names_the_same_aor() {
-    let h = open();
+fn escaped_user_part_names_the_same_aor(store: Store) {
+    let h = open(store);
     let escaped = Register::new("%61lice@example.com").contact("<sip:a@192.0.2.10>");
     assert_eq!(
         h.send(&escaped.text()).code,
@@ -427,9 +418,8 @@ fn escaped_user_part_names_the_same_aor() {
 
 /// RFC 5626: a device's flows are keyed by instance and reg-id, and the 200 tells an
 /// outbound device that the registrar does outbound and how often to keep the flow alive.
-#[test]
-fn outbound_registrations_replace_and_get_require_and_flow_timer() {
-    let h = open();
+fn outbound_registrations_replace_and_get_require_and_flow_timer(store: Store) {
+    let h = open(store);
     let contact = |host: &str| {
         format!(
             "<sip:alice@{host}:5060>;+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\";reg-id=1"
@@ -459,9 +449,8 @@ fn outbound_registrations_replace_and_get_require_and_flow_timer() {
     assert_eq!(h.send(&plain.text()).header("Require"), None);
 }
 
-#[test]
-fn outbound_through_a_proxy_needs_its_ob_path() {
-    let h = open();
+fn outbound_through_a_proxy_needs_its_ob_path(store: Store) {
+    let h = open(store);
     let flow = "<sip:alice@192.0.2.10>;+sip.instance=\"<urn:uuid:1>\";reg-id=1";
     let via_edge = Register::new(ALICE)
         .contact(flow)
@@ -482,11 +471,10 @@ fn outbound_through_a_proxy_needs_its_ob_path() {
 
 /// Maintenance: a new registration or a refresh gets 503 with Retry-After before any
 /// challenge; a de-registration, `Contact: *` and a query are still served; off again, 200.
-#[test]
-fn maintenance_refuses_new_registrations_only() {
-    let h = Harness::new(&config("www", ""));
+fn maintenance_refuses_new_registrations_only(store: Store) {
+    let h = Harness::on(store, &config("www", ""));
     let registrar = h.core.registrar();
-    let open = Harness::new(&config("off", ""));
+    let open = Harness::on(store, &config("off", ""));
     open.send(
         &Register::new(ALICE)
             .contact("<sip:alice@192.0.2.10>")
@@ -551,3 +539,41 @@ fn maintenance_refuses_new_registrations_only() {
     );
     assert_eq!(back.code, 200);
 }
+
+/// One test per store for each rule above.
+macro_rules! on_every_store {
+    ($($rule:ident),* $(,)?) => {
+        mod memory {
+            $(#[test] fn $rule() { super::$rule(super::Store::Memory) })*
+        }
+        mod embedded {
+            $(#[test] fn $rule() { super::$rule(super::Store::Embedded) })*
+        }
+        mod redis {
+            $(#[test] fn $rule() { super::$rule(super::Store::Redis) })*
+        }
+    };
+}
+
+on_every_store!(
+    registers_and_lists_with_expires_date_tag_and_via,
+    request_uri_domain_must_be_served,
+    to_must_name_an_aor_of_the_domain,
+    unknown_required_extension_is_420_with_unsupported,
+    unknown_alias_policies,
+    transport_not_enabled_for_alias_is_403,
+    wildcard_rules,
+    expiry_from_param_then_header_then_default_with_min_and_max,
+    cseq_ordering_and_call_id_replacement,
+    an_update_is_all_or_nothing,
+    q_values_and_instance_parameters_are_kept_byte_for_byte,
+    query_lists_seconds_left,
+    max_contacts_evicts_the_least_recently_refreshed,
+    bindings_expire_on_time,
+    options_and_other_methods,
+    malformed_requests_get_400_with_a_reason_or_are_dropped,
+    escaped_user_part_names_the_same_aor,
+    outbound_registrations_replace_and_get_require_and_flow_timer,
+    outbound_through_a_proxy_needs_its_ob_path,
+    maintenance_refuses_new_registrations_only,
+);

@@ -66,6 +66,20 @@ pub struct Harness {
     pub scripts: Vec<Arc<LuaHooks>>,
     /// The folder of the configuration and its scripts (removed when dropped).
     pub dir: Option<tempfile::TempDir>,
+    /// The stores the core and its hooks share.
+    pub stores: Stores,
+    /// What the stores need alive (a Redis server, an embedded store's folder).
+    pub _keep: Vec<Box<dyn std::any::Any>>,
+}
+
+/// The location store a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Memory,
+    /// `[store] type = "embedded"`, in a fresh folder, committing at once.
+    Embedded,
+    /// `[store] type = "redis"`, on a `redis-server` of the test's own.
+    Redis,
 }
 
 impl Harness {
@@ -75,14 +89,74 @@ impl Harness {
 
     pub fn with_hooks(toml: &str, hooks: Vec<Arc<dyn Hooks>>) -> Harness {
         let cfg = config::parse(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
-        Harness {
-            core: app(&cfg, hooks).core,
+        Harness::built(&cfg, hooks, None).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The application of `cfg` (with `extra` Rust hooks ahead of the configured ones),
+    /// built by the server's wiring point over memory stores; `dir` holds its files.
+    pub fn built(
+        cfg: &config::Config,
+        extra: Vec<Arc<dyn Hooks>>,
+        dir: Option<tempfile::TempDir>,
+    ) -> Result<Harness, String> {
+        Harness::built_on(cfg, extra, dir, StoreChoice::Memory, Vec::new())
+    }
+
+    fn built_on(
+        cfg: &config::Config,
+        extra: Vec<Arc<dyn Hooks>>,
+        dir: Option<tempfile::TempDir>,
+        stores: StoreChoice,
+        keep: Vec<Box<dyn std::any::Any>>,
+    ) -> Result<Harness, String> {
+        let app = try_app(cfg, extra, stores)?;
+        Ok(Harness {
+            core: app.core,
             now: T0,
             source: "192.0.2.10:5060".parse().unwrap(),
             transport: Transport::Udp,
-            scripts: Vec::new(),
-            dir: None,
-        }
+            scripts: app.scripts,
+            dir,
+            stores: app.stores,
+            _keep: keep,
+        })
+    }
+
+    /// [`Harness::new`] on `store`.
+    pub fn on(store: Store, toml: &str) -> Harness {
+        let cfg = config::parse(toml, "test.toml").unwrap_or_else(|e| panic!("{e}"));
+        let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+        let location: Arc<dyn LocationStore> = match store {
+            Store::Memory => Arc::new(sipreg::store::Location::new()),
+            Store::Embedded => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().join("bindings.redb");
+                let opened = sipreg::store::embedded::open(&path, std::time::Duration::ZERO)
+                    .unwrap_or_else(|e| panic!("{e}"));
+                keep.push(Box::new(dir));
+                Arc::new(opened.location)
+            }
+            Store::Redis => {
+                let server = crate::redis_server::RedisServer::start();
+                let pool = sipreg::store::redis::Redis::new(
+                    &server.url(),
+                    std::time::Duration::from_secs(2),
+                )
+                .unwrap();
+                keep.push(Box::new(server));
+                Arc::new(sipreg::store::redis::RedisLocation::new(
+                    Arc::new(pool),
+                    "test",
+                ))
+            }
+        };
+        let stores = Stores {
+            location,
+            kv: Arc::new(Kv::new()),
+            clock: Clock::system(),
+        };
+        Harness::built_on(&cfg, Vec::new(), None, StoreChoice::Given(stores), keep)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A core whose configuration names Lua scripts: `files` (name, text) are written into
@@ -107,15 +181,7 @@ impl Harness {
     /// A core with the configured hooks of `cfg`, over stores they share; `dir` holds
     /// its files.
     fn loaded(cfg: &config::Config, dir: tempfile::TempDir) -> Result<Harness, String> {
-        let loaded = try_app(cfg, Vec::new(), StoreChoice::Memory)?;
-        Ok(Harness {
-            core: loaded.core,
-            now: T0,
-            source: "192.0.2.10:5060".parse().unwrap(),
-            transport: Transport::Udp,
-            scripts: loaded.scripts,
-            dir: Some(dir),
-        })
+        Harness::built(cfg, Vec::new(), Some(dir))
     }
 
     /// A core from `examples/<name>.toml`, run from a copy of `examples/` and `scripts/`
