@@ -17,14 +17,8 @@ const SHARDS: usize = 16;
 /// The most keys the store holds; `set` of a new key beyond it is refused.
 pub const MAX_KEYS: usize = 1_000_000;
 
-/// A stored value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KvValue {
-    Bool(bool),
-    Int(i64),
-    Num(f64),
-    Str(String),
-}
+/// A stored value: the plugin API's definition, the one scripts and plugins see.
+pub use plugin_api::KvValue;
 
 #[derive(Debug)]
 struct Entry {

@@ -47,16 +47,46 @@ unsafe impl Send for Host {}
 // SAFETY: as above.
 unsafe impl Sync for Host {}
 
+impl KvValueC {
+    /// The C view of a value (`None`: absent); its text is borrowed from `value`. Both
+    /// sides of the ABI write values this way.
+    pub fn of(value: Option<&KvValue>) -> KvValueC {
+        let mut c = KvValueC {
+            kind: 0,
+            int: 0,
+            num: 0.0,
+            text: RStr::NONE,
+        };
+        match value {
+            Some(KvValue::Bool(b)) => (c.kind, c.int) = (1, i64::from(*b)),
+            Some(KvValue::Int(i)) => (c.kind, c.int) = (2, *i),
+            Some(KvValue::Num(n)) => (c.kind, c.num) = (3, *n),
+            Some(KvValue::Str(t)) => (c.kind, c.text) = (4, RStr::new(t)),
+            None => {}
+        }
+        c
+    }
+
+    /// The value a C view holds: `None` for an absent one (kind 0 or unknown) or text that
+    /// is not UTF-8. Both sides of the ABI read values this way.
+    ///
+    /// # Safety
+    /// The view's text points to bytes valid for the call (what the other side passes).
+    pub unsafe fn value(&self) -> Option<KvValue> {
+        match self.kind {
+            1 => Some(KvValue::Bool(self.int != 0)),
+            2 => Some(KvValue::Int(self.int)),
+            3 => Some(KvValue::Num(self.num)),
+            4 => text(self.text).map(|s| KvValue::Str(s.to_owned())),
+            _ => None,
+        }
+    }
+}
+
 extern "C" fn take_value(user: *mut c_void, value: *const KvValueC) {
-    // SAFETY: `user` is the `Option<KvValue>` `kv_get` passed; `value` is valid for this call.
-    let (out, v) = unsafe { (&mut *(user as *mut Option<KvValue>), &*value) };
-    *out = match v.kind {
-        1 => Some(KvValue::Bool(v.int != 0)),
-        2 => Some(KvValue::Int(v.int)),
-        3 => Some(KvValue::Num(v.num)),
-        4 => text(v.text).map(|s| KvValue::Str(s.to_owned())),
-        _ => None,
-    };
+    // SAFETY: `user` is the `Option<KvValue>` `kv_get` passed; `value` is valid for this
+    // call, its text too.
+    unsafe { *(user as *mut Option<KvValue>) = (*value).value() };
 }
 
 extern "C" fn take_binding(user: *mut c_void, binding: *const BindingC) {
@@ -129,30 +159,7 @@ impl Host {
 
     /// Sets a key, for `ttl_s` seconds when given; false when the store is full.
     pub fn kv_set(&self, key: &str, value: &KvValue, ttl_s: Option<f64>) -> bool {
-        let mut v = KvValueC {
-            kind: 0,
-            int: 0,
-            num: 0.0,
-            text: RStr::NONE,
-        };
-        match value {
-            KvValue::Bool(b) => {
-                v.kind = 1;
-                v.int = i64::from(*b);
-            }
-            KvValue::Int(i) => {
-                v.kind = 2;
-                v.int = *i;
-            }
-            KvValue::Num(n) => {
-                v.kind = 3;
-                v.num = *n;
-            }
-            KvValue::Str(s) => {
-                v.kind = 4;
-                v.text = RStr::new(s);
-            }
-        }
+        let v = KvValueC::of(Some(value));
         (self.table.kv_set)(self.table.ctx, RStr::new(key), v, ttl_ms(ttl_s))
     }
 

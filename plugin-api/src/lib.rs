@@ -26,98 +26,18 @@
 
 #![allow(unsafe_code)] // the C boundary: every unsafe block says what it relies on
 
+mod decision;
 pub mod ffi;
 mod glue;
 mod host;
 mod request;
 
+pub use decision::{AuthDecision, Decision, Reply, RouteDecision, Secret};
 pub use host::{Host, KvValue, Level, StoredBinding};
 pub use request::{Auth, Bind, BindKind, Binding, Expire, ExpireReason, Request, Transport};
 
 #[doc(hidden)]
 pub use glue::table_for;
-
-/// The answer of `on_request` and `bind`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    /// No opinion: the next hook decides.
-    Continue,
-    /// Yes; the hooks after this one are not asked.
-    Accept,
-    /// Answer now.
-    Respond(Reply),
-    /// Send nothing.
-    Drop,
-}
-
-/// A reply: status code (300 to 699), reason phrase, extra headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    /// Empty: the standard phrase.
-    pub reason: String,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Reply {
-    /// A reply with the standard reason phrase.
-    pub fn new(code: u16) -> Reply {
-        Reply {
-            code,
-            reason: String::new(),
-            headers: Vec::new(),
-        }
-    }
-
-    /// A reply with its own reason phrase.
-    pub fn with_reason(code: u16, reason: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            reason: reason.into(),
-            headers: Vec::new(),
-        }
-    }
-
-    /// Adds a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Reply {
-        self.headers.push((name.into(), value.into()));
-        self
-    }
-}
-
-/// A secret for the host's digest check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Secret {
-    Password(String),
-    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256.
-    Ha1(String),
-}
-
-/// The answer of `authenticate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthDecision {
-    /// No opinion.
-    Pass,
-    /// Send a digest challenge.
-    Challenge,
-    /// Check the request's digest against this user's secret.
-    Credentials { username: String, secret: Secret },
-    /// Trust the request as this user, without digest.
-    Authenticated(String),
-    /// Answer now.
-    Respond(Reply),
-}
-
-/// The answer of `route`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteDecision {
-    /// No opinion.
-    Pass,
-    /// Forward to these URIs, best first.
-    Targets(Vec<String>),
-    /// Answer now.
-    Respond(Reply),
-}
 
 /// A plugin: the five hooks, each with a no-opinion default. Calls come from several
 /// threads at once, hence `Sync`; keep them short (they run on the request path).

@@ -243,16 +243,67 @@ impl Bind<'_> {
     }
 }
 
-/// Why a binding went away.
+/// Why a binding went away (sipreg's own type too: one definition).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpireReason {
+    /// Its time ran out.
     Expired,
+    /// The device removed it (expires 0, or `Contact: *`).
     Unregistered,
+    /// A new binding took its place under `max_contacts`.
     Evicted,
-    /// It stopped answering OPTIONS.
+    /// It stopped answering OPTIONS (`[qualify] remove_unreachable`).
     Unreachable,
-    /// An operator removed it through the admin API.
+    /// An operator removed it (admin API, `DELETE /api/registrations/{aor}`).
     Administrative,
+}
+
+impl ExpireReason {
+    /// The reason as sipreg's admin log writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpireReason::Expired => "Registration expired",
+            ExpireReason::Unregistered => "Registration removed by the device",
+            ExpireReason::Evicted => "Evicted: max_contacts reached",
+            ExpireReason::Unreachable => "Unreachable: no answer to OPTIONS",
+            ExpireReason::Administrative => "Removed by the administrator",
+        }
+    }
+
+    /// A short name: `expired`, `unregistered`, `evicted`, `unreachable`,
+    /// `administrative` (Lua's `ctx.binding.reason`).
+    pub fn token(self) -> &'static str {
+        match self {
+            ExpireReason::Expired => "expired",
+            ExpireReason::Unregistered => "unregistered",
+            ExpireReason::Evicted => "evicted",
+            ExpireReason::Unreachable => "unreachable",
+            ExpireReason::Administrative => "administrative",
+        }
+    }
+
+    /// Its number in the C ABI (`ExpireC::reason`).
+    pub fn code(self) -> u32 {
+        match self {
+            ExpireReason::Expired => 0,
+            ExpireReason::Unregistered => 1,
+            ExpireReason::Evicted => 2,
+            ExpireReason::Unreachable => 3,
+            ExpireReason::Administrative => 4,
+        }
+    }
+
+    /// The reason of a C ABI number (one a newer host sends and this crate does not know
+    /// reads as `Expired`).
+    pub fn from_code(code: u32) -> ExpireReason {
+        match code {
+            1 => ExpireReason::Unregistered,
+            2 => ExpireReason::Evicted,
+            3 => ExpireReason::Unreachable,
+            4 => ExpireReason::Administrative,
+            _ => ExpireReason::Expired,
+        }
+    }
 }
 
 /// A binding that went away.
@@ -280,13 +331,7 @@ impl Expire<'_> {
             reg_id: text(e.binding.reg_id),
             source: text(e.source).unwrap_or(""),
             transport: Transport::from_c(e.transport),
-            reason: match e.reason {
-                1 => ExpireReason::Unregistered,
-                2 => ExpireReason::Evicted,
-                3 => ExpireReason::Unreachable,
-                4 => ExpireReason::Administrative,
-                _ => ExpireReason::Expired,
-            },
+            reason: ExpireReason::from_code(e.reason),
             natted: e.natted,
         }
     }

@@ -2,8 +2,7 @@
 //! credentials and transports, and the `unknown_alias` policy.
 
 use super::{
-    AuthDecision, AuthRequest, BindRequest, Credentials, Decision, HookError, Hooks, RequestInfo,
-    RouteDecision,
+    AuthDecision, AuthRequest, BindRequest, Decision, HookError, Hooks, RequestInfo, RouteDecision,
 };
 use crate::auth::Secret;
 use crate::config::{Challenge, Config, Transport, UnknownAlias, split_alias};
@@ -124,10 +123,10 @@ impl Hooks for Builtin {
             return Ok(AuthDecision::Challenge);
         };
         match self.secrets.get(username) {
-            Some(secret) => Ok(AuthDecision::Credentials(Credentials {
+            Some(secret) => Ok(AuthDecision::Credentials {
                 username: username.to_owned(),
                 secret: secret.clone(),
-            })),
+            }),
             None => {
                 tracing::info!(
                     target: "sipreg::support",

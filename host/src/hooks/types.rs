@@ -53,19 +53,10 @@ impl Vars {
     }
 }
 
-/// The answer of `on_request` and `bind`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Decision {
-    /// No opinion: ask the next hook, then the core.
-    Continue,
-    /// Decided yes: the hooks after this one are skipped.
-    Accept,
-    /// Answer with this reply now.
-    Respond(Reply),
-    /// Send nothing at all.
-    Drop,
-}
+/// The answer of `on_request` and `bind` (the plugin API's decision, over our reply):
+/// `Continue` (no opinion: the next hook, then the core), `Accept` (yes: the hooks after
+/// this one are skipped), `Respond` (this reply now), `Drop` (nothing at all).
+pub type Decision = plugin_api::Decision<Reply>;
 
 /// What the core knows when it asks `authenticate`.
 #[derive(Debug, Clone, Copy)]
@@ -90,21 +81,21 @@ pub struct Credentials {
     pub secret: Secret,
 }
 
-/// The answer of `authenticate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AuthDecision {
-    /// No opinion: ask the next hook.
-    Pass,
-    /// Send a digest challenge (401 or 407 per configuration).
-    Challenge,
-    /// Trust this identity without a digest check (an IP allow-list, say).
-    Authenticated(Identity),
-    /// Check the request's digest against these credentials.
-    Credentials(Credentials),
-    /// Answer with this reply now.
-    Respond(Reply),
+impl Credentials {
+    /// The decision that hands them to the digest check.
+    pub fn decision(self) -> AuthDecision {
+        AuthDecision::Credentials {
+            username: self.username,
+            secret: self.secret,
+        }
+    }
 }
+
+/// The answer of `authenticate` (the plugin API's decision, over our reply and secret):
+/// `Pass` (no opinion), `Challenge` (401 or 407 per configuration), `Authenticated`
+/// (this user, trusted without a digest check: an IP allow-list, say), `Credentials`
+/// (check the request's digest against them), `Respond` (this reply now).
+pub type AuthDecision = plugin_api::AuthDecision<Reply, Secret>;
 
 /// What a REGISTER asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,17 +156,9 @@ pub struct ExpireEvent<'a> {
     pub natted: bool,
 }
 
-/// The answer of `route`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RouteDecision {
-    /// No opinion.
-    Pass,
-    /// Forward to these URIs, best first.
-    Targets(Vec<String>),
-    /// Answer with this reply.
-    Respond(Reply),
-}
+/// The answer of `route` (the plugin API's decision, over our reply): `Pass` (no
+/// opinion), `Targets` (forward to these URIs, best first), `Respond` (this reply).
+pub type RouteDecision = plugin_api::RouteDecision<Reply>;
 
 /// A hook that failed: a script error, a plugin failure, a blown budget.
 #[derive(Debug, Clone, PartialEq, Eq)]

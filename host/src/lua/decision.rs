@@ -4,7 +4,7 @@
 
 use super::Phase;
 use crate::hooks::Hook;
-use crate::hooks::{AuthDecision, Credentials, Decision, Identity, RouteDecision, policy};
+use crate::hooks::{AuthDecision, Credentials, Decision, RouteDecision, policy};
 use crate::sip::Reply;
 use mlua::Value;
 
@@ -222,8 +222,8 @@ impl Verdict {
         match self {
             Verdict::Respond(r) => AuthDecision::Respond(r),
             Verdict::Challenge => AuthDecision::Challenge,
-            Verdict::Credentials(c) => AuthDecision::Credentials(c),
-            Verdict::Authenticated(username) => AuthDecision::Authenticated(Identity { username }),
+            Verdict::Credentials(c) => c.decision(),
+            Verdict::Authenticated(username) => AuthDecision::Authenticated(username),
             _ => AuthDecision::Pass,
         }
     }

@@ -8,8 +8,8 @@ use super::load::{self, PluginError};
 use super::services;
 use crate::config::{HookEntry, Transport};
 use crate::hooks::{
-    AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent, ExpireReason, Hook,
-    HookError, Hooks, Identity, RequestInfo, RouteDecision, policy,
+    AuthDecision, AuthRequest, BindKind, BindRequest, Credentials, Decision, ExpireEvent, Hook,
+    HookError, Hooks, RequestInfo, RouteDecision, policy,
 };
 use crate::sip::Reply;
 use crate::sip::uri::SipUri;
@@ -231,10 +231,10 @@ impl Hooks for NativeHooks {
                 a.extra.unwrap_or_default(),
                 a.ha1,
             )
-            .map(AuthDecision::Credentials)
+            .map(Credentials::decision)
             .map_err(|e| self.error(hook, e)),
             kind::AUTHENTICATED => match a.text.filter(|u| !u.is_empty()) {
-                Some(username) => Ok(AuthDecision::Authenticated(Identity { username })),
+                Some(username) => Ok(AuthDecision::Authenticated(username)),
                 None => Err(self.error(hook, "authenticated nobody (no user name)".into())),
             },
             kind::RESPOND => self.reply(hook, &a).map(AuthDecision::Respond),
@@ -308,13 +308,7 @@ impl Hooks for NativeHooks {
             },
             source: RStr::new(&source),
             transport: transport(event.transport),
-            reason: match event.reason {
-                ExpireReason::Expired => 0,
-                ExpireReason::Unregistered => 1,
-                ExpireReason::Evicted => 2,
-                ExpireReason::Unreachable => 3,
-                ExpireReason::Administrative => 4,
-            },
+            reason: event.reason.code(),
             natted: event.natted,
         };
         self.call(Hook::Expire, |i, a| (self.table.expire)(i, &c, a))

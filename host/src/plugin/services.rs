@@ -1,7 +1,6 @@
 //! The host's side of `plugin_api::ffi::HostTable`: logging into tracing (target
 //! `sipreg::plugin`), the shared key-value store and location lookups, for one plugin.
 
-use crate::kv::KvValue;
 use crate::store::Stores;
 use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
 use std::ffi::c_void;
@@ -59,20 +58,7 @@ extern "C" fn kv_get(
         .kv
         .get(text(key), s.shared.clock.now_ms())
         .unwrap_or(None);
-    let mut c = KvValueC {
-        kind: 0,
-        int: 0,
-        num: 0.0,
-        text: RStr::NONE,
-    };
-    match &value {
-        Some(KvValue::Bool(b)) => (c.kind, c.int) = (1, i64::from(*b)),
-        Some(KvValue::Int(i)) => (c.kind, c.int) = (2, *i),
-        Some(KvValue::Num(n)) => (c.kind, c.num) = (3, *n),
-        Some(KvValue::Str(t)) => (c.kind, c.text) = (4, RStr::new(t)),
-        None => {}
-    }
-    visit(user, &c);
+    visit(user, &KvValueC::of(value.as_ref()));
 }
 
 fn ttl(ttl_ms: u64) -> Option<f64> {
@@ -83,16 +69,12 @@ extern "C" fn kv_set(ctx: *const c_void, key: RStr, value: KvValueC, ttl_ms: u64
     // SAFETY: the table's ctx.
     let s = unsafe { services(ctx) };
     let now = s.shared.clock.now_ms();
-    let v = match value.kind {
-        1 => KvValue::Bool(value.int != 0),
-        2 => KvValue::Int(value.int),
-        3 => KvValue::Num(value.num),
-        4 => KvValue::Str(text(value.text).to_owned()),
-        _ => {
-            return s.shared.kv.delete(text(key), now).is_ok();
-        }
-    };
-    s.shared.kv.set(text(key), v, ttl(ttl_ms), now).is_ok()
+    // SAFETY: the plugin's value is valid for the call. Kind 0 (or text that is not
+    // UTF-8) deletes the key.
+    match unsafe { value.value() } {
+        Some(v) => s.shared.kv.set(text(key), v, ttl(ttl_ms), now).is_ok(),
+        None => s.shared.kv.delete(text(key), now).is_ok(),
+    }
 }
 
 extern "C" fn kv_incr(ctx: *const c_void, key: RStr, by: i64, ttl_ms: u64) -> i64 {

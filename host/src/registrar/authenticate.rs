@@ -83,9 +83,10 @@ impl Registrar {
             AuthDecision::Pass | AuthDecision::Challenge => {
                 Err(challenge(false, "Invalid credentials"))
             }
-            AuthDecision::Authenticated(id) => Ok(Some(id)),
+            AuthDecision::Authenticated(username) => Ok(Some(Identity { username })),
             AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
-            AuthDecision::Credentials(creds) => {
+            AuthDecision::Credentials { username, secret } => {
+                let creds = HookCredentials { username, secret };
                 let Some(c) = supplied.as_ref() else {
                     return Err(challenge(false, "No credentials"));
                 };

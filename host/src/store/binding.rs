@@ -133,43 +133,5 @@ pub struct Applied {
     pub durable: Option<Durable>,
 }
 
-/// Why a binding went away.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ExpireReason {
-    /// Its time ran out.
-    Expired,
-    /// The device removed it (expires 0, or `Contact: *`).
-    Unregistered,
-    /// A new binding took its place under `max_contacts`.
-    Evicted,
-    /// It stopped answering OPTIONS (`[qualify] remove_unreachable`).
-    Unreachable,
-    /// An operator removed it (admin API, `DELETE /api/registrations/{aor}`).
-    Administrative,
-}
-
-impl ExpireReason {
-    /// The reason as the admin log writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExpireReason::Expired => "Registration expired",
-            ExpireReason::Unregistered => "Registration removed by the device",
-            ExpireReason::Evicted => "Evicted: max_contacts reached",
-            ExpireReason::Unreachable => "Unreachable: no answer to OPTIONS",
-            ExpireReason::Administrative => "Removed by the administrator",
-        }
-    }
-
-    /// A short name for scripts: `expired`, `unregistered`, `evicted`, `unreachable`,
-    /// `administrative`.
-    pub fn token(self) -> &'static str {
-        match self {
-            ExpireReason::Expired => "expired",
-            ExpireReason::Unregistered => "unregistered",
-            ExpireReason::Evicted => "evicted",
-            ExpireReason::Unreachable => "unreachable",
-            ExpireReason::Administrative => "administrative",
-        }
-    }
-}
+/// Why a binding went away: the plugin API's definition, the one the hooks see.
+pub use plugin_api::ExpireReason;

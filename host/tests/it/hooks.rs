@@ -2,8 +2,8 @@
 
 use crate::support::{Harness, Register, config};
 use sipreg::hooks::{
-    AuthDecision, AuthRequest, BindRequest, Credentials, Decision, ExpireEvent, ExpireReason, Hook,
-    HookError, Hooks, RequestInfo,
+    AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, ExpireReason, Hook, HookError,
+    Hooks, RequestInfo,
 };
 use sipreg::sip::Reply;
 use std::sync::{Arc, Mutex};
@@ -39,10 +39,10 @@ impl Hooks for Policy {
         // dave is not in [[aliases]]: this hook knows him
         if auth.aor == "dave@example.com" {
             return Ok(match auth.username {
-                Some("dave") => AuthDecision::Credentials(Credentials {
+                Some("dave") => AuthDecision::Credentials {
                     username: "dave".into(),
                     secret: sipreg::auth::Secret::Password("dpw".into()),
-                }),
+                },
                 _ => AuthDecision::Challenge,
             });
         }
