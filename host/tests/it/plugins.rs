@@ -270,8 +270,19 @@ fn plugin_logs_go_to_the_host_log() {
     );
 }
 
+/// Today's plugins, and the same plugins as built at c01b7a9 against that commit's plugin
+/// API (kept in `host/tests/plugins/c01b7a9-*`): the C ABI still loads them, and they
+/// behave the same.
+const BUILDS: [&str; 2] = ["", "c01b7a9-"];
+
 #[test]
 fn alias_directory_behaves_like_the_builtin_alias_list() {
+    for build in BUILDS {
+        alias_directory(&format!("{build}alias-directory"));
+    }
+}
+
+fn alias_directory(package: &str) {
     use crate::support::md5_hex;
     let csv = format!(
         "# written by provisioning\nalice@example.com,udp tcp,alice,{}\nbob@example.com,udp,bob,{}\n",
@@ -280,7 +291,7 @@ fn alias_directory_behaves_like_the_builtin_alias_list() {
     );
     let toml = config(
         "www",
-        &library("alias-directory"),
+        &library(package),
         r#"{ file = "directory.csv", check_interval_ms = 0 }"#,
         false,
     );
@@ -372,9 +383,15 @@ fn plugin_config(plugin: &str, challenge: &str, table: &str) -> String {
 
 #[test]
 fn audit_log_writes_json_lines_and_rotates() {
+    for build in BUILDS {
+        audit_log(&format!("{build}audit-log"));
+    }
+}
+
+fn audit_log(package: &str) {
     let h = Harness::with_files(
         &plugin_config(
-            "audit-log",
+            package,
             "www",
             r#"{ file = "audit.jsonl", max_bytes = 2048, keep = 2 }"#,
         ),
@@ -435,9 +452,15 @@ fn audit_log_writes_json_lines_and_rotates() {
 
 #[test]
 fn rate_guard_limits_and_bans() {
+    for build in BUILDS {
+        rate_guard(&format!("{build}rate-guard"));
+    }
+}
+
+fn rate_guard(package: &str) {
     let mut h = Harness::with_files(
         &plugin_config(
-            "rate-guard",
+            package,
             "www",
             "{ requests_per_second = 5, failures = 3, ban_seconds = 60 }",
         ),

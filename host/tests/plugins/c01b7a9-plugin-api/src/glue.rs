@@ -1,0 +1,237 @@
+//! The exported side of a plugin: the function table `declare_plugin!` returns, whose
+//! functions turn the C data into safe views, call the [`Plugin`], catch any panic, and
+//! hand the answer back as C data the plugin owns until `release`.
+
+use crate::ffi::{
+    self, AnswerC, AuthC, BindC, ExpireC, HostTable, PluginTable, RStr, RequestC, kind, status,
+};
+use crate::host::Host;
+use crate::request::{Auth, Bind, Expire, Request, text};
+use crate::{AuthDecision, Decision, Plugin, Reply, RouteDecision, Secret};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+// SAFETY: the table holds function pointers and a pointer to the plugin's static name.
+unsafe impl Sync for PluginTable {}
+// SAFETY: as above.
+unsafe impl Send for PluginTable {}
+// SAFETY: the host's table points to services valid and thread-safe for the process's life.
+unsafe impl Sync for HostTable {}
+// SAFETY: as above.
+unsafe impl Send for HostTable {}
+
+/// The strings an answer lends the host.
+struct Owned {
+    text: String,
+    extra: String,
+}
+
+fn fill(answer: &mut AnswerC, kind_: u32, code: u16, text_: String, extra: String, ha1: bool) {
+    let owned = Box::new(Owned { text: text_, extra });
+    answer.kind = kind_;
+    answer.code = code;
+    answer.ha1 = ha1;
+    answer.text = RStr::new(&owned.text);
+    answer.extra = RStr::new(&owned.extra);
+    answer.owner = Box::into_raw(owned) as *mut c_void;
+}
+
+fn respond(answer: &mut AnswerC, r: Reply) {
+    let mut headers = String::new();
+    for (n, v) in &r.headers {
+        headers.push_str(n);
+        headers.push_str(": ");
+        headers.push_str(v);
+        headers.push_str("\r\n");
+    }
+    fill(answer, kind::RESPOND, r.code, r.reason, headers, false);
+}
+
+fn decision(answer: &mut AnswerC, d: Decision) {
+    match d {
+        Decision::Continue => answer.kind = kind::CONTINUE,
+        Decision::Accept => answer.kind = kind::ACCEPT,
+        Decision::Drop => answer.kind = kind::DROP,
+        Decision::Respond(r) => respond(answer, r),
+    }
+}
+
+/// Runs `f` with panics caught: the status of the call.
+fn guarded(answer: *mut AnswerC, f: impl FnOnce(&mut AnswerC)) -> u32 {
+    if answer.is_null() {
+        return status::FAILED;
+    }
+    // SAFETY: the host passes a valid, exclusive answer for the call.
+    let answer = unsafe { &mut *answer };
+    *answer = AnswerC::empty();
+    match catch_unwind(AssertUnwindSafe(|| f(answer))) {
+        Ok(()) => status::OK,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_owned());
+            // whatever the closure had filled in is abandoned (leaked, not freed twice)
+            *answer = AnswerC::empty();
+            fill(answer, kind::CONTINUE, 0, message, String::new(), false);
+            status::PANICKED
+        }
+    }
+}
+
+/// The plugin's instance behind the `*mut c_void` the host holds.
+///
+/// # Safety
+/// `instance` is a pointer `create::<T>` returned (instances are never freed).
+unsafe fn plugin<'a, T: Plugin>(instance: *mut c_void) -> &'a T {
+    // SAFETY: promised by the caller.
+    unsafe { &*(instance as *const T) }
+}
+
+extern "C" fn create<T: Plugin>(
+    config: RStr,
+    host: *const HostTable,
+    error: *mut AnswerC,
+) -> *mut c_void {
+    let mut created: *mut c_void = std::ptr::null_mut();
+    let st = guarded(error, |answer| {
+        // SAFETY: the host passes a table valid for the process's life; its size is
+        // checked before the rest is read.
+        let size = if host.is_null() {
+            0
+        } else {
+            unsafe { (*host).size }
+        };
+        if size < std::mem::size_of::<HostTable>() {
+            fill(
+                answer,
+                kind::CONTINUE,
+                0,
+                "the host's service table is older than this plugin's plugin-api".to_owned(),
+                String::new(),
+                false,
+            );
+            return;
+        }
+        // SAFETY: checked above.
+        let host = unsafe { Host::from_c(host) };
+        match T::create(text(config).unwrap_or(""), host) {
+            Ok(p) => created = Box::into_raw(Box::new(p)) as *mut c_void,
+            Err(e) => fill(answer, kind::CONTINUE, 0, e, String::new(), false),
+        }
+    });
+    if st == status::OK {
+        created
+    } else {
+        std::ptr::null_mut()
+    }
+}
+
+extern "C" fn on_request<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    answer: *mut AnswerC,
+) -> u32 {
+    guarded(answer, |a| {
+        // SAFETY: the host passes its instance pointer and a request valid for the call.
+        let (p, req) = unsafe { (plugin::<T>(instance), &*req) };
+        decision(a, p.on_request(&Request::from_c(req)));
+    })
+}
+
+extern "C" fn authenticate<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    auth: *const AuthC,
+    answer: *mut AnswerC,
+) -> u32 {
+    guarded(answer, |a| {
+        // SAFETY: as in `on_request`; `auth` is valid for the call.
+        let (p, req, auth) = unsafe { (plugin::<T>(instance), &*req, &*auth) };
+        match p.authenticate(&Request::from_c(req), &Auth::from_c(auth)) {
+            AuthDecision::Pass => a.kind = kind::CONTINUE,
+            AuthDecision::Challenge => a.kind = kind::CHALLENGE,
+            AuthDecision::Credentials { username, secret } => {
+                let (secret, ha1) = match secret {
+                    Secret::Password(p) => (p, false),
+                    Secret::Ha1(h) => (h, true),
+                };
+                fill(a, kind::CREDENTIALS, 0, username, secret, ha1);
+            }
+            AuthDecision::Authenticated(user) => {
+                fill(a, kind::AUTHENTICATED, 0, user, String::new(), false)
+            }
+            AuthDecision::Respond(r) => respond(a, r),
+        }
+    })
+}
+
+extern "C" fn bind<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    bind: *mut BindC,
+    answer: *mut AnswerC,
+) -> u32 {
+    guarded(answer, |a| {
+        // SAFETY: as in `on_request`; `bind` and its bindings are valid and exclusive for
+        // the call.
+        let (p, req, bind) = unsafe { (plugin::<T>(instance), &*req, &mut *bind) };
+        // SAFETY: as above.
+        let mut view = unsafe { Bind::from_c(bind) };
+        decision(a, p.bind(&Request::from_c(req), &mut view));
+    })
+}
+
+extern "C" fn expire<T: Plugin>(
+    instance: *mut c_void,
+    event: *const ExpireC,
+    answer: *mut AnswerC,
+) -> u32 {
+    guarded(answer, |_| {
+        // SAFETY: as in `on_request`; `event` is valid for the call.
+        let (p, event) = unsafe { (plugin::<T>(instance), &*event) };
+        p.expire(&Expire::from_c(event));
+    })
+}
+
+extern "C" fn route<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    answer: *mut AnswerC,
+) -> u32 {
+    guarded(answer, |a| {
+        // SAFETY: as in `on_request`.
+        let (p, req) = unsafe { (plugin::<T>(instance), &*req) };
+        match p.route(&Request::from_c(req)) {
+            RouteDecision::Pass => a.kind = kind::CONTINUE,
+            RouteDecision::Targets(t) => {
+                fill(a, kind::TARGETS, 0, String::new(), t.join("\n"), false)
+            }
+            RouteDecision::Respond(r) => respond(a, r),
+        }
+    })
+}
+
+extern "C" fn release(owner: *mut c_void) {
+    if !owner.is_null() {
+        // SAFETY: `owner` is a pointer `fill` made with Box::into_raw, released once.
+        drop(unsafe { Box::from_raw(owner as *mut Owned) });
+    }
+}
+
+/// The function table of a plugin type (`declare_plugin!` calls this once).
+pub fn table_for<T: Plugin>() -> *const PluginTable {
+    Box::leak(Box::new(PluginTable {
+        size: std::mem::size_of::<PluginTable>(),
+        abi_version: ffi::ABI_VERSION,
+        name: RStr::new(T::NAME),
+        create: create::<T>,
+        on_request: on_request::<T>,
+        authenticate: authenticate::<T>,
+        bind: bind::<T>,
+        expire: expire::<T>,
+        route: route::<T>,
+        release,
+    }))
+}
