@@ -6,12 +6,12 @@
 use crate::clock::Clock;
 use crate::config::{Config, ProxyMode, Transport};
 use crate::flows::Flows;
-use crate::hooks::{Decision, HookChain, RequestInfo, RouteDecision, Vars};
+use crate::hooks::{Decision, HookChain, RequestInfo, Vars};
 use crate::kv::KvStore;
 use crate::proxy::{Outgoing, Proxy, Routed};
 use crate::qualify::{self, Qualify};
 use crate::registrar::{Outcome, Registrar};
-use crate::sip::method::Method;
+use crate::sip::method::{ALLOW, Method};
 use crate::sip::request::{self, Refusal};
 use crate::sip::response::{encode, encode_salvaged};
 use crate::sip::{HeaderName, Message, Reply, StartLine};
@@ -19,9 +19,6 @@ use crate::store::{Durable, Stores};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// The methods the registrar answers itself.
-pub const ALLOW: &str = "REGISTER, OPTIONS";
 
 /// Option tags this registrar supports (a `Require` naming any other gets 420).
 pub const SUPPORTED: &[&str] = &["outbound", "path"];
@@ -368,11 +365,8 @@ impl Core {
                     .header("Supported", SUPPORTED.join(", ")),
             ),
             Method::Other(_) => Routed::Reply(Reply::new(501).header("Allow", ALLOW)),
-            Method::Known(_) => match self.chain.route(&req) {
-                Ok(RouteDecision::Respond(r)) => Routed::Reply(r),
-                Ok(_) => Routed::Reply(Reply::new(405).header("Allow", ALLOW)),
-                Err(e) => Routed::Reply(e.reply()),
-            },
+            // The proxy is off: nothing is routed (a route hook may still answer).
+            Method::Known(_) => self.proxy.route(&req, &checked, &self.chain),
         }
     }
 

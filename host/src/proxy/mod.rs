@@ -9,6 +9,7 @@
 //! in our Record-Route (`token.rs`, in the way of RFC 5626 section 5.3).
 
 mod branch;
+mod locate;
 mod probe;
 pub mod rewrite;
 pub mod target;
@@ -17,14 +18,13 @@ pub mod token;
 use crate::config::{Config, Listen, ProxyMode, Transport};
 use crate::flows::Flows;
 use crate::hooks::{HookChain, RequestInfo, RouteDecision};
-use crate::sip::contact::format_q;
+use crate::sip::method::ALLOW;
 use crate::sip::name_addr::NameAddr;
-use crate::sip::params::split_outside_quotes;
 use crate::sip::request::{Checked, top_via};
 use crate::sip::uri::SipUri;
 use crate::sip::via::{Via, host_ip};
-use crate::sip::{HeaderName, Message, Reply, scan};
-use crate::store::{Binding, LocationStore};
+use crate::sip::{HeaderName, Message, Reply};
+use crate::store::{self, LocationStore};
 use arc_swap::ArcSwap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub enum Routed {
 /// A target resolved: the Request-URI to send with, where to, and the callee's flow
 /// (when the request must follow it: a NATed or TCP binding).
 #[derive(Debug)]
-struct Resolved {
+pub(super) struct Resolved {
     request_uri: String,
     to: Destination,
     callee_flow: Option<Flow>,
@@ -96,22 +96,6 @@ fn host_text(ip: IpAddr) -> String {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
-}
-
-/// The URI of a Contact value as stored (`<sip:...>;params` or a bare URI).
-fn contact_uri(contact: &str) -> &str {
-    NameAddr::parse(contact).map_or(contact, |a| a.uri)
-}
-
-/// The best binding first: highest q (none counts as 1.0), then the most recently
-/// refreshed (RFC 3261 section 16.6 leaves the order among equal q to the proxy).
-fn by_preference(bindings: &mut [Binding]) {
-    bindings.sort_by_key(|b| {
-        (
-            std::cmp::Reverse(b.q.unwrap_or(1000)),
-            std::cmp::Reverse(b.refreshed_ms),
-        )
-    });
 }
 
 impl Proxy {
@@ -203,8 +187,15 @@ impl Proxy {
     }
 
     /// Routes a request that `on_request` let through and that is not for the
-    /// registrar itself.
+    /// registrar itself. With `[proxy] mode = "off"` nothing is routed: a route hook may
+    /// still answer, else 405.
     pub fn route(&self, req: &RequestInfo<'_>, checked: &Checked<'_>, chain: &HookChain) -> Routed {
+        if self.mode == ProxyMode::Off {
+            return match ask_route(req, chain) {
+                Err(answered) => answered,
+                Ok(_) => Routed::Reply(Reply::new(405).header("Allow", ALLOW)),
+            };
+        }
         let msg = req.msg;
         if checked.max_forwards == Some(0) {
             return refused(req, Reply::new(483), "Max-Forwards reached zero");
@@ -319,18 +310,17 @@ impl Proxy {
         let (targets, explicit) = if in_dialog {
             (vec![ruri.to_owned()], false)
         } else {
-            match chain.route(req) {
-                Ok(RouteDecision::Respond(r)) => return Routed::Reply(r),
-                Ok(RouteDecision::Targets(t)) if !t.is_empty() => (t, true),
-                Ok(_) if !self.is_local(checked.request_uri.host) => {
+            match ask_route(req, chain) {
+                Err(answered) => return answered,
+                Ok(Some(t)) => (t, true),
+                Ok(None) if !self.is_local(checked.request_uri.host) => {
                     return refused(
                         req,
                         Reply::with_reason(403, "Relaying denied"),
                         "Relaying denied",
                     );
                 }
-                Ok(_) => (vec![ruri.to_owned()], false),
-                Err(e) => return Routed::Reply(e.reply()),
+                Ok(None) => (vec![ruri.to_owned()], false),
             }
         };
         if self.mode == ProxyMode::Redirect {
@@ -358,7 +348,7 @@ impl Proxy {
         }
         let reply = match why {
             "No registration" => Reply::new(480),
-            STORE_DOWN => Reply::with_reason(503, STORE_DOWN).header("Retry-After", "5"),
+            store::UNAVAILABLE => store::unavailable(),
             w => Reply::with_reason(480, w),
         };
         refused(req, reply, why)
@@ -372,114 +362,6 @@ impl Proxy {
                 v.branch().and_then(branch::loop_part) == Some(loop_hash)
                     && self.is_us(v.host, v.port)
             })
-    }
-
-    /// A target URI: an AOR of ours becomes its best reachable binding. The Request-URI
-    /// (not `explicit`) of one of our hosts is always an AOR; a target a hook named is one
-    /// when it has a user part (so a hook can name a gateway by its host alone).
-    fn resolve(&self, target: &str, explicit: bool, now_ms: u64) -> Result<Resolved, &'static str> {
-        let uri = SipUri::parse(target).map_err(|_| "Malformed target")?;
-        if !(self.is_local(uri.host) && (uri.user.is_some() || !explicit)) {
-            return Ok(Resolved {
-                request_uri: target.to_owned(),
-                to: target::of_uri(&uri)?,
-                callee_flow: None,
-                routes: Vec::new(),
-            });
-        }
-        let mut bindings = self
-            .location
-            .lookup(&uri.aor(), now_ms)
-            .map_err(|_| STORE_DOWN)?;
-        if bindings.is_empty() {
-            return Err("No registration");
-        }
-        by_preference(&mut bindings);
-        for b in &bindings {
-            if let Some(r) = self.reach(b) {
-                return Ok(r);
-            }
-        }
-        Err("Connection to the device is gone")
-    }
-
-    /// How to reach a binding, if it can be reached: through its Path (RFC 3327; the
-    /// first proxy on it knows the device's flow), on its TCP connection, at the source
-    /// address of a NATed UDP binding, or at its Contact.
-    fn reach(&self, b: &Binding) -> Option<Resolved> {
-        let request_uri = contact_uri(&b.contact).to_owned();
-        if let Some(path) = b.path.as_deref() {
-            let routes: Vec<String> = split_outside_quotes(path, b',')
-                .map(|v| scan::trim(v).to_owned())
-                .collect();
-            let first = routes.first()?;
-            let uri = NameAddr::parse(first).map_or(first.as_str(), |a| a.uri);
-            let to = target::of_uri(&SipUri::parse(uri).ok()?).ok()?;
-            return Some(Resolved {
-                request_uri,
-                to,
-                callee_flow: None,
-                routes,
-            });
-        }
-        let flow = Flow {
-            transport: b.transport,
-            peer: b.source,
-        };
-        let follow = b.transport == Transport::Tcp || b.natted;
-        let to = if !follow {
-            target::of_uri(&SipUri::parse(&request_uri).ok()?).ok()?
-        } else if b.transport == Transport::Tcp && !self.flows.is_open(b.source) {
-            return None;
-        } else {
-            Destination {
-                transport: b.transport,
-                addr: b.source,
-                existing_only: b.transport == Transport::Tcp,
-            }
-        };
-        Some(Resolved {
-            request_uri,
-            to,
-            callee_flow: follow.then_some(flow),
-            routes: Vec::new(),
-        })
-    }
-
-    /// A 302 with every binding of every target (RFC 3261 section 8.3 redirect server).
-    fn redirect(&self, req: &RequestInfo<'_>, targets: &[String]) -> Routed {
-        let mut reply = Reply::new(302);
-        let mut any = false;
-        for t in targets {
-            let Ok(uri) = SipUri::parse(t) else { continue };
-            if !(self.is_local(uri.host) && uri.user.is_some()) {
-                reply = reply.header("Contact", format!("<{t}>"));
-                any = true;
-                continue;
-            }
-            let Ok(mut bindings) = self.location.lookup(&uri.aor(), req.now_ms) else {
-                return refused(
-                    req,
-                    Reply::with_reason(503, STORE_DOWN).header("Retry-After", "5"),
-                    STORE_DOWN,
-                );
-            };
-            by_preference(&mut bindings);
-            for b in bindings {
-                let mut c = format!("<{}>", contact_uri(&b.contact));
-                if let Some(q) = b.q {
-                    c.push_str(";q=");
-                    c.push_str(&format_q(q));
-                }
-                reply = reply.header("Contact", c);
-                any = true;
-            }
-        }
-        if any {
-            Routed::Reply(reply)
-        } else {
-            refused(req, Reply::new(480), "No registration")
-        }
     }
 
     fn forward(
@@ -580,11 +462,20 @@ impl Proxy {
     }
 }
 
-/// A request the proxy answers itself, with the log line that says why.
-/// Why a request for a registered AOR got 503: its bindings could not be read.
-const STORE_DOWN: &str = "Location store unavailable";
+/// The `route` chain, asked once per request routed outside a dialog: the targets it
+/// named (`None`: no opinion), or what answers the request (its reply, or the 500 of a
+/// hook that failed).
+fn ask_route(req: &RequestInfo<'_>, chain: &HookChain) -> Result<Option<Vec<String>>, Routed> {
+    match chain.route(req) {
+        Ok(RouteDecision::Respond(r)) => Err(Routed::Reply(r)),
+        Ok(RouteDecision::Targets(t)) if !t.is_empty() => Ok(Some(t)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(Routed::Reply(e.reply())),
+    }
+}
 
-fn refused(req: &RequestInfo<'_>, reply: Reply, reason: &str) -> Routed {
+/// A request the proxy answers itself, with the log line that says why.
+pub(super) fn refused(req: &RequestInfo<'_>, reply: Reply, reason: &str) -> Routed {
     tracing::info!(
         target: "sipreg::support",
         method = %req.msg.method().map(ToString::to_string).unwrap_or_default(),

@@ -8,7 +8,7 @@ use crate::hooks::{BindKind, BindRequest, Decision, Identity, ProposedBinding, R
 use crate::sip::Reply;
 use crate::sip::contact::Contacts;
 use crate::sip::request::Checked;
-use crate::store::{Applied, Change, StoreError, Update, UpdateError};
+use crate::store::{self, Applied, Change, StoreError, Update, UpdateError};
 
 /// Seconds a device is asked to wait (Retry-After) by a registrar in maintenance.
 const MAINTENANCE_RETRY_AFTER: &str = "60";
@@ -306,8 +306,6 @@ impl Registrar {
     /// (The store logs its own failure once; each refusal is logged with its reason.)
     fn store_down(&self, req: &RequestInfo<'_>, aor: &str, e: &StoreError) -> Outcome {
         tracing::debug!(target: "sipreg::store", alias = aor, error = %e, "location store unavailable");
-        let reply =
-            Reply::with_reason(503, "Location store unavailable").header("Retry-After", "5");
-        self.refuse(req, aor, reply, "Location store unavailable")
+        self.refuse(req, aor, store::unavailable(), store::UNAVAILABLE)
     }
 }

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// The methods sipreg answers itself (the Allow of its 200 to OPTIONS, 405 and 501).
+pub const ALLOW: &str = "REGISTER, OPTIONS";
+
 /// The methods with names, spelled as RFC 3261 and its extensions write them.
 const KNOWN: &[(&str, rsip::Method)] = &[
     ("INVITE", rsip::Method::Invite),

@@ -20,6 +20,7 @@ pub use location::Location;
 use crate::clock::Clock;
 use crate::config::{Config, StoreKind};
 use crate::kv::{Kv, KvStore};
+use crate::sip::Reply;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -41,6 +42,16 @@ impl Stores {
             clock,
         }
     }
+}
+
+/// The reason phrase of [`unavailable`].
+pub const UNAVAILABLE: &str = "Location store unavailable";
+
+/// The answer to a request that needed the store when it could not answer: 503 with
+/// Retry-After, never a 200 for what was not stored nor a 480 for an AOR that may be
+/// registered (the registrar's and the proxy's, built here once).
+pub fn unavailable() -> Reply {
+    Reply::with_reason(503, UNAVAILABLE).header("Retry-After", "5")
 }
 
 /// The store cannot answer (a Redis that is down, a file that cannot be written).
