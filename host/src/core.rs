@@ -23,6 +23,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Option tags this registrar supports (a `Require` naming any other gets 420).
 pub const SUPPORTED: &[&str] = &["outbound", "path"];
 
+/// One message as a transport received it: its bytes, where from, and when (the
+/// clock's time as it arrived).
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    pub bytes: &'a [u8],
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub now_ms: u64,
+}
+
 /// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
@@ -154,15 +164,9 @@ impl Core {
 
     /// [`Core::handle`], with a panic (a bug; none is known) turned into a logged, counted
     /// drop, so that a transport's reader goes on serving.
-    pub fn handle_guarded(
-        &self,
-        bytes: &[u8],
-        src: SocketAddr,
-        transport: Transport,
-        now_ms: u64,
-        out: &mut Output,
-    ) -> Handled {
-        let run = std::panic::AssertUnwindSafe(|| self.handle(bytes, src, transport, now_ms, out));
+    pub fn handle_guarded(&self, p: Packet<'_>, out: &mut Output) -> Handled {
+        let src = p.source;
+        let run = std::panic::AssertUnwindSafe(|| self.handle(p, out));
         match std::panic::catch_unwind(run) {
             Ok(h) => h,
             Err(_) => {
@@ -174,16 +178,15 @@ impl Core {
         }
     }
 
-    /// Handles one message from `src`; a reply, if any, is appended to `out.reply`, a
-    /// message for elsewhere put in `out.forward`.
-    pub fn handle(
-        &self,
-        bytes: &[u8],
-        src: SocketAddr,
-        transport: Transport,
-        now_ms: u64,
-        out: &mut Output,
-    ) -> Handled {
+    /// Handles one message; a reply, if any, is appended to `out.reply`, a message for
+    /// elsewhere put in `out.forward`.
+    pub fn handle(&self, p: Packet<'_>, out: &mut Output) -> Handled {
+        let Packet {
+            bytes,
+            source: src,
+            transport,
+            now_ms,
+        } = p;
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
             Err(e) => {

@@ -14,6 +14,9 @@ use std::hash::BuildHasher;
 
 const SHARDS: usize = 16;
 
+/// How long a key lives, in seconds (`None`: until it is deleted).
+pub type Ttl = Option<f64>;
+
 /// The most keys the store holds; `set` of a new key beyond it is refused.
 pub const MAX_KEYS: usize = 1_000_000;
 
@@ -88,20 +91,14 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// [`KvError::Full`], [`KvError::Unavailable`].
-    fn set(
-        &self,
-        key: &str,
-        value: KvValue,
-        ttl_s: Option<f64>,
-        now_ms: u64,
-    ) -> Result<(), KvError>;
+    fn set(&self, key: &str, value: KvValue, ttl_s: Ttl, now_ms: u64) -> Result<(), KvError>;
 
     /// Adds `by` to an integer key and returns the new value. A missing or expired key
     /// starts at 0 and gets `ttl_s`; an existing key keeps its expiry (a fixed window).
     ///
     /// # Errors
     /// [`KvError::NotInteger`], [`KvError::Full`], [`KvError::Unavailable`].
-    fn incr(&self, key: &str, by: i64, ttl_s: Option<f64>, now_ms: u64) -> Result<i64, KvError>;
+    fn incr(&self, key: &str, by: i64, ttl_s: Ttl, now_ms: u64) -> Result<i64, KvError>;
 
     /// Removes a key; whether it was live.
     ///
@@ -118,17 +115,11 @@ impl KvStore for Kv {
         Ok(Kv::get(self, key, now_ms))
     }
 
-    fn set(
-        &self,
-        key: &str,
-        value: KvValue,
-        ttl_s: Option<f64>,
-        now_ms: u64,
-    ) -> Result<(), KvError> {
+    fn set(&self, key: &str, value: KvValue, ttl_s: Ttl, now_ms: u64) -> Result<(), KvError> {
         Kv::set(self, key, value, ttl_s, now_ms)
     }
 
-    fn incr(&self, key: &str, by: i64, ttl_s: Option<f64>, now_ms: u64) -> Result<i64, KvError> {
+    fn incr(&self, key: &str, by: i64, ttl_s: Ttl, now_ms: u64) -> Result<i64, KvError> {
         Kv::incr(self, key, by, ttl_s, now_ms)
     }
 
@@ -155,7 +146,7 @@ impl Default for Kv {
     }
 }
 
-fn deadline(now_ms: u64, ttl_s: Option<f64>) -> u64 {
+fn deadline(now_ms: u64, ttl_s: Ttl) -> u64 {
     match ttl_s {
         Some(t) if t.is_finite() && t > 0.0 => now_ms.saturating_add((t * 1000.0) as u64),
         Some(_) => now_ms, // zero or negative: already expired
@@ -198,13 +189,7 @@ impl Kv {
     ///
     /// # Errors
     /// [`KvError::Full`] for a new key when the store holds [`MAX_KEYS`].
-    pub fn set(
-        &self,
-        key: &str,
-        value: KvValue,
-        ttl_s: Option<f64>,
-        now_ms: u64,
-    ) -> Result<(), KvError> {
+    pub fn set(&self, key: &str, value: KvValue, ttl_s: Ttl, now_ms: u64) -> Result<(), KvError> {
         let mut s = self.shard(key).lock();
         let before = s.map.len();
         if !s.map.contains_key(key) && self.len() >= MAX_KEYS {
@@ -222,13 +207,7 @@ impl Kv {
     ///
     /// # Errors
     /// [`KvError::NotInteger`] when the key holds another type, [`KvError::Full`].
-    pub fn incr(
-        &self,
-        key: &str,
-        by: i64,
-        ttl_s: Option<f64>,
-        now_ms: u64,
-    ) -> Result<i64, KvError> {
+    pub fn incr(&self, key: &str, by: i64, ttl_s: Ttl, now_ms: u64) -> Result<i64, KvError> {
         let mut s = self.shard(key).lock();
         let before = s.map.len();
         if let Some(e) = s.map.get_mut(key).filter(|e| e.expires_at > now_ms) {

@@ -3,7 +3,7 @@
 
 use crate::app::{App, BuildError, Options};
 use crate::config::{Config, Transport};
-use crate::core::{Handled, Output};
+use crate::core::{Handled, Output, Packet};
 use std::net::SocketAddr;
 
 /// A request file as SIP wants it: lines that end in a bare LF (a file written in an
@@ -55,8 +55,14 @@ pub fn run(
     })?;
     let core = &app.core;
     let mut out = Output::default();
-    let now = core.clock().now_ms();
-    let handled = core.handle(&normalise(request), source, transport, now, &mut out);
+    let bytes = normalise(request);
+    let packet = Packet {
+        bytes: &bytes,
+        source,
+        transport,
+        now_ms: core.clock().now_ms(),
+    };
+    let handled = core.handle(packet, &mut out);
     out.settle();
     Ok((handled, out))
 }

@@ -128,15 +128,28 @@ extern "C" fn create<T: Plugin>(
     }
 }
 
+/// A hook of one request (`on_request`, `route`): the plugin and the request's view, in
+/// `guarded`.
+fn with_request<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    answer: *mut AnswerC,
+    f: impl FnOnce(&T, &Request<'_>, &mut AnswerC),
+) -> u32 {
+    guarded(answer, |a| {
+        // SAFETY: the host passes its instance pointer and a request valid for the call.
+        let (p, req) = unsafe { (plugin::<T>(instance), &*req) };
+        f(p, &Request::from_c(req), a);
+    })
+}
+
 extern "C" fn on_request<T: Plugin>(
     instance: *mut c_void,
     req: *const RequestC,
     answer: *mut AnswerC,
 ) -> u32 {
-    guarded(answer, |a| {
-        // SAFETY: the host passes its instance pointer and a request valid for the call.
-        let (p, req) = unsafe { (plugin::<T>(instance), &*req) };
-        decision(a, p.on_request(&Request::from_c(req)));
+    with_request(instance, req, answer, |p: &T, req, a| {
+        decision(a, p.on_request(req))
     })
 }
 
@@ -147,7 +160,7 @@ extern "C" fn authenticate<T: Plugin>(
     answer: *mut AnswerC,
 ) -> u32 {
     guarded(answer, |a| {
-        // SAFETY: as in `on_request`; `auth` is valid for the call.
+        // SAFETY: as in `with_request`; `auth` is valid for the call.
         let (p, req, auth) = unsafe { (plugin::<T>(instance), &*req, &*auth) };
         match p.authenticate(&Request::from_c(req), &Auth::from_c(auth)) {
             AuthDecision::Pass => a.kind = kind::CONTINUE,
@@ -174,7 +187,7 @@ extern "C" fn bind<T: Plugin>(
     answer: *mut AnswerC,
 ) -> u32 {
     guarded(answer, |a| {
-        // SAFETY: as in `on_request`; `bind` and its bindings are valid and exclusive for
+        // SAFETY: as in `with_request`; `bind` and its bindings are valid and exclusive for
         // the call.
         let (p, req, bind) = unsafe { (plugin::<T>(instance), &*req, &mut *bind) };
         // SAFETY: as above.
@@ -189,7 +202,7 @@ extern "C" fn expire<T: Plugin>(
     answer: *mut AnswerC,
 ) -> u32 {
     guarded(answer, |_| {
-        // SAFETY: as in `on_request`; `event` is valid for the call.
+        // SAFETY: as in `with_request`; `event` is valid for the call.
         let (p, event) = unsafe { (plugin::<T>(instance), &*event) };
         p.expire(&Expire::from_c(event));
     })
@@ -200,16 +213,10 @@ extern "C" fn route<T: Plugin>(
     req: *const RequestC,
     answer: *mut AnswerC,
 ) -> u32 {
-    guarded(answer, |a| {
-        // SAFETY: as in `on_request`.
-        let (p, req) = unsafe { (plugin::<T>(instance), &*req) };
-        match p.route(&Request::from_c(req)) {
-            RouteDecision::Pass => a.kind = kind::CONTINUE,
-            RouteDecision::Targets(t) => {
-                fill(a, kind::TARGETS, 0, String::new(), t.join("\n"), false)
-            }
-            RouteDecision::Respond(r) => respond(a, r),
-        }
+    with_request(instance, req, answer, |p: &T, req, a| match p.route(req) {
+        RouteDecision::Pass => a.kind = kind::CONTINUE,
+        RouteDecision::Targets(t) => fill(a, kind::TARGETS, 0, String::new(), t.join("\n"), false),
+        RouteDecision::Respond(r) => respond(a, r),
     })
 }
 

@@ -99,23 +99,19 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
             ),
         ));
     }
-    if r.max_contacts == 0 {
-        out.push(problem(
-            vec![Key("registrar"), Key("max_contacts")],
-            "max_contacts must be at least 1",
-        ));
-    }
-    if c.qualify.failures == 0 {
-        out.push(problem(
-            vec![Key("qualify"), Key("failures")],
-            "failures must be at least 1",
-        ));
-    }
-    if c.qualify.timeout_ms == 0 {
-        out.push(problem(
-            vec![Key("qualify"), Key("timeout_ms")],
-            "timeout_ms must be at least 1",
-        ));
+    // Counts and times that 0 would turn off by accident.
+    let positive = [
+        ("registrar", "max_contacts", r.max_contacts as u64, ""),
+        ("qualify", "failures", u64::from(c.qualify.failures), ""),
+        ("qualify", "timeout_ms", c.qualify.timeout_ms, ""),
+        ("store", "timeout_ms", c.store.timeout_ms, ""),
+        ("auth", "nonce_ttl", c.auth.nonce_ttl, " second"),
+    ];
+    for (table, key, value, unit) in positive {
+        if value == 0 {
+            let message = format!("{key} must be at least 1{unit}");
+            out.push(problem(vec![Key(table), Key(key)], message));
+        }
     }
     let auth_on = c.auth.challenge != Challenge::Off;
     let store = &c.store;
@@ -158,12 +154,6 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
             ));
         }
     }
-    if store.timeout_ms == 0 {
-        out.push(problem(
-            vec![Key("store"), Key("timeout_ms")],
-            "timeout_ms must be at least 1",
-        ));
-    }
     if store.commit_delay_ms > MAX_COMMIT_DELAY_MS {
         out.push(problem(
             vec![Key("store"), Key("commit_delay_ms")],
@@ -174,12 +164,6 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
         out.push(problem(
             vec![Key("auth"), Key("realm")],
             "a realm is needed when no [server] domains are listed",
-        ));
-    }
-    if c.auth.nonce_ttl == 0 {
-        out.push(problem(
-            vec![Key("auth"), Key("nonce_ttl")],
-            "nonce_ttl must be at least 1 second",
         ));
     }
     for (i, h) in c.hooks.iter().enumerate() {

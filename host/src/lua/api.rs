@@ -81,23 +81,19 @@ const ROUTE: u8 = Phase::In(Hook::Route).bit();
 
 macro_rules! entry {
     ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, lua) => {
-        Entry {
-            name: $name,
-            syntax: $syntax,
-            phases: $phases,
-            section: Section::$section,
-            doc: $doc,
-            imp: Imp::Lua,
-        }
+        entry!(@ $name, $syntax, $phases, $section, $doc, Imp::Lua)
     };
     ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, $imp:expr) => {
+        entry!(@ $name, $syntax, $phases, $section, $doc, Imp::Rust($imp))
+    };
+    (@ $name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, $imp:expr) => {
         Entry {
             name: $name,
             syntax: $syntax,
             phases: $phases,
             section: Section::$section,
             doc: $doc,
-            imp: Imp::Rust($imp),
+            imp: $imp,
         }
     };
 }
@@ -126,10 +122,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         REQUEST,
         Request,
         "The From header: its URI, the URI's user, host and port, the tag and the display name (unquoted). Fields that are absent are nil.",
-        |lua, _| with_msg(lua, |m| ret(
-            lua,
-            name_addr_table(lua, m.header(HeaderName::From))?
-        ))
+        |lua, _| header_table(lua, HeaderName::From)
     ),
     entry!(
         "to",
@@ -137,10 +130,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         REQUEST,
         Request,
         "The To header, as `sip.from()` gives From. For a REGISTER, `user@host` of To is the address-of-record.",
-        |lua, _| with_msg(lua, |m| ret(
-            lua,
-            name_addr_table(lua, m.header(HeaderName::To))?
-        ))
+        |lua, _| header_table(lua, HeaderName::To)
     ),
     entry!(
         "call_id",

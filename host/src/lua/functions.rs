@@ -4,10 +4,10 @@
 
 use super::context::{CallData, ScriptName};
 use super::convert;
-use crate::sip::Message;
 use crate::sip::contact::{self, Contacts};
 use crate::sip::name_addr::NameAddr;
 use crate::sip::uri::SipUri;
+use crate::sip::{HeaderName, Message};
 use crate::store::Stores;
 use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 use std::sync::Arc;
@@ -61,6 +61,11 @@ pub(super) fn name_addr_table(lua: &Lua, value: Option<&str>) -> mlua::Result<Va
         Err(_) => t.raw_set("uri", value)?,
     }
     Ok(Value::Table(t))
+}
+
+/// `sip.from()`, `sip.to()`: a name-addr header as a table.
+pub(super) fn header_table(lua: &Lua, h: HeaderName) -> mlua::Result<MultiValue> {
+    with_msg(lua, |m| ret(lua, name_addr_table(lua, m.header(h))?))
 }
 
 pub(super) fn params_table(lua: &Lua, params: &str) -> mlua::Result<Table> {

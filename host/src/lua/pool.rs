@@ -250,13 +250,12 @@ impl Hooks for LuaHooks {
         req: &RequestInfo<'_>,
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
-        let hook = Hook::Bind;
-        let phase = Phase::In(hook);
         let kind = match bind.kind {
             BindKind::Query => "query",
             BindKind::Update => "update",
             BindKind::RemoveAll => "remove-all",
         };
+        let (hook, phase) = (Hook::Bind, Phase::In(Hook::Bind));
         let proposed = &bind.bindings;
         let result = self.with_state(|st| {
             call::run(

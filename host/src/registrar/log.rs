@@ -30,6 +30,23 @@ fn natted(b: &Binding) -> &'static str {
     if b.natted { "True" } else { "False" }
 }
 
+/// The log line of a binding: alias, protocol, registration id, natted and source, then
+/// the line's own fields.
+macro_rules! binding_line {
+    ($target:expr, $aor:expr, $b:expr, $message:literal $(, $field:ident = $value:expr)*) => {
+        tracing::info!(
+            target: $target,
+            alias = $aor,
+            protocol = $b.transport.via_token(),
+            registration_id = %$b.registration_id,
+            natted = natted($b),
+            source = %$b.source,
+            $($field = $value,)*
+            $message
+        )
+    };
+}
+
 /// A history entry without code, contact or registration id.
 fn entry(
     time_ms: u64,
@@ -70,43 +87,23 @@ impl Log {
     }
 
     pub fn added(&self, aor: &str, b: &Binding) {
-        tracing::info!(
-            target: ADMIN,
-            alias = aor,
-            protocol = b.transport.via_token(),
-            registration_id = %b.registration_id,
-            natted = natted(b),
-            source = %b.source,
-            contact = &*b.contact,
-            "Registration added"
-        );
+        binding_line!(ADMIN, aor, b, "Registration added", contact = &*b.contact);
         self.binding(Outcome::Added, aor, b, "Registration added");
     }
 
     pub fn refreshed(&self, aor: &str, b: &Binding) {
-        tracing::info!(
-            target: "sipreg::support",
-            alias = aor,
-            protocol = b.transport.via_token(),
-            registration_id = %b.registration_id,
-            natted = natted(b),
-            source = %b.source,
-            "Registration refreshed"
-        );
+        binding_line!("sipreg::support", aor, b, "Registration refreshed");
         self.binding(Outcome::Refreshed, aor, b, "Registration refreshed");
     }
 
     /// Logs a removal.
     pub fn deleted(&self, aor: &str, b: &Binding, reason: ExpireReason) {
-        tracing::info!(
-            target: ADMIN,
-            alias = aor,
-            protocol = b.transport.via_token(),
-            registration_id = %b.registration_id,
-            natted = natted(b),
-            source = %b.source,
-            reason = reason.as_str(),
-            "Registration deleted"
+        binding_line!(
+            ADMIN,
+            aor,
+            b,
+            "Registration deleted",
+            reason = reason.as_str()
         );
         self.binding(Outcome::Deleted, aor, b, reason.as_str());
     }

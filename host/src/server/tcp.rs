@@ -7,7 +7,7 @@
 use super::Limits;
 use super::send::{Connect, Sender, failed};
 use crate::config::Transport;
-use crate::core::Output;
+use crate::core::{Output, Packet};
 use crate::flows::QUEUE;
 use crate::sip::frame::{Frame, FrameError, next_frame};
 use std::io;
@@ -126,13 +126,13 @@ async fn read_loop(
             match next_frame(&buf, limits.max_message_size) {
                 Ok(Frame::Message(n)) => {
                     out.clear();
-                    core.handle_guarded(
-                        &buf[..n],
-                        peer,
-                        Transport::Tcp,
-                        core.clock().now_ms(),
-                        &mut out,
-                    );
+                    let packet = Packet {
+                        bytes: &buf[..n],
+                        source: peer,
+                        transport: Transport::Tcp,
+                        now_ms: core.clock().now_ms(),
+                    };
+                    core.handle_guarded(packet, &mut out);
                     if let Some(d) = out.durable.take() {
                         // Sent once the change is on disk, by a task of its own so that
                         // the next requests on this connection need not wait.

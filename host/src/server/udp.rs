@@ -5,7 +5,7 @@
 use super::Limits;
 use super::send::Sender;
 use crate::config::Transport;
-use crate::core::Output;
+use crate::core::{Output, Packet};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -82,13 +82,13 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             continue; // a keep-alive
         }
         out.clear();
-        core.handle_guarded(
-            &buf[..n],
-            src,
-            Transport::Udp,
-            core.clock().now_ms(),
-            &mut out,
-        );
+        let packet = Packet {
+            bytes: &buf[..n],
+            source: src,
+            transport: Transport::Udp,
+            now_ms: core.clock().now_ms(),
+        };
+        core.handle_guarded(packet, &mut out);
         if let Some(d) = out.durable.take() {
             // The store's committer sends it once the change is on disk. Copies of just
             // their length: the buffers keep their capacity for the next request.

@@ -74,7 +74,7 @@ fn mutated_messages_never_panic_and_replies_stay_well_formed() {
         for seed in &seeds {
             let m = mutate(&mut rng, seed);
             let mut out = Output::default();
-            h.core.handle(&m, h.source, h.transport, h.now, &mut out);
+            h.core.handle(h.packet(&m), &mut out);
             if !out.reply.is_empty() {
                 replies += 1;
                 let text = String::from_utf8_lossy(&out.reply);

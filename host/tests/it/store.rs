@@ -218,13 +218,13 @@ fn a_failed_commit_is_answered_500() {
     let req = Register::new("zed@example.com")
         .contact("<sip:zed@192.0.2.10>")
         .text();
-    core.handle(
-        req.as_bytes(),
-        "192.0.2.10:5060".parse().unwrap(),
-        Transport::Udp,
-        crate::support::now_ms(),
-        &mut out,
-    );
+    let packet = sipreg::core::Packet {
+        bytes: req.as_bytes(),
+        source: "192.0.2.10:5060".parse().unwrap(),
+        transport: Transport::Udp,
+        now_ms: crate::support::now_ms(),
+    };
+    core.handle(packet, &mut out);
     assert!(out.durable.is_some(), "the 200 waits for the disk");
     assert!(String::from_utf8_lossy(&out.reply).starts_with("SIP/2.0 200 OK\r\n"));
     out.settle();

@@ -4,7 +4,7 @@
 use sipreg::app::{App, Options, StoreChoice};
 use sipreg::clock::Clock;
 use sipreg::config::{self, Transport};
-use sipreg::core::{Core, Output};
+use sipreg::core::{Core, Output, Packet};
 use sipreg::hooks::Hooks;
 use sipreg::kv::Kv;
 use sipreg::lua::LuaHooks;
@@ -209,11 +209,20 @@ impl Harness {
         std::fs::write(path, text).unwrap();
     }
 
+    /// `bytes` as from the harness's source, over its transport, at its time.
+    pub fn packet<'a>(&self, bytes: &'a [u8]) -> Packet<'a> {
+        Packet {
+            bytes,
+            source: self.source,
+            transport: self.transport,
+            now_ms: self.now,
+        }
+    }
+
     /// Sends raw bytes; everything that came out.
     pub fn output(&self, bytes: &[u8]) -> Output {
         let mut out = Output::default();
-        self.core
-            .handle(bytes, self.source, self.transport, self.now, &mut out);
+        self.core.handle(self.packet(bytes), &mut out);
         out.settle();
         out
     }

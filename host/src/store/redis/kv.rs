@@ -4,7 +4,7 @@
 //! counts it), other values as `b:`, `n:` or `s:` text; expiry is Redis's.
 
 use super::Redis;
-use crate::kv::{KvError, KvStore, KvValue};
+use crate::kv::{KvError, KvStore, KvValue, Ttl};
 use std::sync::Arc;
 
 /// `sip.kv` in Redis.
@@ -42,7 +42,7 @@ fn decode(text: &str) -> Option<KvValue> {
 }
 
 /// Milliseconds of a ttl in seconds; `Some(0)` when it is up already.
-fn ttl_ms(ttl_s: Option<f64>) -> Option<u64> {
+fn ttl_ms(ttl_s: Ttl) -> Option<u64> {
     ttl_s.map(|t| {
         if t.is_finite() && t > 0.0 {
             ((t * 1000.0) as u64).max(1)
@@ -81,13 +81,7 @@ impl KvStore for RedisKv {
         Ok(v.as_deref().and_then(decode))
     }
 
-    fn set(
-        &self,
-        key: &str,
-        value: KvValue,
-        ttl_s: Option<f64>,
-        now_ms: u64,
-    ) -> Result<(), KvError> {
+    fn set(&self, key: &str, value: KvValue, ttl_s: Ttl, now_ms: u64) -> Result<(), KvError> {
         let k = self.key(key);
         match ttl_ms(ttl_s) {
             Some(0) => self.delete(key, now_ms).map(|_| ()),
@@ -109,7 +103,7 @@ impl KvStore for RedisKv {
         }
     }
 
-    fn incr(&self, key: &str, by: i64, ttl_s: Option<f64>, _now_ms: u64) -> Result<i64, KvError> {
+    fn incr(&self, key: &str, by: i64, ttl_s: Ttl, _now_ms: u64) -> Result<i64, KvError> {
         let mut call = self.incr.key(self.key(key));
         call.arg(by).arg(ttl_ms(ttl_s).unwrap_or(0));
         let reply: redis::Value = self.redis.run(|c| call.invoke(c)).map_err(unavailable)?;
