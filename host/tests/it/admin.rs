@@ -4,7 +4,7 @@
 
 use crate::process::Process;
 use crate::sippkit::{check, expect, register_message, scenario, sipp};
-use crate::support::{Served, app, serve};
+use crate::support::{Served, app, conf, serve};
 use serde_json::Value;
 use sipreg::config::{self, Transport};
 use std::net::SocketAddr;
@@ -30,12 +30,10 @@ password = "builder"
 
 /// A server with an admin listener on a free loopback port (`admin` adds keys to it).
 pub fn server(admin: &str) -> Served {
-    let toml = format!(
-        r#"
-[server]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-domains = ["127.0.0.1"]
-
+    let toml = conf(
+        "configs/loopback.toml",
+        &format!(
+            r#"
 [store]
 type = "memory"
 
@@ -43,6 +41,7 @@ type = "memory"
 listen = "127.0.0.1:0"
 {admin}
 {ALIASES}"#
+        ),
     );
     let cfg = config::parse(&toml, "admin.toml").unwrap();
     serve(&cfg, app(&cfg, Vec::new()).core)

@@ -7,27 +7,23 @@
 //! same Call-ID (`-cid_str`), and bob's INVITE arrives in bob's registration "call".
 
 use crate::sippkit::{Background, check, expect, scenario, sipp};
-use crate::support::{Served, app, now_ms, serve};
+use crate::support::{Served, app, conf, now_ms, serve};
 use sipreg::config::{self, Transport};
 
 /// sipreg on loopback: open registration for the aliases alice and bob of 127.0.0.1,
 /// the proxy on with Record-Route.
 fn server() -> Served {
-    let toml = r#"
-[server]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-domains = ["127.0.0.1"]
-
-[auth]
-challenge = "off"
-
+    let toml = conf(
+        "configs/loopback.toml",
+        r#"
 [[aliases]]
 alias = "alice@127.0.0.1"
 
 [[aliases]]
 alias = "bob@127.0.0.1"
-"#;
-    let cfg = config::parse(toml, "calls.toml").unwrap();
+"#,
+    );
+    let cfg = config::parse(&toml, "calls.toml").unwrap();
     serve(&cfg, app(&cfg, Vec::new()).core)
 }
 

@@ -157,20 +157,12 @@ fn decisions_of_on_request() {
     );
 }
 
-const AUTH: &str = r#"
-[server]
-listen = ["udp:127.0.0.1:0"]
-domains = ["example.com"]
-
-[auth]
-challenge = "www"
-realm = "example.com"
-algorithms = ["SHA-256", "MD5"]
-
-[[hooks]]
-type = "lua"
-script = "policy.lua"
-"#;
+fn auth() -> String {
+    crate::support::conf(
+        "configs/example.com.toml",
+        "[auth]\nalgorithms = [\"SHA-256\", \"MD5\"]\n\n[[hooks]]\ntype = \"lua\"\nscript = \"policy.lua\"\n",
+    )
+}
 
 /// Digest with credentials from the script: a password, an HA1 (MD5 and SHA-256), and an
 /// identity vouched for without digest.
@@ -198,7 +190,7 @@ fn authenticate_decisions() {
         return M
     "#
     );
-    let h = Harness::with_files(AUTH, &[("policy.lua", &script)]);
+    let h = Harness::with_files(&auth(), &[("policy.lua", &script)]);
     assert_eq!(h.send(&register("trusted@example.com").text()).code, 200);
     assert_eq!(h.send(&register("nobody@example.com").text()).code, 404);
     for (user, pw, alg_index) in [

@@ -3,7 +3,7 @@
 //! included), `old-abi` (says ABI 999), `not-a-plugin` (a library without our symbols),
 //! `short-table` (ABI 1, but a function table shorter than ABI 1's).
 
-use crate::support::{Harness, Register, authorization, find, logged};
+use crate::support::{Harness, Register, authorization, conf, find, logged};
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
 
@@ -38,16 +38,10 @@ fn config(challenge: &str, plugin: &std::path::Path, table: &str, alice: bool) -
     } else {
         ""
     };
-    format!(
+    let extra = format!(
         r#"
-[server]
-listen = ["udp:127.0.0.1:0"]
-domains = ["example.com"]
-
 [auth]
 challenge = "{challenge}"
-realm = "example.com"
-algorithms = ["MD5"]
 
 [[hooks]]
 type = "plugin"
@@ -55,7 +49,8 @@ path = "{}"
 config = {table}
 {aliases}"#,
         plugin.display()
-    )
+    );
+    conf("configs/example.com.toml", &extra)
 }
 
 fn misbehaving(challenge: &str) -> Harness {

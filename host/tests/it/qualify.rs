@@ -3,7 +3,7 @@
 //! that never answers is shown unreachable and removed, the `expire` hooks told once.
 
 use crate::sippkit::{Background, scenario};
-use crate::support::{Served, app, now_ms, serve};
+use crate::support::{Served, app, conf, now_ms, serve};
 use sipreg::config::{self, Transport};
 use sipreg::hooks::{ExpireEvent, ExpireReason, HookError, Hooks};
 use sipreg::qualify::Reach;
@@ -30,14 +30,9 @@ impl Hooks for Unreachable {
 }
 
 fn server(counter: Arc<Unreachable>) -> Served {
-    let toml = r#"
-[server]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-domains = ["127.0.0.1"]
-
-[auth]
-challenge = "off"
-
+    let toml = conf(
+        "configs/loopback.toml",
+        r#"
 [qualify]
 natted_interval = 1
 timeout_ms = 400
@@ -46,8 +41,9 @@ remove_unreachable = true
 
 [admin]
 listen = "127.0.0.1:0"
-"#;
-    let cfg = config::parse(toml, "qualify.toml").unwrap();
+"#,
+    );
+    let cfg = config::parse(&toml, "qualify.toml").unwrap();
     serve(&cfg, app(&cfg, vec![counter]).core)
 }
 

@@ -2,7 +2,7 @@
 //! `examples/` (a copy, so tests may change its files).
 
 use crate::lua::bump_mtime;
-use crate::support::{Harness, Register, authorization, find, logged};
+use crate::support::{Harness, Register, authorization, conf, data, find, logged};
 
 pub fn register(aor: &str) -> Register {
     Register::new(aor).contact(&format!(
@@ -94,32 +94,14 @@ pub const EXPECTED: [(&str, u16); 10] = [
     ("alice over tcp", 200),
 ];
 
-const BUILTIN_ALIASES: &str = r#"
-[server]
-listen = ["udp:127.0.0.1:0"]
-domains = ["example.com"]
-
-[auth]
-challenge = "www"
-realm = "example.com"
-algorithms = ["MD5"]
-
-[[aliases]]
-alias = "alice@example.com"
-username = "alice"
-password = "wonderland"
-transports = ["udp", "tcp"]
-
-[[aliases]]
-alias = "bob@example.com"
-username = "bob"
-password = "builder"
-transports = ["udp"]
-"#;
+/// The battery's aliases (alice over UDP and TCP, bob over UDP) in the built-in list.
+fn builtin_aliases() -> String {
+    conf("configs/example.com.toml", &data("battery/aliases.toml"))
+}
 
 #[test]
 fn device_aliases_behave_like_the_builtin_alias_list() {
-    let mut builtin = Harness::new(BUILTIN_ALIASES);
+    let mut builtin = Harness::new(&builtin_aliases());
     let mut lua = Harness::example("device-aliases");
     let expected = EXPECTED.to_vec();
     assert_eq!(alias_battery(&mut builtin), expected, "built-in");

@@ -4,7 +4,7 @@
 //! MD5 first; SHA-256 is covered by our own client in `digest`.
 
 use crate::sippkit::{check, expect, register_message as register, scenario, sipp};
-use crate::support::{Served, app, now_ms, serve};
+use crate::support::{Served, app, conf, now_ms, serve};
 use sipreg::config::{self, Transport};
 use std::sync::Arc;
 
@@ -16,12 +16,10 @@ fn server(challenge: &str) -> Served {
     } else {
         "[[aliases]]\nalias = \"alice@127.0.0.1\"\nusername = \"alice\"\npassword = \"wonderland\"\n"
     };
-    let toml = format!(
-        r#"
-[server]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-domains = ["127.0.0.1"]
-
+    let toml = conf(
+        "configs/loopback.toml",
+        &format!(
+            r#"
 [registrar]
 min_expires = 60
 max_contacts = 5
@@ -32,6 +30,7 @@ realm = "127.0.0.1"
 algorithms = ["MD5", "SHA-256"]
 
 {aliases}"#
+        ),
     );
     let cfg = config::parse(&toml, "sipp.toml").unwrap();
     serve(&cfg, app(&cfg, Vec::new()).core)

@@ -396,13 +396,45 @@ impl Register {
     }
 }
 
+/// The text of a file of `host/tests/data/`.
+pub fn data(path: &str) -> String {
+    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+/// A configuration: the file `base` of `host/tests/data/` with `extra` (TOML text) over
+/// it: its tables merged key by key, its values replacing the base's, its arrays of
+/// tables (`[[aliases]]`, `[[hooks]]`) added to the base's.
+pub fn conf(base: &str, extra: &str) -> String {
+    fn merge(into: &mut toml::Table, from: toml::Table) {
+        for (k, v) in from {
+            match (into.get_mut(&k), v) {
+                (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+                (Some(toml::Value::Array(a)), toml::Value::Array(b))
+                    if b.iter().all(toml::Value::is_table) =>
+                {
+                    a.extend(b)
+                }
+                (_, v) => {
+                    into.insert(k, v);
+                }
+            }
+        }
+    }
+    let mut table: toml::Table = data(base).parse().unwrap_or_else(|e| panic!("{base}: {e}"));
+    let extra: toml::Table = extra.parse().unwrap_or_else(|e| panic!("{e}\n{extra}"));
+    merge(&mut table, extra);
+    toml::to_string(&table).unwrap()
+}
+
 /// A configuration with alice (UDP and TCP), bob (UDP only) and carol (HA1), on example.com.
 pub fn config(challenge: &str, extra_registrar: &str) -> String {
-    format!(
+    let extra = format!(
         r#"
 [server]
 listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-domains = ["example.com"]
 
 [registrar]
 default_expires = 3600
@@ -413,29 +445,19 @@ max_contacts = 3
 
 [auth]
 challenge = "{challenge}"
-realm = "example.com"
 algorithms = ["SHA-256", "MD5"]
 nonce_ttl = 300
 
-[[aliases]]
-alias = "alice@example.com"
-username = "alice"
-password = "wonderland"
-transports = ["udp", "tcp"]
-
-[[aliases]]
-alias = "bob@example.com"
-username = "bob"
-password = "builder"
-transports = ["udp"]
-
+{aliases}
 [[aliases]]
 alias = "carol@example.com"
 username = "carol"
 ha1 = "{carol_ha1}"
 "#,
+        aliases = data("battery/aliases.toml"),
         carol_ha1 = md5_hex("carol:example.com:secret")
-    )
+    );
+    conf("configs/example.com.toml", &extra)
 }
 
 pub fn md5_hex(s: &str) -> String {

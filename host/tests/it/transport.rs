@@ -1,22 +1,18 @@
 //! The transports over real loopback sockets: TCP framing, CRLF keep-alive, the size limit,
 //! the idle timeout, replies on the request's connection; UDP request and reply.
 
-use crate::support::{Reply, Served, app, serve};
+use crate::support::{Reply, Served, app, conf, serve};
 use sipreg::config::{self, Transport};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 fn start() -> Served {
-    let toml = r#"
-[server]
-listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0"]
-max_message_size = 2000
-tcp_idle_timeout = 1
-[auth]
-challenge = "off"
-"#;
-    let cfg = config::parse(toml, "t.toml").unwrap();
+    let toml = conf(
+        "configs/loopback.toml",
+        "[server]\nmax_message_size = 2000\ntcp_idle_timeout = 1\n",
+    );
+    let cfg = config::parse(&toml, "t.toml").unwrap();
     serve(&cfg, app(&cfg, Vec::new()).core)
 }
 

@@ -4,8 +4,8 @@
 //! all three.
 
 use plugin_api::{
-    Auth, AuthDecision, Bind, Decision, Expire, ExpireReason, Host, KvValue, Plugin, Reply,
-    Request, RouteDecision, Secret, Transport, declare_plugin,
+    Auth, AuthDecision, Bind, Decision, Expire, Host, KvValue, Plugin, Reply, Request,
+    RouteDecision, Secret, Transport, declare_plugin,
 };
 
 /// An alias: its owner, the owner's password, and whether TCP is enabled (UDP always is).
@@ -67,16 +67,9 @@ impl Plugin for Battery {
     }
 
     fn expire(&self, event: &Expire<'_>) {
-        let reason = match event.reason {
-            ExpireReason::Expired => "expired",
-            ExpireReason::Unregistered => "unregistered",
-            ExpireReason::Evicted => "evicted",
-            ExpireReason::Unreachable => "unreachable",
-            ExpireReason::Administrative => "administrative",
-        };
         let key = format!("expired:{}", event.aor);
-        self.host
-            .kv_set(&key, &KvValue::Str(reason.to_owned()), None);
+        let reason = KvValue::Str(event.reason.token().to_owned());
+        self.host.kv_set(&key, &reason, None);
     }
 
     fn route(&self, req: &Request<'_>) -> RouteDecision {
