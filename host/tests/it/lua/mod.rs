@@ -1,0 +1,84 @@
+//! Lua hooks: every `sip` function and hook from a script (`hooks.rs`), the sandbox and
+//! the limits (`sandbox.rs`), load errors and reloads (`reload.rs`), the configuration
+//! table and the API reference (here). Each test runs a real script in the real states
+//! of a core.
+
+mod hooks;
+mod reload;
+mod sandbox;
+
+use crate::support::{Harness, Register, authorization, config, find, logged};
+
+const OPEN: &str = r#"
+[server]
+listen = ["udp:127.0.0.1:0"]
+domains = ["example.com"]
+
+[auth]
+challenge = "off"
+"#;
+
+const HOOK: &str = r#"
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+"#;
+
+/// An open registrar (no auth, no alias list) with `script` as its policy.
+fn lua(script: &str) -> Harness {
+    Harness::with_files(&format!("{OPEN}{HOOK}"), &[("policy.lua", script)])
+}
+
+fn register(aor: &str) -> Register {
+    Register::new(aor).contact("<sip:dev@192.0.2.10:5060>")
+}
+
+/// Moves a file's modification time forward, so that a change is seen on any clock.
+pub fn bump_mtime(h: &Harness, name: &str) {
+    let path = h.dir.as_ref().unwrap().path().join(name);
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    f.set_modified(later).unwrap();
+}
+
+#[test]
+fn config_table_reaches_the_script() {
+    let cfg = format!(
+        "{OPEN}{HOOK}config = {{ greeting = \"hello\", limit = 3, list = [\"a\", \"b\"], nested = {{ on = true }} }}\n"
+    );
+    let h = Harness::with_files(
+        &cfg,
+        &[(
+            "policy.lua",
+            r#"
+            local c = sip.config()
+            return { on_request = function()
+              return sip.respond(403, c.greeting .. " " .. c.limit .. " " .. #c.list .. c.list[2] .. " " .. tostring(c.nested.on))
+            end }
+        "#,
+        )],
+    );
+    assert_eq!(
+        h.send(&register("a@example.com").text()).reason,
+        "hello 3 2b true"
+    );
+}
+
+/// The script's hooks come before the built-in ones, which still run when it has no opinion.
+#[test]
+fn builtin_runs_after_the_script() {
+    let cfg = config("off", "").replace("[[aliases]]", &format!("{HOOK}\n[[aliases]]"));
+    let h = Harness::with_files(&cfg, &[("policy.lua", "return { bind = function() end }")]);
+    assert_eq!(h.send(&register("alice@example.com").text()).code, 200);
+    assert_eq!(h.send(&register("nobody@example.com").text()).code, 403);
+}
+
+#[test]
+fn api_reference_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/lua-api.md");
+    let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        on_disk == sipreg::lua::api_markdown(),
+        "docs/lua-api.md is stale: run `cargo run -- lua-api > docs/lua-api.md`"
+    );
+}

@@ -1,0 +1,169 @@
+//! What a script cannot reach, and the memory and instruction limits that fail one
+//! request, never the server.
+
+use super::*;
+
+#[test]
+fn sandbox() {
+    let h = Harness::with_files(
+        &format!("{OPEN}{HOOK}"),
+        &[
+            (
+                "policy.lua",
+                r#"
+                local util = require("lib.util")
+                local M = {}
+                local probes = {
+                  io = function() return io == nil end,
+                  os = function() return os.execute == nil and os.getenv == nil and os.remove == nil and type(os.time()) == "number" and type(os.date("%Y")) == "string" end,
+                  dofile = function() return dofile == nil and loadfile == nil end,
+                  dump = function() return string.dump == nil end,
+                  bytecode = function() local f, e = load("\27Lua\84\0", "b", "b") return f == nil end,
+                  text = function() return load("return 1 + 1")() == 2 end,
+                  debug = function() return debug == nil and package == nil end,
+                  require_outside = function() return not pcall(require, "../secret") end,
+                  util = function() return util.twice(21) == 42 end,
+                  string_mt = function() return getmetatable("") == false end,
+                }
+                function M.on_request(ctx)
+                  local which = sip.header("X-Probe")
+                  if which == "global" then leaked = 1 end
+                  if which == "library" then string.upper = nil end
+                  if which == "rawset" then rawset(_G, "leaked", 1) end
+                  if which == "sip" then sip.method = nil end
+                  if probes[which] then return sip.respond(403, tostring(probes[which]())) end
+                end
+                return M
+            "#,
+            ),
+            (
+                "lib/util.lua",
+                "return { twice = function(x) return 2 * x end }",
+            ),
+            ("secret.lua", "return {}"),
+        ],
+    );
+    let probe = |p: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Probe: {p}"))
+                .text(),
+        )
+    };
+    for p in [
+        "io",
+        "os",
+        "dofile",
+        "dump",
+        "bytecode",
+        "text",
+        "debug",
+        "require_outside",
+        "util",
+        "string_mt",
+    ] {
+        assert_eq!(probe(p).reason, "true", "probe {p}");
+    }
+    let lines = logged(|| {
+        for p in ["global", "library", "rawset", "sip"] {
+            assert_eq!(probe(p).code, 500, "{p}");
+        }
+    });
+    find(
+        &lines,
+        &["the global table is read-only: cannot set 'leaked'"],
+    );
+    find(&lines, &["string is read-only: cannot set 'upper'"]);
+    find(&lines, &["sip is read-only: cannot set 'method'"]);
+    // nothing leaked: the next request sees the same world
+    assert_eq!(probe("text").reason, "true");
+}
+
+const LIMITED: &str = r#"
+[[hooks]]
+type = "lua"
+script = "policy.lua"
+memory_limit_mib = 4
+instruction_budget = 2000000
+"#;
+
+#[test]
+fn limits_fail_the_request_not_the_server() {
+    let h = Harness::with_files(
+        &format!("{OPEN}{LIMITED}"),
+        &[(
+            "policy.lua",
+            r#"
+            local M = {}
+            local calls = 0
+            function M.on_request(ctx)
+              calls = calls + 1
+              local t = sip.header("X-Bomb")
+              if t == "loop" then while true do end end
+              if t == "pcall-loop" then
+                while true do pcall(function() while true do end end) end
+              end
+              if t == "string" then local s = string.rep("x", 64 * 1024 * 1024) end
+              if t == "table" then local a = {} for i = 1, 1e9 do a[i] = i end end
+              if t == "pcall-table" then
+                for _ = 1, 100 do pcall(function() local a = {} for i = 1, 1e9 do a[i] = {i} end end) end
+              end
+              if t == "coroutine" then
+                local co = coroutine.create(function() while true do end end)
+                while true do coroutine.resume(co) end
+              end
+              if t == "calls" then return sip.respond(403, tostring(calls)) end
+            end
+            return M
+        "#,
+        )],
+    );
+    let bomb = |t: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Bomb: {t}"))
+                .text(),
+        )
+    };
+    assert_eq!(bomb("calls").reason, "1");
+    for (t, limit) in [
+        ("loop", "instruction budget of 2000000 exceeded"),
+        ("pcall-loop", "instruction budget of 2000000 exceeded"),
+        ("coroutine", "instruction budget of 2000000 exceeded"),
+        ("string", "memory limit of 4 MiB exceeded"),
+        ("table", "memory limit of 4 MiB exceeded"),
+        ("pcall-table", "memory limit of 4 MiB exceeded"),
+    ] {
+        let lines = logged(|| assert_eq!(bomb(t).code, 500, "{t}"));
+        let l = find(&lines, &["Lua limit exceeded"]);
+        assert!(
+            l.contains(limit) && l.contains("policy.lua") && l.contains("on_request"),
+            "{t}: {l}"
+        );
+        // the state was replaced: its counter starts again, and it still answers
+        assert_eq!(bomb("calls").code, 403, "after {t}");
+        assert_eq!(
+            h.send(&register("b@example.com").text()).code,
+            200,
+            "after {t}"
+        );
+    }
+    // /metrics counts each limit and each failed call of the script's hook.
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    let value = |parts: &[&str]| {
+        let line = metrics
+            .lines()
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .unwrap_or_else(|| panic!("no {parts:?} in\n{metrics}"));
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let events = "sipreg_hook_events_total{";
+    assert_eq!(
+        value(&[events, "policy.lua", "instruction_budget_exceeded"]),
+        "3"
+    );
+    assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "3");
+    let errors = "sipreg_hook_errors_total{hook=\"on_request\"";
+    assert_eq!(value(&[errors, "policy.lua"]), "6");
+    assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
+}
