@@ -22,7 +22,7 @@ pub enum StoreChoice {
     Configured,
     /// Fresh ones in memory, whatever `[store]` says (`sipreg try`, `sipreg check`).
     Memory,
-    /// These (a test that keeps a store across two builds).
+    /// These (a test that keeps a store across two builds), on the options' clock.
     Given(Stores),
 }
 
@@ -105,7 +105,10 @@ impl App {
                 store::open(config, options.clock.clone()).map_err(BuildError::Store)?
             }
             StoreChoice::Memory => Stores::memory(options.clock.clone()),
-            StoreChoice::Given(s) => s,
+            StoreChoice::Given(s) => Stores {
+                clock: options.clock.clone(),
+                ..s
+            },
         };
         let configured =
             hooks::load(config, &stores, options.states_per_script).map_err(BuildError::Hooks)?;

@@ -495,6 +495,7 @@ fn rate_guard(package: &str) {
         let r = h.send(&register("alice@example.com").cseq(200).header("Authorization: Digest username=\"alice\", realm=\"example.com\", nonce=\"x\", uri=\"sip:example.com\", response=\"0\"").text());
         assert_eq!((r.code, r.reason.as_str()), (403, "Banned"));
     });
+    let banned_at = h.now;
     find(
         &lines,
         &[
@@ -534,6 +535,18 @@ fn rate_guard(package: &str) {
     assert_eq!(
         crate::scripts::with_digest(&h, "alice@example.com", "alice", "wonderland", 700),
         200
+    );
+    // the ban's key lives 60 s of the clock the plugin reads (the harness's, set at the
+    // third failure, a second before `banned_at`): over then
+    h.source = "192.0.2.30:5060".parse().unwrap();
+    h.now = banned_at + 58_000;
+    let banned = h.send(&register("alice@example.com").cseq(800).text()).code;
+    assert_eq!(banned, 403, "still banned");
+    h.now = banned_at + 60_000;
+    assert_eq!(
+        h.send(&register("alice@example.com").cseq(900).text()).code,
+        401,
+        "the ban is over"
     );
 }
 

@@ -26,7 +26,7 @@ pub fn now_ms() -> u64 {
 /// The application `cfg` describes, built by the server's own wiring point over memory
 /// stores, with `extra` Rust hooks asked ahead of the configured ones.
 pub fn app(cfg: &config::Config, extra: Vec<Arc<dyn Hooks>>) -> App {
-    try_app(cfg, extra, StoreChoice::Memory).unwrap_or_else(|e| panic!("{e}"))
+    try_app(cfg, extra, StoreChoice::Memory, Clock::system()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// [`app`] over this location store (and a fresh `sip.kv`).
@@ -36,19 +36,21 @@ pub fn app_on(cfg: &config::Config, location: Arc<dyn LocationStore>) -> App {
         kv: Arc::new(Kv::new()),
         clock: Clock::system(),
     };
-    try_app(cfg, Vec::new(), StoreChoice::Given(stores)).unwrap_or_else(|e| panic!("{e}"))
+    try_app(cfg, Vec::new(), StoreChoice::Given(stores), Clock::system())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn try_app(
     cfg: &config::Config,
     extra: Vec<Arc<dyn Hooks>>,
     stores: StoreChoice,
+    clock: Clock,
 ) -> Result<App, String> {
     let options = Options {
         stores,
+        clock,
         states_per_script: 2,
         extra,
-        ..Options::offline()
     };
     App::build(cfg, options).map_err(|e| match e {
         sipreg::app::BuildError::Hooks(errors) => errors.join("\n"),
@@ -109,7 +111,7 @@ impl Harness {
         stores: StoreChoice,
         keep: Vec<Box<dyn std::any::Any>>,
     ) -> Result<Harness, String> {
-        let app = try_app(cfg, extra, stores)?;
+        let app = try_app(cfg, extra, stores, Clock::manual(T0))?;
         Ok(Harness {
             core: app.core,
             now: T0,
@@ -153,7 +155,7 @@ impl Harness {
         let stores = Stores {
             location,
             kv: Arc::new(Kv::new()),
-            clock: Clock::system(),
+            clock: Clock::manual(T0),
         };
         Harness::built_on(&cfg, Vec::new(), None, StoreChoice::Given(stores), keep)
             .unwrap_or_else(|e| panic!("{e}"))
@@ -219,8 +221,10 @@ impl Harness {
         }
     }
 
-    /// Sends raw bytes; everything that came out.
+    /// Sends raw bytes; everything that came out. The harness's clock (the one its
+    /// stores and hooks read outside a request) is set to `now` first.
     pub fn output(&self, bytes: &[u8]) -> Output {
+        self.stores.clock.set(self.now);
         let mut out = Output::default();
         self.core.handle(self.packet(bytes), &mut out);
         out.settle();
