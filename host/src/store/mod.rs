@@ -96,8 +96,19 @@ pub fn open(config: &Config, clock: Clock) -> Result<Stores, StoreError> {
                 }
             }
             let prefix = &config.store.prefix;
+            let location = redis::RedisLocation::new(redis.clone(), prefix);
+            match location.migrate() {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(target: "sipreg::store", bindings = n, "bindings moved from the Redis layout before buckets");
+                }
+                // Redis is down, logged above: the next start moves them.
+                Err(e) => {
+                    tracing::warn!(target: "sipreg::store", error = %e, "bindings of the Redis layout before buckets not moved");
+                }
+            }
             return Ok(Stores {
-                location: Arc::new(redis::RedisLocation::new(redis.clone(), prefix)),
+                location: Arc::new(location),
                 kv: Arc::new(redis::RedisKv::new(redis, prefix)),
                 clock,
             });

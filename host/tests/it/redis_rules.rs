@@ -113,3 +113,64 @@ fn the_keys_of_an_aor_share_one_cluster_slot() {
         slots.len()
     );
 }
+
+/// Bindings written in the layout before buckets (`<prefix>:aor:<aor>`, one
+/// `<prefix>:due`) move into their bucket when the store migrates (at start): found by a
+/// lookup, expired once, the old keys gone; a second migration moves nothing.
+#[test]
+fn bindings_of_the_layout_before_buckets_are_moved() {
+    let server = RedisServer::start();
+    let redis = Arc::new(Redis::new(&server.url(), Duration::from_secs(2)).unwrap());
+    let store = RedisLocation::new(redis.clone(), "old");
+    let now = crate::support::now_ms();
+    register(&store, "sip:a@192.0.2.1", "call-a", 1, now);
+    // Move the AOR back into the old layout by hand.
+    let (key, due) = (store.key("shared@x"), store.due_key("shared@x"));
+    let members: Vec<(String, u64)> = redis
+        .run(|c| {
+            redis::cmd("ZRANGE")
+                .arg(&due)
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query(c)
+        })
+        .unwrap();
+    assert_eq!(members.len(), 1);
+    redis
+        .run(|c| {
+            redis::pipe()
+                .cmd("RENAME")
+                .arg(&key)
+                .arg("old:aor:shared@x")
+                .cmd("HDEL")
+                .arg("old:aor:shared@x")
+                .arg("_v")
+                .cmd("DEL")
+                .arg(&due)
+                .cmd("ZADD")
+                .arg("old:due")
+                .arg(members[0].1)
+                .arg(&members[0].0)
+                .query::<()>(c)
+        })
+        .unwrap();
+    assert!(
+        store.lookup("shared@x", now).unwrap().is_empty(),
+        "not seen before"
+    );
+    assert_eq!(store.migrate().unwrap(), 1);
+    let found = store.lookup("shared@x", now).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(&*found[0].contact, "sip:a@192.0.2.1");
+    let exists = |k: &str| -> bool { redis.run(|c| redis::cmd("EXISTS").arg(k).query(c)).unwrap() };
+    assert!(
+        !exists("old:aor:shared@x") && !exists("old:due"),
+        "the old keys are gone"
+    );
+    assert_eq!(store.migrate().unwrap(), 0, "nothing left to move");
+    // the moved binding is updated and expires like any other
+    let events = register(&store, "sip:a@192.0.2.1", "call-a", 2, now + 1);
+    assert!(matches!(events[..], [Event::Refreshed(_)]), "{events:?}");
+    assert_eq!(store.expire_due(now + 700_000).len(), 1);
+}

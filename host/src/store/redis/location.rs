@@ -43,6 +43,7 @@ pub struct RedisLocation {
     write: redis::Script,
     expire: redis::Script,
     remove: redis::Script,
+    migrate: redis::Script,
 }
 
 impl std::fmt::Debug for RedisLocation {
@@ -112,7 +113,53 @@ impl RedisLocation {
             write: redis::Script::new(include_str!("write.lua")),
             expire: redis::Script::new(include_str!("expire.lua")),
             remove: redis::Script::new(include_str!("remove.lua")),
+            migrate: redis::Script::new(include_str!("migrate.lua")),
         }
+    }
+
+    /// Moves the AORs of the layout before buckets (`<prefix>:aor:<aor>` and one
+    /// `<prefix>:due`, written by sipreg before AORs were bucketed) into their buckets,
+    /// so that an upgrade loses no binding; how many bindings moved. Each AOR moves in one
+    /// script; run at start, on any number of nodes at once.
+    ///
+    /// # Errors
+    /// Redis cannot answer (what moved before stays moved).
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let old_prefix = format!("{}:aor:", self.prefix);
+        let old_due = format!("{}:due", self.prefix);
+        let pattern = format!("{}*", glob_escape(&old_prefix));
+        let mut moved = 0;
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self.redis.run(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query(c)
+            })?;
+            for old in &keys {
+                let aor = &old[old_prefix.len()..];
+                let mut call = self.migrate.key(old);
+                call.key(self.key(aor))
+                    .key(self.due_key(aor))
+                    .key(&old_due)
+                    .arg(aor)
+                    .arg(GRACE_MS);
+                let n: usize = self.redis.run(|c| call.invoke(c))?;
+                moved += n;
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // What is left of the old expiry set names bindings Redis already dropped.
+        self.redis
+            .run(|c| redis::cmd("DEL").arg(&old_due).query::<()>(c))?;
+        Ok(moved)
     }
 
     /// The prefix of the AOR keys of bucket `n`.
