@@ -129,18 +129,8 @@ impl RedisLocation {
         let old_due = format!("{}:due", self.prefix);
         let pattern = format!("{}*", glob_escape(&old_prefix));
         let mut moved = 0;
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = self.redis.run(|c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(500)
-                    .query(c)
-            })?;
-            for old in &keys {
+        self.each_key(&pattern, |keys| {
+            for old in keys {
                 let aor = &old[old_prefix.len()..];
                 let mut call = self.migrate.key(old);
                 call.key(self.key(aor))
@@ -151,11 +141,8 @@ impl RedisLocation {
                 let n: usize = self.redis.run(|c| call.invoke(c))?;
                 moved += n;
             }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+            Ok(())
+        })?;
         // What is left of the old expiry set names bindings Redis already dropped.
         self.redis
             .run(|c| redis::cmd("DEL").arg(&old_due).query::<()>(c))?;
@@ -179,6 +166,34 @@ impl RedisLocation {
 
     fn due(&self, n: u32) -> String {
         format!("{}:{{b{n}}}:due", self.prefix)
+    }
+
+    /// Calls `each` with every batch of the keys that match `pattern` (a `SCAN`: keys
+    /// written meanwhile may or may not be seen), batches that are not empty.
+    fn each_key(
+        &self,
+        pattern: &str,
+        mut each: impl FnMut(&[String]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self.redis.run(|c| {
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(pattern)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query(c)
+            })?;
+            if !keys.is_empty() {
+                each(&keys)?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 
     /// The AOR's fields, decoded (the version apart).
@@ -315,41 +330,26 @@ impl LocationStore for RedisLocation {
 
     fn scan(&self, now_ms: u64, visit: &mut dyn FnMut(&str, &Binding)) -> Result<(), StoreError> {
         let pattern = format!("{}:{{b*}}:aor:*", glob_escape(&self.prefix));
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = self.redis.run(|c| {
-                redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(500)
-                    .query(c)
+        self.each_key(&pattern, |keys| {
+            let values: Vec<Vec<(String, String)>> = self.redis.run(|c| {
+                let mut pipe = redis::pipe();
+                for k in keys {
+                    pipe.cmd("HGETALL").arg(k);
+                }
+                pipe.query(c)
             })?;
-            if !keys.is_empty() {
-                let values: Vec<Vec<(String, String)>> = self.redis.run(|c| {
-                    let mut pipe = redis::pipe();
-                    for k in &keys {
-                        pipe.cmd("HGETALL").arg(k);
-                    }
-                    pipe.query(c)
-                })?;
-                for (key, fields) in keys.iter().zip(values) {
-                    let Some((_, aor)) = key.split_once("}:aor:") else {
-                        continue;
-                    };
-                    for b in Self::decode_fields(fields)?.bindings {
-                        if b.expires_at_ms > now_ms {
-                            visit(aor, &b);
-                        }
+            for (key, fields) in keys.iter().zip(values) {
+                let Some((_, aor)) = key.split_once("}:aor:") else {
+                    continue;
+                };
+                for b in Self::decode_fields(fields)?.bindings {
+                    if b.expires_at_ms > now_ms {
+                        visit(aor, &b);
                     }
                 }
             }
-            if next == 0 {
-                return Ok(());
-            }
-            cursor = next;
-        }
+            Ok(())
+        })
     }
 
     fn count(&self) -> Result<usize, StoreError> {
