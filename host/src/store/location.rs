@@ -374,11 +374,17 @@ mod tests {
         let l = Location::new();
         l.update("a@x", &update("c1", 1, 0, vec![change("sip:a@1", 60)]))
             .unwrap();
-        // at 60 s its time is up but no expiry ran; a new contact's update drops it
+        // at 60 s its time is up but no expiry ran; a new contact's update drops it, and
+        // reports it expired (once: the timer does not report it again)
         let r = l
             .update("a@x", &update("c2", 1, 60_000, vec![change("sip:a@2", 60)]))
             .unwrap();
         assert_eq!(r.bindings.len(), 1);
+        assert!(
+            matches!(&r.events[..], [Event::Added(_), Event::Removed(b, ExpireReason::Expired)] if &*b.key == "sip:a@1"),
+            "{:?}",
+            r.events
+        );
         assert_eq!(l.len(), 1);
         assert!(l.expire_due(60_000).is_empty());
         assert_eq!(l.expire_due(120_000).len(), 1);

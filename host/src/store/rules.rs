@@ -2,8 +2,8 @@
 //! [`Update`] in, the AOR's new bindings and the [`Event`]s out. The CSeq order (a
 //! retransmission changes nothing, a replay is refused), `max_contacts` (the binding
 //! refreshed least recently is evicted), RFC 5626 flows (a contact with `+sip.instance`
-//! and `reg-id` writes the binding with the same pair), upsert, and the pruning of
-//! bindings whose time is up.
+//! and `reg-id` writes the binding with the same pair), upsert, and the removal of
+//! bindings whose time is up (reported as expired, like the timer's).
 //!
 //! [`apply`] works on the list in place and checks everything before it changes anything,
 //! so a refusal leaves the list as it was. It touches nothing but the list: what a store
@@ -175,14 +175,12 @@ pub fn apply(
         }
         evict(bindings, u, effects, &mut events);
     }
-    // Bindings whose time is up but that no expiry removed yet are not kept.
-    bindings.retain(|b| {
-        let live = b.expires_at_ms > u.now_ms;
-        if !live {
-            effects.dropped(b);
-        }
-        live
-    });
+    // Bindings whose time is up but that no expiry removed yet go now, reported as
+    // expired (the expiry index or set no longer holds them: reported once).
+    for b in bindings.extract_if(.., |b| b.expires_at_ms <= u.now_ms) {
+        effects.dropped(&b);
+        events.push(Event::Removed(b, ExpireReason::Expired));
+    }
     Ok(Outcome {
         events,
         retransmission,
