@@ -19,66 +19,15 @@ use crate::store::{Durable, Stores};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use summary::{summarise_request, summarise_response};
+
+mod io;
+mod summary;
+
+pub use io::{Handled, Output, Packet};
 
 /// Option tags this registrar supports (a `Require` naming any other gets 420).
 pub const SUPPORTED: &[&str] = &["outbound", "path"];
-
-/// One message as a transport received it: its bytes, where from, and when (the
-/// clock's time as it arrived).
-#[derive(Debug, Clone, Copy)]
-pub struct Packet<'a> {
-    pub bytes: &'a [u8],
-    pub source: SocketAddr,
-    pub transport: Transport,
-    pub now_ms: u64,
-}
-
-/// What became of one message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    /// A reply was written.
-    Replied,
-    /// The message goes on to another destination (`Output::forward`).
-    Forwarded,
-    /// Nothing to answer (an ACK, a response, or a hook's `Drop`).
-    Silent,
-    /// Unusable: no reply possible; counted.
-    Dropped,
-}
-
-/// What handling one message produced: at most a reply to the sender and at most one
-/// message for somebody else (the proxy is stateless: it never forks).
-#[derive(Debug, Default)]
-pub struct Output {
-    /// The reply, for the socket or connection the message came on.
-    pub reply: Vec<u8>,
-    pub forward: Option<Outgoing>,
-    /// When set, `reply` (a REGISTER's 200) may be sent only once this is kept, and
-    /// `fallback` (a 500) is sent instead if it fails: the transport hands both over with
-    /// [`Durable::then`] rather than waiting.
-    pub durable: Option<Durable>,
-    pub fallback: Vec<u8>,
-}
-
-impl Output {
-    /// Empties it, keeping the reply buffer's capacity.
-    pub fn clear(&mut self) {
-        self.reply.clear();
-        self.forward = None;
-        self.durable = None;
-        self.fallback.clear();
-    }
-
-    /// Waits for the store when the reply waits for it, and leaves in `reply` what is to
-    /// be sent (for callers that may block: tests, `sipreg try`).
-    pub fn settle(&mut self) {
-        if let Some(d) = self.durable.take()
-            && !d.wait()
-        {
-            self.reply = std::mem::take(&mut self.fallback);
-        }
-    }
-}
 
 /// Counters of what was not answered.
 #[derive(Debug, Default)]
@@ -408,45 +357,4 @@ impl Core {
         self.kv.purge(now_ms);
         self.registrar.expire_due(now_ms)
     }
-}
-
-fn contacts_of(msg: &Message) -> String {
-    msg.headers_named(HeaderName::Contact)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn summarise_request(msg: &Message, src: SocketAddr, transport: Transport) {
-    tracing::info!(
-        target: "sipreg::support",
-        src_address = %src.ip(),
-        src_port = src.port(),
-        transport = transport.via_token(),
-        method = %msg.method().map(ToString::to_string).unwrap_or_default(),
-        request_uri = msg.request_uri().unwrap_or(""),
-        from = msg.header(HeaderName::From).unwrap_or(""),
-        to = msg.header(HeaderName::To).unwrap_or(""),
-        contacts = %contacts_of(msg),
-        call_id = msg.header(HeaderName::CallId).unwrap_or(""),
-        cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
-        "Summarised received SIP request"
-    );
-}
-
-fn summarise_response(msg: &Message, src: SocketAddr, transport: Transport, reply: &Reply) {
-    tracing::info!(
-        target: "sipreg::support",
-        dst_address = %src.ip(),
-        dst_port = src.port(),
-        transport = transport.via_token(),
-        method = %msg.method().map(ToString::to_string).unwrap_or_default(),
-        from = msg.header(HeaderName::From).unwrap_or(""),
-        to = msg.header(HeaderName::To).unwrap_or(""),
-        contacts = %reply.headers.iter().filter(|(n, _)| n == "Contact").map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(", "),
-        call_id = msg.header(HeaderName::CallId).unwrap_or(""),
-        cseq = msg.header(HeaderName::CSeq).unwrap_or(""),
-        status_code = reply.code,
-        reason = %reply.reason,
-        "Summarised sending SIP response"
-    );
 }

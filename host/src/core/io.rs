@@ -1,0 +1,65 @@
+//! What goes in and out of the core: a [`Packet`] as a transport received it, the
+//! [`Output`] it produced (a reply, a forward, a reply that waits for the store), and what
+//! became of it ([`Handled`]).
+
+use crate::config::Transport;
+use crate::proxy::Outgoing;
+use crate::store::Durable;
+use std::net::SocketAddr;
+
+/// One message as a transport received it: its bytes, where from, and when (the
+/// clock's time as it arrived).
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    pub bytes: &'a [u8],
+    pub source: SocketAddr,
+    pub transport: Transport,
+    pub now_ms: u64,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// A reply was written.
+    Replied,
+    /// The message goes on to another destination (`Output::forward`).
+    Forwarded,
+    /// Nothing to answer (an ACK, a response, or a hook's `Drop`).
+    Silent,
+    /// Unusable: no reply possible; counted.
+    Dropped,
+}
+
+/// What handling one message produced: at most a reply to the sender and at most one
+/// message for somebody else (the proxy is stateless: it never forks).
+#[derive(Debug, Default)]
+pub struct Output {
+    /// The reply, for the socket or connection the message came on.
+    pub reply: Vec<u8>,
+    pub forward: Option<Outgoing>,
+    /// When set, `reply` (a REGISTER's 200) may be sent only once this is kept, and
+    /// `fallback` (a 500) is sent instead if it fails: the transport hands both over with
+    /// [`Durable::then`] rather than waiting.
+    pub durable: Option<Durable>,
+    pub fallback: Vec<u8>,
+}
+
+impl Output {
+    /// Empties it, keeping the reply buffer's capacity.
+    pub fn clear(&mut self) {
+        self.reply.clear();
+        self.forward = None;
+        self.durable = None;
+        self.fallback.clear();
+    }
+
+    /// Waits for the store when the reply waits for it, and leaves in `reply` what is to
+    /// be sent (for callers that may block: tests, `sipreg try`).
+    pub fn settle(&mut self) {
+        if let Some(d) = self.durable.take()
+            && !d.wait()
+        {
+            self.reply = std::mem::take(&mut self.fallback);
+        }
+    }
+}
