@@ -324,7 +324,9 @@ fn clip(s: &str) -> &str {
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    // Bytes, not text: a character of several bytes may stand where a slice would end.
+    let starts_sip = |t: &str| t.len() >= 4 && t.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/");
+    if starts_sip(line) {
         let mut parts = line.splitn(3, ' ');
         let version = parts.next().unwrap_or("");
         let code = parts.next().unwrap_or("");
@@ -349,7 +351,7 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     }
     let version = parts[2];
     if !version.eq_ignore_ascii_case("SIP/2.0") {
-        if version.len() > 4 && version[..4].eq_ignore_ascii_case("SIP/") {
+        if version.len() > 4 && starts_sip(version) {
             return Err(ParseError(format!("Version Not Supported: {version}")));
         }
         return err("Malformed SIP version");

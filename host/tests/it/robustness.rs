@@ -1,6 +1,6 @@
 //! Bad input never panics and never yields a malformed reply: every RFC 4475 message and a
 //! REGISTER, mutated many times with a fixed seed (byte flips, truncations, inserted
-//! separators), go through the core.
+//! separators and characters of several bytes), go through the core.
 
 use crate::support::{Harness, Register, config};
 use sipreg::core::Output;
@@ -23,10 +23,19 @@ impl Rng {
 
 const SPECIAL: &[u8] = b"\r\n:;,<>\"@=?% \t\\\x00\xff";
 
+/// Characters of more than one byte in UTF-8: a parser that slices text at a byte offset
+/// inside one of them panics.
+const WIDE: &[&str] = &["\u{e9}", "\u{20ac}", "\u{1f4a9}"];
+
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut m = input.to_vec();
     for _ in 0..1 + rng.below(4) {
-        match rng.below(4) {
+        match rng.below(5) {
+            4 => {
+                let i = rng.below(m.len() + 1);
+                let wide = WIDE[rng.below(WIDE.len())].as_bytes();
+                m.splice(i..i, wide.iter().copied());
+            }
             0 if !m.is_empty() => {
                 let i = rng.below(m.len());
                 m[i] = SPECIAL[rng.below(SPECIAL.len())];
