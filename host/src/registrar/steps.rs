@@ -52,6 +52,7 @@ impl Registrar {
 
     fn rest(&self, req: &RequestInfo<'_>, reg: &Register<'_>, now_ms: u64) -> Step<Outcome> {
         self.maintenance_check(req, reg)?;
+        self.contacts_readable(req, reg)?;
         let identity = self.authenticate(req, &reg.aor, now_ms)?;
         let mut proposal = self.proposal(req, reg, identity.as_ref(), now_ms)?;
         self.outbound_check(req, reg, &proposal)?;
@@ -118,6 +119,15 @@ impl Registrar {
             return Err(self.refuse(req, &reg.aor, reply, "Maintenance mode"));
         }
         Ok(())
+    }
+
+    /// Syntax before policy: Contact headers that cannot be read are a 400, before any
+    /// challenge (the contacts are parsed here once, and kept for step 6).
+    fn contacts_readable(&self, req: &RequestInfo<'_>, reg: &Register<'_>) -> Step<()> {
+        match reg.contacts() {
+            Ok(_) => Ok(()),
+            Err(why) => Err(self.refuse(req, &reg.aor, Reply::with_reason(400, why.clone()), why)),
+        }
     }
 
     /// Step 6: the contacts and their expiry, as the `bind` hooks will be asked about them.

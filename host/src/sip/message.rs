@@ -171,6 +171,12 @@ impl Message {
                 return err(format!("Malformed header name: {}", clip(line)));
             }
             let value = super::scan::trim(&line[colon + 1..]);
+            // RFC 3261 section 25.1: no control character but HTAB in a header (a NUL in
+            // a Call-ID, a bare CR) unless escaped in a quoted string: refused before
+            // anything reads the value.
+            if super::scan::has_bare_control(value) {
+                return err(format!("Control character in header {}", clip(name)));
+            }
             let vstart = base + (value.as_ptr() as usize - line.as_ptr() as usize);
             let header = HeaderName::parse(name);
             if header.is_single() {

@@ -297,7 +297,7 @@ pub fn encode_salvaged(
         ) && (name == HeaderName::Via || !seen.contains(&name));
         if keep {
             seen.push(name);
-            text.push_str(line);
+            text.push_str(&super::scan::without_controls(line));
             text.push_str("\r\n");
         }
     }

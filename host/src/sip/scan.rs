@@ -17,6 +17,39 @@ pub fn split_once(s: &str, b: u8) -> Option<(&str, &str)> {
     find(s, b).map(|i| (&s[..i], &s[i + 1..]))
 }
 
+fn is_control(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+/// Whether `s` holds a control character (anything below 0x20 but HTAB, and DEL) that is
+/// not escaped inside a quoted string (RFC 3261 section 25.1: a quoted-pair may carry one,
+/// as RFC 4475's `intmeth` does; nothing else may).
+pub fn has_bare_control(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !b.iter().any(|&c| is_control(c)) {
+        return false; // the common case, in one pass
+    }
+    let (mut quoted, mut i) = (false, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1, // the escaped byte is skipped
+            b'"' => quoted = !quoted,
+            c if is_control(c) => return true,
+            _ => {}
+        }
+        i += 1;
+    }
+    false
+}
+
+/// `s` without its control characters (for the few headers of a 400 to a message that
+/// had them: the reply must still parse).
+pub fn without_controls(s: &str) -> String {
+    s.chars()
+        .filter(|&c| !(c.is_ascii() && is_control(c as u8)))
+        .collect()
+}
+
 fn is_lws(b: &u8) -> bool {
     *b == b' ' || *b == b'\t'
 }
@@ -53,5 +86,21 @@ mod tests {
         assert_eq!(rfind("a;b;c", b';'), Some(3));
         assert_eq!(split_once("k=v=w", b'='), Some(("k", "v=w")));
         assert_eq!(split_once("k", b'='), None);
+    }
+
+    #[test]
+    fn control_characters_count_unless_escaped_in_quotes() {
+        assert!(!has_bare_control("a\tb <sip:x@y>"));
+        assert!(has_bare_control("cid\u{0}x"));
+        assert!(has_bare_control("a\rb"));
+        assert!(has_bare_control("a\u{7f}"));
+        // RFC 4475 intmeth: quoted-pairs carrying BEL, NUL and DEL
+        assert!(!has_bare_control(
+            "\"BEL:\\\u{7} NUL:\\\u{0} DEL:\\\u{7f}\" <sip:x@y>"
+        ));
+        // escaped outside quotes is no escape; an unescaped one inside quotes counts
+        assert!(has_bare_control("a\\\u{0}"));
+        assert!(has_bare_control("\"a\u{1}\""));
+        assert_eq!(without_controls("ci\u{0}d\u{1}\t"), "cid\t");
     }
 }

@@ -540,6 +540,34 @@ fn maintenance_refuses_new_registrations_only(store: Store) {
     assert_eq!(back.code, 200);
 }
 
+fn syntax_errors_are_400_before_any_challenge(store: Store) {
+    let h = Harness::on(store, &config("www", ""));
+    let nul_call_id = Register::new(ALICE)
+        .call_id("cid\u{0}x")
+        .contact("<sip:alice@192.0.2.10>");
+    let r = h.send(&nul_call_id.text());
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (400, "Control character in header Call-ID")
+    );
+    let unterminated = Register::new(ALICE).contact("<sip:alice@192.0.2.10");
+    let r = h.send(&unterminated.text());
+    assert_eq!(r.code, 400, "{}", r.text);
+    let control = Register::new(ALICE)
+        .contact("<sip:alice@192.0.2.10>")
+        .header("Subject: a\u{1}b");
+    let r = h.send(&control.text());
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (400, "Control character in header Subject")
+    );
+    // a tab is allowed, and the same REGISTER without the damage is challenged
+    let fine = Register::new(ALICE)
+        .contact("<sip:alice@192.0.2.10>")
+        .header("Subject: a\tb");
+    assert_eq!(h.send(&fine.text()).code, 401);
+}
+
 /// One test per store for each rule above.
 macro_rules! on_every_store {
     ($($rule:ident),* $(,)?) => {
@@ -576,4 +604,5 @@ on_every_store!(
     outbound_registrations_replace_and_get_require_and_flow_timer,
     outbound_through_a_proxy_needs_its_ob_path,
     maintenance_refuses_new_registrations_only,
+    syntax_errors_are_400_before_any_challenge,
 );
