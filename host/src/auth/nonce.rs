@@ -1,5 +1,6 @@
-//! Stateless nonces: `time . random . HMAC(time . random)` in hex. Any node holding the key
-//! can check a nonce and tell its age without having stored it.
+//! Stateless nonces: `time . random . HMAC(realm . time . random)` in hex. Any node holding
+//! the key can check a nonce and tell its age without having stored it; the realm is in
+//! the MAC, so a nonce issued for another realm (by a node with the same key) is not ours.
 
 use crate::text::push_hex;
 use hmac::{Hmac, Mac};
@@ -40,10 +41,13 @@ impl std::fmt::Debug for Nonces {
 }
 
 impl Nonces {
-    /// A nonce issuer with this key and lifetime in seconds.
-    pub fn new(key: &[u8], ttl_secs: u64) -> Nonces {
+    /// A nonce issuer for `realm` with this key and lifetime in seconds.
+    pub fn new(key: &[u8], realm: &str, ttl_secs: u64) -> Nonces {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+        mac.update(realm.as_bytes());
+        mac.update(b"\0");
         Nonces {
-            mac: HmacSha256::new_from_slice(key).expect("HMAC takes any key length"),
+            mac,
             ttl_ms: ttl_secs.saturating_mul(1000),
         }
     }
@@ -101,7 +105,7 @@ mod tests {
 
     #[test]
     fn fresh_stale_invalid() {
-        let n = Nonces::new(b"secret", 300);
+        let n = Nonces::new(b"secret", "example.com", 300);
         let t0 = 1_700_000_000_000;
         let nonce = n.issue(t0);
         assert_eq!(nonce.len(), NONCE_LEN);
@@ -117,8 +121,13 @@ mod tests {
             NonceCheck::Invalid
         );
         assert_eq!(
-            Nonces::new(b"other", 300).check(&nonce, t0),
+            Nonces::new(b"other", "example.com", 300).check(&nonce, t0),
             NonceCheck::Invalid
+        );
+        assert_eq!(
+            Nonces::new(b"secret", "other.com", 300).check(&nonce, t0),
+            NonceCheck::Invalid,
+            "a nonce of another realm"
         );
         assert_ne!(n.issue(t0), n.issue(t0), "the random part differs");
     }

@@ -19,6 +19,17 @@ pub(crate) enum Verdict {
     Ok,
     /// Challenge again; `stale` when only the nonce was old (or its count replayed).
     Challenge { stale: bool, reason: &'static str },
+    /// Credentials that are not about this request: 400 (RFC 2617 section 3.2.2.5).
+    Malformed(&'static str),
+}
+
+/// Whether the digest `uri` names the Request-URI (RFC 3261 section 19.1.4 comparison;
+/// the same text at once).
+fn names_request_uri(uri: &str, request_uri: &str) -> bool {
+    use crate::sip::uri::SipUri;
+    uri == request_uri
+        || matches!((SipUri::parse(uri), SipUri::parse(request_uri)),
+            (Ok(a), Ok(b)) if a.comparison_key() == b.comparison_key())
 }
 
 /// The request's credentials for our realm, if any.
@@ -94,6 +105,9 @@ impl Registrar {
                     Verdict::Ok => Ok(Some(Identity {
                         username: creds.username,
                     })),
+                    Verdict::Malformed(why) => {
+                        Err(self.refuse(req, aor, Reply::with_reason(400, why), why))
+                    }
                     Verdict::Challenge { stale, reason } => {
                         if reason == "Invalid credentials" {
                             tracing::info!(
@@ -133,6 +147,9 @@ impl Registrar {
         ) else {
             return challenge("Incomplete credentials");
         };
+        if !names_request_uri(uri, msg.request_uri().unwrap_or("")) {
+            return Verdict::Malformed("Digest uri does not match the Request-URI");
+        }
         if username != creds.username {
             return challenge("Invalid credentials");
         }

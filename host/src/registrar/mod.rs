@@ -97,6 +97,7 @@ impl Registrar {
             None => rand::random::<[u8; 32]>().to_vec(),
         };
         let r = &config.registrar;
+        let nonces = Nonces::new(&key, &realm, config.auth.nonce_ttl);
         Registrar {
             limits: Limits {
                 default_expires: r.default_expires,
@@ -110,7 +111,7 @@ impl Registrar {
                 mode: config.auth.challenge,
                 realm,
                 algorithms: config.auth.algorithms.clone(),
-                nonces: Nonces::new(&key, config.auth.nonce_ttl),
+                nonces,
                 counts: NonceCounts::new(config.auth.nonce_ttl),
             },
             chain,

@@ -1,7 +1,7 @@
 //! Digest authentication (RFC 7616 / RFC 8760) with our own client: SHA-256 and MD5,
 //! wrong passwords, stale nonces, replayed nonce counts, HA1 secrets, 401 and 407.
 
-use crate::support::{Harness, Register, T0, authorization, challenge_param, config};
+use crate::support::{Harness, Register, T0, authorization, challenge_param, config, merged};
 
 const ALICE: &str = "alice@example.com";
 
@@ -228,4 +228,81 @@ fn other_schemes_are_challenged_and_malformed_digest_is_400() {
         "{}",
         r.reason
     );
+}
+
+/// A nonce carries its realm: one issued for `other.com` by a node with the same
+/// `nonce_secret` does not pass for `example.com`, though the response is right for it
+/// (issue 18, finding 7; on c01b7a9 it registered).
+#[test]
+fn a_nonce_of_another_realm_is_not_ours() {
+    let secret = "[auth]\nnonce_secret = \"shared by both nodes\"\n";
+    let ours = Harness::new(&merged(&config("www", ""), secret));
+    let other = Harness::new(&merged(
+        &config("www", ""),
+        &format!("{secret}realm = \"other.com\"\n"),
+    ));
+    let ch = other.send(&reg().text());
+    assert_eq!(ch.code, 401);
+    let theirs = ch
+        .header("WWW-Authenticate")
+        .unwrap()
+        .replace("other.com", "example.com");
+    let auth = authorization(&theirs, "alice", "wonderland", "sip:example.com", 1);
+    let r = ours.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401, "{}", r.text);
+    let again = r.header("WWW-Authenticate").unwrap();
+    assert!(!again.contains("stale"), "not ours, so not stale: {again}");
+    // the same credentials on a nonce of our own realm pass
+    let ch = ours.send(&reg().cseq(3).text());
+    let auth = authorization(
+        ch.header("WWW-Authenticate").unwrap(),
+        "alice",
+        "wonderland",
+        "sip:example.com",
+        1,
+    );
+    assert_eq!(
+        ours.send(
+            &reg()
+                .cseq(4)
+                .header(&format!("Authorization: {auth}"))
+                .text()
+        )
+        .code,
+        200
+    );
+}
+
+/// The digest `uri` must name the Request-URI (RFC 3261 section 19.1.4 comparison): 400
+/// otherwise, as RFC 2617 section 3.2.2.5 says, even with a right response for that uri
+/// (issue 18, finding 7; on c01b7a9 it registered). Forms that compare equal pass.
+#[test]
+fn the_digest_uri_must_name_the_request_uri() {
+    let h = Harness::new(&config("www", ""));
+    let ch = challenges(&h).remove(1); // MD5
+    let auth = authorization(&ch, "alice", "wonderland", "sip:elsewhere.org", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (400, "Digest uri does not match the Request-URI")
+    );
+    let ch = challenges(&h).remove(1);
+    let auth = authorization(&ch, "alice", "wonderland", "sip:EXAMPLE.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(3)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 200, "the host compares without case: {}", r.text);
 }

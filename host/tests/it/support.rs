@@ -412,6 +412,11 @@ pub fn data(path: &str) -> String {
 /// it: its tables merged key by key, its values replacing the base's, its arrays of
 /// tables (`[[aliases]]`, `[[hooks]]`) added to the base's.
 pub fn conf(base: &str, extra: &str) -> String {
+    merged(&data(base), extra)
+}
+
+/// The configuration text `base` with `extra` over it, as [`conf`] lays it.
+pub fn merged(base: &str, extra: &str) -> String {
     fn merge(into: &mut toml::Table, from: toml::Table) {
         for (k, v) in from {
             match (into.get_mut(&k), v) {
@@ -427,7 +432,7 @@ pub fn conf(base: &str, extra: &str) -> String {
             }
         }
     }
-    let mut table: toml::Table = data(base).parse().unwrap_or_else(|e| panic!("{base}: {e}"));
+    let mut table: toml::Table = base.parse().unwrap_or_else(|e| panic!("{e}\n{base}"));
     let extra: toml::Table = extra.parse().unwrap_or_else(|e| panic!("{e}\n{extra}"));
     merge(&mut table, extra);
     toml::to_string(&table).unwrap()
