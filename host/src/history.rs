@@ -3,16 +3,16 @@
 //! reason, newest kept (`[admin] history` entries). The admin API and `sipreg history`
 //! read it.
 //!
-//! Entries go to one of several rings chosen by the alias, each behind its own lock, so
-//! recording takes no lock shared by every request; a global sequence number orders the
-//! entries of all rings when they are read.
+//! Entries go to several rings in turn, each behind its own lock, so recording takes no
+//! lock shared by every request and the rings fill alike (`capacity` entries in all,
+//! whatever the aliases); a global sequence number orders the entries of all rings when
+//! they are read, and a listing says when it does not hold every matching entry.
 
 use crate::config::Transport;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,13 +78,25 @@ pub struct Query<'a> {
     pub limit: usize,
 }
 
+/// What a query found: the newest matching entries, oldest first, and whether there are
+/// more (the limit cut the list, or the history dropped older entries that may have
+/// matched).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    pub truncated: bool,
+}
+
 /// The history.
 #[derive(Debug)]
 pub struct History {
     rings: Box<[Mutex<VecDeque<Entry>>]>,
     per_ring: usize,
     seq: AtomicU64,
-    hasher: foldhash::fast::FixedState,
+    /// The ring the next entry goes to (in turn).
+    next: AtomicU64,
+    /// The highest sequence number dropped to make room (0: none yet).
+    dropped: AtomicU64,
 }
 
 /// The AOR without a `sip:`/`sips:` scheme, for comparing what an operator types with
@@ -103,12 +115,9 @@ impl History {
             rings: (0..RINGS).map(|_| Mutex::new(VecDeque::new())).collect(),
             per_ring: capacity.div_ceil(RINGS),
             seq: AtomicU64::new(0),
-            hasher: foldhash::fast::FixedState::default(),
+            next: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
         }
-    }
-
-    fn ring(&self, alias: &str) -> &Mutex<VecDeque<Entry>> {
-        &self.rings[(self.hasher.hash_one(bare(alias)) as usize) % RINGS]
     }
 
     /// Records an entry (its `seq` is set here); the oldest of its ring goes when full.
@@ -116,43 +125,48 @@ impl History {
         if self.per_ring == 0 {
             return;
         }
-        let mut ring = self.ring(&entry.alias).lock();
+        let i = (self.next.fetch_add(1, Ordering::Relaxed) % RINGS as u64) as usize;
+        let mut ring = self.rings[i].lock();
         // Taken under the ring's lock: a ring's entries are in sequence order.
         entry.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        if ring.len() == self.per_ring {
-            ring.pop_front();
+        if ring.len() == self.per_ring
+            && let Some(old) = ring.pop_front()
+        {
+            self.dropped.fetch_max(old.seq, Ordering::Relaxed);
         }
         ring.push_back(entry);
     }
 
     /// The newest entries that match, oldest first.
-    pub fn query(&self, q: &Query<'_>) -> Vec<Entry> {
+    pub fn query(&self, q: &Query<'_>) -> Listing {
         let matches = |e: &Entry| {
             q.alias.is_none_or(|a| bare(&e.alias) == bare(a))
                 && q.outcome.is_none_or(|o| e.outcome == o)
                 && q.after.is_none_or(|s| e.seq > s)
         };
-        let rings: Vec<&Mutex<VecDeque<Entry>>> = match q.alias {
-            Some(a) => vec![self.ring(a)],
-            None => self.rings.iter().collect(),
-        };
+        // Older entries that matched may be gone when anything after `after` was dropped.
+        let mut truncated = self.dropped.load(Ordering::Relaxed) > q.after.unwrap_or(0);
         let mut out = Vec::new();
-        for ring in rings {
+        for ring in self.rings.iter() {
             let ring = ring.lock();
             // Each ring holds its newest last: at most `limit` of each can be among the
-            // newest overall.
+            // newest overall (one more tells whether the limit cut it).
             out.extend(
                 ring.iter()
                     .rev()
                     .filter(|e| matches(e))
-                    .take(q.limit)
+                    .take(q.limit.saturating_add(1))
                     .cloned(),
             );
         }
         out.sort_unstable_by_key(|e| std::cmp::Reverse(e.seq));
+        truncated |= out.len() > q.limit;
         out.truncate(q.limit);
         out.reverse();
-        out
+        Listing {
+            entries: out,
+            truncated,
+        }
     }
 
     /// How many entries were ever recorded.
@@ -193,12 +207,14 @@ mod tests {
         for i in 0..100 {
             h.record(entry(&format!("sip:u{i}@x"), Outcome::Added));
         }
-        let got = h.query(&all(1000));
-        assert!(got.len() <= 32, "{}", got.len());
+        let listed = h.query(&all(1000));
+        assert!(listed.truncated, "entries were dropped");
+        let got = listed.entries;
+        assert_eq!(got.len(), 32, "the capacity, in all");
         assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
         assert_eq!(&*got.last().unwrap().alias, "sip:u99@x");
         assert_eq!(h.recorded(), 100);
-        let newest = h.query(&all(3));
+        let newest = h.query(&all(3)).entries;
         assert_eq!(
             newest.iter().map(|e| e.seq).collect::<Vec<_>>(),
             vec![98, 99, 100]
@@ -215,24 +231,54 @@ mod tests {
             alias: Some("alice@x"),
             ..all(10)
         };
-        assert_eq!(h.query(&alice).len(), 2);
+        assert_eq!(h.query(&alice).entries.len(), 2);
         let refused = Query {
             outcome: Some(Outcome::Refused),
             ..all(10)
         };
         let got = h.query(&refused);
-        assert_eq!(got.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![2, 3]);
+        assert!(!got.truncated);
+        assert_eq!(
+            got.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         let after = Query {
             after: Some(2),
             ..all(10)
         };
-        assert_eq!(h.query(&after).len(), 1);
+        assert_eq!(h.query(&after).entries.len(), 1);
+        assert!(h.query(&all(1)).truncated, "the limit cut the list");
+    }
+
+    /// `history = N` keeps N entries of one alias too (issue 18, finding 12: the rings
+    /// were chosen by alias, so one alias had N / 16), and a listing says it was cut.
+    #[test]
+    fn one_alias_fills_the_whole_capacity() {
+        let h = History::new(10_000);
+        for _ in 0..12_000 {
+            h.record(entry("sip:alice@x", Outcome::Refused));
+        }
+        let alice = Query {
+            alias: Some("alice@x"),
+            ..all(10_000)
+        };
+        let listed = h.query(&alice);
+        assert_eq!(listed.entries.len(), 10_000);
+        assert!(listed.truncated, "2,000 older entries were dropped");
+        assert_eq!(listed.entries[0].seq, 2_001);
+        let recent = Query {
+            after: Some(11_000),
+            ..alice
+        };
+        let listed = h.query(&recent);
+        assert_eq!(listed.entries.len(), 1_000);
+        assert!(!listed.truncated, "nothing after 11,000 was dropped");
     }
 
     #[test]
     fn zero_capacity_records_nothing() {
         let h = History::new(0);
         h.record(entry("sip:a@x", Outcome::Added));
-        assert!(h.query(&all(10)).is_empty());
+        assert!(h.query(&all(10)).entries.is_empty());
     }
 }

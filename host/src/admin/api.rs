@@ -51,6 +51,9 @@ pub struct Registrations {
 #[derive(Debug, Serialize)]
 pub struct HistoryPage {
     pub entries: Vec<Entry>,
+    /// More entries matched than are listed: the limit cut the list, or the history
+    /// dropped older ones (`[admin] history` keeps that many in all).
+    pub truncated: bool,
 }
 
 /// The answer of `GET /api/health`.
@@ -334,13 +337,16 @@ pub async fn history(
         .as_deref()
         .filter(|a| !a.is_empty())
         .map(normalize_aor);
-    let entries = ctx.core.registrar().history().query(&Query {
+    let listing = ctx.core.registrar().history().query(&Query {
         alias: alias.as_deref(),
         outcome,
         after: p.after,
         limit: p.limit.unwrap_or(100),
     });
-    Ok(Json(HistoryPage { entries }))
+    Ok(Json(HistoryPage {
+        entries: listing.entries,
+        truncated: listing.truncated,
+    }))
 }
 
 /// The body of `PUT /api/maintenance`, and its answer.

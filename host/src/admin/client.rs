@@ -17,8 +17,11 @@ pub struct Client {
 
 /// The history answer as the client reads it.
 #[derive(Debug, serde::Deserialize)]
-struct HistoryPage {
-    entries: Vec<Entry>,
+pub struct HistoryPage {
+    pub entries: Vec<Entry>,
+    /// More entries matched than are listed.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 impl Client {
@@ -129,7 +132,7 @@ impl Client {
     ///
     /// # Errors
     /// As [`Client::registrations`].
-    pub fn history(&self, alias: Option<&str>, limit: usize) -> Result<Vec<Entry>, String> {
+    pub fn history(&self, alias: Option<&str>, limit: usize) -> Result<HistoryPage, String> {
         let mut req = self
             .agent
             .get(format!("{}/api/history", self.base))
@@ -137,8 +140,7 @@ impl Client {
         if let Some(a) = alias {
             req = req.query("alias", a);
         }
-        let page: HistoryPage = self.read(self.with_token(req).call(), &[])?;
-        Ok(page.entries)
+        self.read(self.with_token(req).call(), &[])
     }
 
     /// `PUT /api/maintenance`; returns the state now.
@@ -235,8 +237,9 @@ pub fn utc(ms: u64) -> String {
     t.format(&format).unwrap_or_default()
 }
 
-/// The `sipreg history` table, oldest first.
-pub fn history_table(entries: &[Entry]) -> String {
+/// The `sipreg history` table, oldest first, and a line when the list was cut.
+pub fn history_table(page: &HistoryPage) -> String {
+    let entries = &page.entries;
     let mut rows = vec![
         [
             "Time (UTC)",
@@ -268,6 +271,11 @@ pub fn history_table(entries: &[Entry]) -> String {
         entries.len(),
         if entries.len() == 1 { "y" } else { "ies" }
     );
+    if page.truncated {
+        out.push_str(
+            "(more entries matched: raise --limit, or older ones were dropped: [admin] history)\n",
+        );
+    }
     out
 }
 
