@@ -378,7 +378,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         "sip.read_file(path) -> string | nil, error",
         LOAD,
         Script,
-        "The text of a file, while the script loads. A relative path starts at the configuration file's folder. The file is watched: when it changes (or appears, or goes), the script is reloaded, and so reads it again.",
+        "The text of a file, while the script loads. A relative path starts at the configuration file's folder. Only files in the script's own folder, and files its `config` table names (any string value, as a path from the configuration's folder), can be read; any other path returns nil and the reason. The file is watched: when it changes (or appears, or goes), the script is reloaded, and so reads it again.",
         read_file
     ),
 ];

@@ -61,4 +61,68 @@ pub(crate) struct LoadCtx {
     pub files: Arc<Files>,
     pub scripts_dir: PathBuf,
     pub base_dir: PathBuf,
+    /// The paths the script's `config` table names (every string value, resolved
+    /// against the configuration's folder): the files outside the script's folder that
+    /// `sip.read_file` may read.
+    pub listed: Vec<PathBuf>,
+}
+
+/// `path` without `.` and `..` components (resolved as written, not on disk), then with
+/// its links resolved when it exists: what a path names, for comparing.
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    std::fs::canonicalize(&out).unwrap_or(out)
+}
+
+impl LoadCtx {
+    /// The context of a script at `script` (its folder may be read) loaded from the
+    /// configuration folder `base_dir`, with its `config` table.
+    pub fn new(files: Arc<Files>, script: &Path, base_dir: &Path, config: &toml::Table) -> LoadCtx {
+        fn strings<'a>(v: &'a toml::Value, out: &mut Vec<&'a str>) {
+            match v {
+                toml::Value::String(s) => out.push(s),
+                toml::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+                toml::Value::Table(t) => t.values().for_each(|v| strings(v, out)),
+                _ => {}
+            }
+        }
+        let mut named = Vec::new();
+        config.values().for_each(|v| strings(v, &mut named));
+        let scripts_dir = script
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        LoadCtx {
+            files,
+            listed: named.iter().map(|n| resolved(&base_dir.join(n))).collect(),
+            scripts_dir,
+            base_dir: base_dir.to_path_buf(),
+        }
+    }
+
+    /// The file `sip.read_file(path)` reads: `path` from the configuration's folder, if
+    /// it is in the script's folder or named in its config.
+    ///
+    /// # Errors
+    /// A message for any other path (`/etc/passwd`, `../../etc/passwd`).
+    pub fn readable(&self, path: &str) -> Result<PathBuf, String> {
+        let full = self.base_dir.join(path);
+        let target = resolved(&full);
+        if target.starts_with(resolved(&self.scripts_dir)) || self.listed.contains(&target) {
+            Ok(full)
+        } else {
+            Err(format!(
+                "sip.read_file: {path} is neither in the script's folder nor named in its config"
+            ))
+        }
+    }
 }

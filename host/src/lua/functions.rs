@@ -196,7 +196,7 @@ pub(super) fn read_file(lua: &Lua, args: MultiValue) -> mlua::Result<MultiValue>
         let ctx = lua
             .app_data_ref::<super::files::LoadCtx>()
             .ok_or_else(|| err("sip.read_file: no script is loading"))?;
-        ctx.files.read(&ctx.base_dir.join(&path))
+        ctx.readable(&path).and_then(|p| ctx.files.read(&p))
     };
     match text {
         Ok(t) => ret(lua, lua.create_string(t.as_bytes())?),

@@ -14,7 +14,7 @@ use super::sandbox;
 use crate::hooks::Hook;
 use crate::store::Stores;
 use mlua::{Function, Lua, Table, Value};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A script's load budget, in multiples of its per-call instruction budget.
@@ -109,14 +109,12 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
     lua.set_app_data(CallData::default());
     lua.set_app_data(setup.shared.clone());
     lua.set_app_data(ScriptName(setup.name.clone()));
-    lua.set_app_data(LoadCtx {
-        files: files.clone(),
-        scripts_dir: setup
-            .path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-        base_dir: setup.base_dir.clone(),
-    });
+    lua.set_app_data(LoadCtx::new(
+        files.clone(),
+        &setup.path,
+        &setup.base_dir,
+        &setup.config,
+    ));
     let run = || -> mlua::Result<([Option<Function>; 5], [Function; 5])> {
         lua.set_named_registry_value("sipreg.loaded", lua.create_table()?)?;
         let require = lua.create_function(require)?;

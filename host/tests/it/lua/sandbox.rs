@@ -167,3 +167,36 @@ fn limits_fail_the_request_not_the_server() {
     assert_eq!(value(&[errors, "policy.lua"]), "6");
     assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
 }
+
+/// `sip.read_file` reads the script's own folder and the files its config names, nothing
+/// else: not `/etc/passwd`, not `../` out of the folder, not a file beside the
+/// configuration that the config does not name (issue 18, finding 3; on c01b7a9 it read
+/// them all).
+#[test]
+fn read_file_reads_the_scripts_folder_and_what_its_config_names() {
+    let script = r#"
+        local seen = {}
+        for _, path in ipairs({ "scripts/own.txt", "named.txt", "unnamed.txt", "/etc/passwd",
+                                "scripts/../../../../etc/passwd", "scripts/../unnamed.txt" }) do
+          local text, err = sip.read_file(path)
+          local refused = err and err:find("is neither in the script's folder nor named in its config", 1, true)
+          seen[#seen + 1] = text and "read" or (refused and "refused" or err)
+        end
+        local answer = table.concat(seen, " ")
+        return { on_request = function() return sip.respond(403, answer) end }
+    "#;
+    let toml = format!(
+        "{OPEN}[[hooks]]\ntype = \"lua\"\nscript = \"scripts/policy.lua\"\nconfig = {{ file = \"named.txt\" }}\n"
+    );
+    let h = Harness::with_files(
+        &toml,
+        &[
+            ("scripts/policy.lua", script),
+            ("scripts/own.txt", "mine"),
+            ("named.txt", "listed"),
+            ("unnamed.txt", "secret"),
+        ],
+    );
+    let reason = h.send(&register("a@example.com").text()).reason;
+    assert_eq!(reason, "read read refused refused refused refused");
+}
