@@ -33,6 +33,7 @@ fn main() {
         config: toml::Table::new(),
         memory_limit_mib: 64,
         instruction_budget: 1_000_000,
+        origin: String::new(),
     };
     let shared = Stores::memory(Clock::system());
     let hooks = LuaHooks::load(&entry, Path::new("."), shared, 1).expect("script loads");

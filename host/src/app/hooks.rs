@@ -56,7 +56,8 @@ pub fn load(config: &Config, stores: &Stores, states: usize) -> Result<Configure
                     out.chain.push(Arc::new(h));
                     out.plugins += 1;
                 }
-                Err(e) => errors.push(e.to_string()),
+                Err(e) if entry.origin.is_empty() => errors.push(e.to_string()),
+                Err(e) => errors.push(format!("{}: {e}", entry.origin)),
             },
         }
     }

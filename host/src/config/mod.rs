@@ -72,6 +72,10 @@ pub struct HookEntry {
     /// The Lua VM instructions one hook call may run.
     #[serde(default = "defaults::instruction_budget")]
     pub instruction_budget: u64,
+    /// Where the entry stands in the configuration (`file:line:column: key
+    /// `hooks[i].path``), for the errors of its loading; set by the parser.
+    #[serde(skip)]
+    pub origin: String,
 }
 
 impl HookEntry {

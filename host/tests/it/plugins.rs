@@ -102,6 +102,11 @@ fn refused_libraries_name_the_path_and_the_versions() {
     std::fs::write(&text, "not an ELF file").unwrap();
     let e = load(&text, "");
     assert!(e.contains("is not a loadable library"), "{e}");
+    // issue 18, finding 9: the error names the configuration's file, line and key
+    assert!(
+        e.starts_with("test.toml:") && e.contains(": key `hooks[0].path`: "),
+        "{e}"
+    );
     let e = load(&library("test-plugin-misbehaving"), ", refuse = true");
     assert!(
         e.contains("plugin misbehaving refused to start: configured to refuse"),
