@@ -56,6 +56,18 @@ end
 require = sandbox_require
 print = sandbox_print
 
+-- No finalizers: Lua runs them with the instruction hook off, so a loop in a __gc would
+-- wedge the state for good. Lua 5.4 marks an object for finalization only if its
+-- metatable has a __gc field when setmetatable gives it (a __gc added to the metatable
+-- later never runs), so refusing such a metatable here is enough.
+local raw_rawget, raw_setmetatable = rawget, setmetatable
+_G.setmetatable = function(t, mt)
+  if type(mt) == "table" and raw_rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc finalizers are not allowed in sipreg scripts", 2)
+  end
+  return raw_setmetatable(t, mt)
+end
+
 -- The string metatable is shared by every string; keep it out of reach.
 getmetatable("").__metatable = false
 

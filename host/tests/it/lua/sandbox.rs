@@ -200,3 +200,55 @@ fn read_file_reads_the_scripts_folder_and_what_its_config_names() {
     let reason = h.send(&register("a@example.com").text()).reason;
     assert_eq!(reason, "read read refused refused refused refused");
 }
+
+/// No finalizer runs script code (Lua runs finalizers with the instruction hook off: a
+/// loop in one wedged the state at 100 % CPU for good; issue 18, finding 1). A metatable
+/// with `__gc` is refused at `setmetatable`, whatever its value, and a `__gc` added to a
+/// metatable afterwards is never called: the request after it is answered.
+#[test]
+fn no_finalizer_runs_script_code() {
+    let h = lua(r#"
+        local M = {}
+        function M.on_request(ctx)
+          local t = sip.header("X-Gc")
+          if t == "function" then
+            setmetatable({}, { __gc = function() while true do end end })
+          elseif t == "true" then
+            setmetatable({}, { __gc = true })
+          elseif t == "later" then
+            local mt = {}
+            setmetatable({}, mt)
+            mt.__gc = function() while true do end end
+            collectgarbage("collect")
+            return sip.respond(403, "collected")
+          end
+        end
+        return M
+    "#);
+    let gc = |t: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Gc: {t}"))
+                .text(),
+        )
+    };
+    for t in ["function", "true"] {
+        let lines = logged(|| assert_eq!(gc(t).code, 500, "{t}"));
+        find(&lines, &["__gc finalizers are not allowed"]);
+    }
+    assert_eq!(gc("later").reason, "collected");
+    // and the load: a script that sets one up while it loads is refused with the line
+    let e = Harness::try_with_files(
+        &format!("{OPEN}{HOOK}"),
+        &[(
+            "policy.lua",
+            "\nsetmetatable({}, { __gc = print })\nreturn {}\n",
+        )],
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        e.contains("policy.lua:2:") && e.contains("__gc finalizers are not allowed"),
+        "{e}"
+    );
+}
