@@ -55,6 +55,16 @@ pub fn render(core: &crate::core::Core) -> String {
         core.counters.dropped.load(Ordering::Relaxed),
     );
     out.family(
+        "sipreg_tcp_connections_refused_total",
+        "TCP connections refused at accept (tcp_max_connections, tcp_max_per_source)",
+        "counter",
+    );
+    out.sample(
+        "sipreg_tcp_connections_refused_total",
+        &[],
+        core.counters.connections_refused.load(Ordering::Relaxed),
+    );
+    out.family(
         "sipreg_history_entries_total",
         "Entries recorded in the registration history",
         "counter",

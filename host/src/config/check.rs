@@ -106,6 +106,30 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
         ("qualify", "timeout_ms", c.qualify.timeout_ms, ""),
         ("store", "timeout_ms", c.store.timeout_ms, ""),
         ("auth", "nonce_ttl", c.auth.nonce_ttl, " second"),
+        (
+            "server",
+            "tcp_first_byte_timeout",
+            c.server.tcp_first_byte_timeout,
+            " second",
+        ),
+        (
+            "server",
+            "tcp_message_timeout",
+            c.server.tcp_message_timeout,
+            " second",
+        ),
+        (
+            "server",
+            "tcp_max_per_source",
+            c.server.tcp_max_per_source as u64,
+            "",
+        ),
+        (
+            "server",
+            "tcp_max_connections",
+            c.server.tcp_max_connections.map_or(1, |n| n as u64),
+            "",
+        ),
     ];
     for (table, key, value, unit) in positive {
         if value == 0 {

@@ -103,6 +103,20 @@ pub struct Server {
     /// Seconds a TCP connection may stay silent before it is closed.
     #[serde(default = "defaults::tcp_idle_timeout")]
     pub tcp_idle_timeout: u64,
+    /// Seconds an accepted TCP connection has to send its first byte.
+    #[serde(default = "defaults::tcp_first_byte_timeout")]
+    pub tcp_first_byte_timeout: u64,
+    /// Seconds a message has to arrive whole once its first byte came (a client that
+    /// trickles a byte at a time is closed).
+    #[serde(default = "defaults::tcp_message_timeout")]
+    pub tcp_message_timeout: u64,
+    /// The most TCP connections open at once (default: the descriptor limit less 128, so
+    /// that the admin listener and the stores keep theirs); more are refused and counted.
+    #[serde(default)]
+    pub tcp_max_connections: Option<usize>,
+    /// The most TCP connections open at once from one IP address.
+    #[serde(default = "defaults::tcp_max_per_source")]
+    pub tcp_max_per_source: usize,
     /// The host (name or IP address) this server writes into Via and Record-Route when it
     /// forwards; default: the listen address. Needed when listening on 0.0.0.0 or ::.
     #[serde(default)]
@@ -398,6 +412,15 @@ mod defaults {
     }
     pub fn tcp_idle_timeout() -> u64 {
         600
+    }
+    pub fn tcp_first_byte_timeout() -> u64 {
+        10
+    }
+    pub fn tcp_message_timeout() -> u64 {
+        30
+    }
+    pub fn tcp_max_per_source() -> usize {
+        100
     }
     pub fn default_expires() -> u32 {
         3600

@@ -34,6 +34,8 @@ pub const SUPPORTED: &[&str] = &["outbound", "path"];
 pub struct Counters {
     pub dropped: AtomicU64,
     pub responses_ignored: AtomicU64,
+    /// Connections refused at the door (`tcp_max_connections`, `tcp_max_per_source`).
+    pub connections_refused: AtomicU64,
 }
 
 /// The request handler shared by all transports.

@@ -1,10 +1,12 @@
 //! The running server: listeners for every configured address, the admin listener, and
 //! the timer (binding expiry, store purge, qualify probes).
 
+pub mod admission;
 mod send;
 mod tcp;
 mod udp;
 
+pub use admission::Admission;
 pub use send::Sender;
 
 use crate::config::{Config, Listen, StoreKind, Transport};
@@ -21,6 +23,8 @@ use tokio::task::JoinSet;
 pub struct Limits {
     pub max_message_size: usize,
     pub tcp_idle_timeout: Duration,
+    pub tcp_first_byte_timeout: Duration,
+    pub tcp_message_timeout: Duration,
     /// Reader threads per UDP socket.
     pub udp_readers: usize,
 }
@@ -89,6 +93,8 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
     let limits = Limits {
         max_message_size: config.server.max_message_size,
         tcp_idle_timeout: Duration::from_secs(config.server.tcp_idle_timeout),
+        tcp_first_byte_timeout: Duration::from_secs(config.server.tcp_first_byte_timeout),
+        tcp_message_timeout: Duration::from_secs(config.server.tcp_message_timeout),
         udp_readers: udp_readers(config),
     };
     let mut tasks = JoinSet::new();
@@ -125,7 +131,20 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
     core.proxy().set_locals(bound.clone());
     let (sender, connects) = Sender::new(udp_sockets.clone(), core.clone());
     let sender = Arc::new(sender);
-    tcp::connector(connects, sender.clone(), limits, &mut tasks);
+    let admission = Admission::new(
+        config
+            .server
+            .tcp_max_connections
+            .unwrap_or_else(admission::default_max_connections),
+        config.server.tcp_max_per_source,
+    );
+    tcp::connector(
+        connects,
+        sender.clone(),
+        admission.clone(),
+        limits,
+        &mut tasks,
+    );
     let mut readers = Vec::new();
     for s in &udp_sockets {
         if let Err(e) = udp::spawn(s, &sender, limits, &stop, &mut readers) {
@@ -134,7 +153,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         }
     }
     for t in tcp_listeners {
-        tcp::spawn(t, sender.clone(), limits, &mut tasks);
+        tcp::spawn(t, sender.clone(), admission.clone(), limits, &mut tasks);
     }
     let timer_core = core.clone();
     let timer_sender = sender.clone();

@@ -5,6 +5,7 @@
 //! it, go out on it; a writer task drains its queue.
 
 use super::Limits;
+use super::admission::{Admission, Refused, Ticket};
 use super::send::{Connect, Sender, failed};
 use crate::config::Transport;
 use crate::core::{Output, Packet};
@@ -30,11 +31,16 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub(super) fn connector(
     mut asked: mpsc::Receiver<Connect>,
     sender: Arc<Sender>,
+    admission: Arc<Admission>,
     limits: Limits,
     tasks: &mut JoinSet<()>,
 ) {
     tasks.spawn(async move {
         while let Some((to, first)) = asked.recv().await {
+            let Ok(ticket) = admission.admit_outgoing() else {
+                failed(to, &"as many TCP connections are open as tcp_max_connections allows");
+                continue;
+            };
             let sender = sender.clone();
             tokio::spawn(async move {
                 let connect = tokio::net::TcpStream::connect(to);
@@ -43,7 +49,7 @@ pub(super) fn connector(
                     Ok(Err(e)) => return failed(to, &e),
                     Err(_) => return failed(to, &"connect timed out"),
                 };
-                if let Err(e) = serve(stream, to, sender, limits, Some(first)).await {
+                if let Err(e) = serve(stream, to, sender, ticket, limits, Some(first)).await {
                     tracing::debug!(target: "sipreg::server", peer = %to, error = %e, "tcp connection ended");
                 }
             });
@@ -54,27 +60,58 @@ pub(super) fn connector(
 pub(super) fn spawn(
     listener: TcpListener,
     sender: Arc<Sender>,
+    admission: Arc<Admission>,
     limits: Limits,
     tasks: &mut JoinSet<()>,
 ) {
     tasks.spawn(async move {
+        // After a failed accept (out of descriptors, say) wait, longer each time in a row
+        // (50 ms to 1 s), and log the 1st, 2nd, 4th, 8th ... failure, not every one.
+        let mut failures: u32 = 0;
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    failures = 0;
+                    let ticket = match admission.admit(peer.ip()) {
+                        Ok(t) => t,
+                        Err(why) => {
+                            refused(&sender, peer, why);
+                            continue; // the stream is dropped: closed at once
+                        }
+                    };
                     let sender = sender.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = serve(stream, peer, sender, limits, None).await {
+                        if let Err(e) = serve(stream, peer, sender, ticket, limits, None).await {
                             tracing::debug!(target: "sipreg::server", peer = %peer, error = %e, "tcp connection ended");
                         }
                     });
                 }
                 Err(e) => {
-                    tracing::warn!(target: "sipreg::server", error = %e, "tcp accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    failures = failures.saturating_add(1);
+                    if failures.is_power_of_two() {
+                        tracing::warn!(target: "sipreg::server", error = %e, failures, "tcp accept failed");
+                    }
+                    let wait = 50u64 << failures.min(5);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait.min(1000))).await;
                 }
             }
         }
     });
+}
+
+/// A connection refused at the door: counted, and logged at debug (an attacker holding
+/// connections open would otherwise flood the log).
+fn refused(sender: &Sender, peer: SocketAddr, why: Refused) {
+    let reason = match why {
+        Refused::Full => "tcp_max_connections reached",
+        Refused::PerSource => "tcp_max_per_source reached",
+    };
+    sender
+        .core()
+        .counters
+        .connections_refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    tracing::debug!(target: "sipreg::server", peer = %peer, reason, "TCP connection refused");
 }
 
 /// Serves one connection, accepted or opened by us (then `first` is what we opened it
@@ -83,6 +120,7 @@ async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     sender: Arc<Sender>,
+    _ticket: Ticket,
     limits: Limits,
     first: Option<Vec<u8>>,
 ) -> io::Result<()> {
@@ -98,10 +136,11 @@ async fn serve(
             }
         }
     });
+    let accepted = first.is_none();
     if let Some(bytes) = first {
         let _ = tx.send(bytes).await;
     }
-    let result = read_loop(&mut reader, peer, &sender, &tx, limits).await;
+    let result = read_loop(&mut reader, peer, &sender, &tx, limits, accepted).await;
     drop(tx);
     drop(_registered);
     let _ = write.await;
@@ -114,8 +153,13 @@ async fn read_loop(
     sender: &Arc<Sender>,
     tx: &mpsc::Sender<Vec<u8>>,
     limits: Limits,
+    accepted: bool,
 ) -> io::Result<()> {
     let core = sender.core();
+    // An accepted connection must speak first, and soon; a message begun must end within
+    // tcp_message_timeout of its first byte (a slow trickle is no way to hold a connection).
+    let mut silent_yet = accepted;
+    let mut begun: Option<tokio::time::Instant> = None;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut out = Output::default();
     let mut chunk = vec![0u8; 16 * 1024];
@@ -177,10 +221,28 @@ async fn read_loop(
                 }
             }
         }
-        let read = tokio::time::timeout(limits.tcp_idle_timeout, reader.read(&mut chunk)).await;
+        let now = tokio::time::Instant::now();
+        begun = if buf.is_empty() {
+            None
+        } else {
+            begun.or(Some(now))
+        };
+        let (wait, why) = match begun {
+            Some(t) => (
+                (t + limits.tcp_message_timeout).saturating_duration_since(now),
+                "message not complete within tcp_message_timeout",
+            ),
+            None if silent_yet => (
+                limits.tcp_first_byte_timeout.min(limits.tcp_idle_timeout),
+                "nothing sent within tcp_first_byte_timeout",
+            ),
+            None => (limits.tcp_idle_timeout, "tcp idle timeout"),
+        };
+        let read = tokio::time::timeout(wait, reader.read(&mut chunk)).await;
+        silent_yet = false;
         match read {
             Err(_) => {
-                tracing::debug!(target: "sipreg::server", peer = %peer, "tcp idle timeout");
+                tracing::debug!(target: "sipreg::server", peer = %peer, reason = why, "TCP connection closed");
                 return Ok(());
             }
             Ok(Ok(0)) => return Ok(()),

@@ -63,7 +63,9 @@ pub fn next_frame(buf: &[u8], max: usize) -> Result<Frame, FrameError> {
             length = Some(n);
         }
     }
-    let total = body_start + length.ok_or(FrameError::BadContentLength)?;
+    let length = length.ok_or(FrameError::BadContentLength)?;
+    // A Content-Length near usize::MAX is too large, not an overflow.
+    let total = body_start.checked_add(length).ok_or(FrameError::TooLarge)?;
     if total > max {
         return Err(FrameError::TooLarge);
     }

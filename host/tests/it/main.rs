@@ -27,5 +27,6 @@ mod sipp;
 mod sippkit;
 mod store;
 mod support;
+mod tcp_limits;
 mod torture;
 mod transport;
