@@ -99,29 +99,13 @@ fn failed(path: &Path, what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("{}: {what}: {e}", path.display()))
 }
 
-/// What opening the file found.
-#[derive(Debug)]
-pub struct Opened {
-    pub location: Location,
-    /// AORs and bindings read back (expired ones included).
-    pub aors: usize,
-    pub bindings: usize,
-}
+/// The store file: its database, its bindings by AOR, and the last log segment it holds.
+type FileRead = (Database, Vec<(Box<str>, Vec<Binding>)>, u64);
 
-/// Opens (or creates) the store file, replays its log over it and loads it into memory.
-///
-/// # Errors
-/// The file or a log segment cannot be opened, read or written, or holds what this
-/// version did not write.
-pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| failed(dir, "cannot create the folder", e))?;
-    }
+/// Opens (or creates) the redb file and reads every binding it holds.
+fn read_file(path: &Path) -> Result<FileRead, StoreError> {
     let db = Database::create(path).map_err(|e| failed(path, "cannot open", e))?;
-    // The file's bindings, and those of AORs the log changed (None: gone), kept apart: the
-    // file may hold a million, and a list is cheaper to build than a map.
     let mut from_file: Vec<(Box<str>, Vec<Binding>)> = Vec::new();
-    let mut from_log: HashMap<Box<str>, Option<Vec<Binding>>> = HashMap::new();
     let checkpointed;
     {
         let read = db
@@ -147,6 +131,54 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
             Err(e) => return Err(failed(path, "cannot read", e)),
         };
     }
+    Ok((db, from_file, checkpointed))
+}
+
+/// What opening the file found.
+#[derive(Debug)]
+pub struct Opened {
+    pub location: Location,
+    /// AORs and bindings read back (expired ones included).
+    pub aors: usize,
+    pub bindings: usize,
+}
+
+/// Opens (or creates) the store file, replays its log over it and loads it into memory.
+///
+/// # Errors
+/// The file or a log segment cannot be opened, read or written, or holds what this
+/// version did not write.
+pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| failed(dir, "cannot create the folder", e))?;
+    }
+    // An empty file is not an empty store: the bindings it held are lost, and starting
+    // over them would say nothing (a new store is a file that does not exist yet).
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return Err(StoreError(format!(
+            "{}: the store file is empty (0 bytes), not a store: restore it from a backup, or move it aside to start with no bindings",
+            path.display()
+        )));
+    }
+    // redb panics on some damage: caught, so that the message names the file.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_file(path)));
+    let (db, from_file, checkpointed) = match read {
+        Ok(r) => r?,
+        Err(p) => {
+            let why = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            return Err(StoreError(format!(
+                "{}: the store file is damaged (redb: {why}): restore it from a backup, or move it aside to start with no bindings",
+                path.display()
+            )));
+        }
+    };
+    // The bindings of AORs the log changed (None: gone), kept apart from the file's: the
+    // file may hold a million, and a list is cheaper to build than a map.
+    let mut from_log: HashMap<Box<str>, Option<Vec<Binding>>> = HashMap::new();
     let mut log = Log::default();
     let mut last = checkpointed;
     // Segments at or below `checkpointed` are in the file already (a checkpoint that
@@ -175,6 +207,16 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
         }
         if replayed.cut > 0 {
             tracing::warn!(target: "sipreg::store", file = %segment.display(), records = replayed.records, bytes = replayed.cut, "log ends in a write that was cut short (never acknowledged); cut off");
+        }
+        for d in &replayed.damaged {
+            tracing::error!(
+                target: "sipreg::store",
+                file = %segment.display(),
+                offset = d.offset,
+                bytes = d.bytes,
+                aor = d.aor.as_deref().unwrap_or("(unreadable)"),
+                "log damaged before acknowledged records: the damaged part is skipped, the records after it are kept; the AOR named may be as an older record left it"
+            );
         }
     }
     // What the log held goes into the file now, and the log starts afresh.

@@ -9,8 +9,12 @@
 //! Segments are files beside the store file, `<file>.wal.<n>`, numbered up from 1. A record
 //! is `[body length: u32 LE][CRC-32 of the body: u32 LE][body]`; the body is
 //! `[AOR length: u32 LE][AOR][0]` (the AOR is gone) or `[AOR length][AOR][1][value]`.
-//! Reading stops at the first record that is cut short or fails its checksum: a write that
-//! a crash interrupted, never acknowledged. The file is cut there.
+//! A record that is cut short or fails its checksum with no whole record after it is a
+//! write a crash interrupted, never acknowledged: the file is cut there. One with whole
+//! records after it is damage in the middle: reading resumes at the next whole record (a
+//! record's checksum covers its body and its length says where the next one starts, so
+//! the next offset where both hold is one), and the damage is reported with its offset,
+//! its length and the AOR it held where that part can still be read.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -179,11 +183,33 @@ fn decode(data: &[u8]) -> Option<(&str, Option<&[u8]>, usize)> {
 }
 
 /// What reading a segment found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replayed {
     pub records: usize,
     /// Bytes after the last whole record, cut off.
     pub cut: u64,
+    /// Damage before whole records: acknowledged writes lost.
+    pub damaged: Vec<Damage>,
+}
+
+/// Bytes in the middle of a segment that are no whole record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    pub offset: u64,
+    pub bytes: u64,
+    /// The AOR of the record that stood there, if that part of it can still be read:
+    /// its bindings may now be as an older record left them.
+    pub aor: Option<String>,
+}
+
+/// The AOR a damaged record names, if its header and AOR can still be read.
+fn readable_aor(damaged: &[u8]) -> Option<String> {
+    let b = damaged.get(HEADER..HEADER + 4)?;
+    let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let aor = damaged.get(HEADER + 4..HEADER + 4 + len.min(1024))?;
+    let aor = std::str::from_utf8(aor).ok()?;
+    (!aor.is_empty() && aor.len() == len && aor.chars().all(|c| !c.is_control()))
+        .then(|| aor.to_owned())
 }
 
 /// Reads the segment at `path`, handing each whole record to `f` in order, and cuts off
@@ -193,11 +219,23 @@ pub struct Replayed {
 /// The file cannot be read or cut.
 pub fn replay(path: &Path, mut f: impl FnMut(&str, Option<&[u8]>)) -> io::Result<Replayed> {
     let data = std::fs::read(path)?;
-    let (mut at, mut records) = (0, 0);
-    while let Some((aor, value, n)) = decode(&data[at..]) {
-        f(aor, value);
-        at += n;
-        records += 1;
+    let (mut at, mut records, mut damaged) = (0, 0, Vec::new());
+    while at < data.len() {
+        if let Some((aor, value, n)) = decode(&data[at..]) {
+            f(aor, value);
+            at += n;
+            records += 1;
+            continue;
+        }
+        let Some(next) = (at + 1..data.len()).find(|&i| decode(&data[i..]).is_some()) else {
+            break; // nothing whole after it: a torn tail
+        };
+        damaged.push(Damage {
+            offset: at as u64,
+            bytes: (next - at) as u64,
+            aor: readable_aor(&data[at..next]),
+        });
+        at = next;
     }
     let cut = (data.len() - at) as u64;
     if cut > 0 {
@@ -205,7 +243,11 @@ pub fn replay(path: &Path, mut f: impl FnMut(&str, Option<&[u8]>)) -> io::Result
         file.set_len(at as u64)?;
         file.sync_all()?;
     }
-    Ok(Replayed { records, cut })
+    Ok(Replayed {
+        records,
+        cut,
+        damaged,
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +283,14 @@ mod tests {
                 ("a@x".into(), None),
             ]
         );
-        assert_eq!(r, Replayed { records: 3, cut: 0 });
+        assert_eq!(
+            r,
+            Replayed {
+                records: 3,
+                cut: 0,
+                damaged: Vec::new()
+            }
+        );
         assert!(
             Segment::create(&store, 1).is_err(),
             "a segment is never reused"
@@ -272,6 +321,51 @@ mod tests {
         let (seen, r) = read(&path);
         assert_eq!((seen.len(), r.records), (1, 1));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+    }
+
+    /// Damage in the middle loses only the records it hit: reading resumes at the next
+    /// whole record, and the damage is told with its offset and AOR (issue 18, finding 5:
+    /// 64 random bytes in the middle dropped every record after them, called "cut short").
+    #[test]
+    fn damage_in_the_middle_is_skipped_and_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("loc.redb");
+        let mut s = Segment::create(&store, 3).unwrap();
+        for i in 0..10 {
+            let aor = format!("user{i}@x");
+            s.append([(aor.as_str(), Some(&b"a binding list of some length"[..]))])
+                .unwrap();
+        }
+        let path = segment_path(&store, 3);
+        let mut data = std::fs::read(&path).unwrap();
+        let record = data.len() / 10;
+        // the value of the fifth record damaged (its header and AOR intact), then the
+        // length of the seventh
+        data[4 * record + 30] ^= 0xff;
+        data[6 * record] ^= 0x55;
+        std::fs::write(&path, &data).unwrap();
+        let (seen, r) = read(&path);
+        let aors: Vec<&str> = seen.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            aors,
+            [
+                "user0@x", "user1@x", "user2@x", "user3@x", "user5@x", "user7@x", "user8@x",
+                "user9@x"
+            ]
+        );
+        assert_eq!(r.records, 8);
+        assert_eq!(r.cut, 0, "the file keeps its whole records");
+        assert_eq!(r.damaged.len(), 2, "{:?}", r.damaged);
+        assert_eq!(r.damaged[0].offset, 4 * record as u64);
+        assert_eq!(r.damaged[0].bytes, record as u64);
+        assert_eq!(r.damaged[0].aor.as_deref(), Some("user4@x"));
+        // a torn tail after damage is still cut off
+        let mut torn = data.clone();
+        torn.truncate(data.len() - 3);
+        std::fs::write(&path, &torn).unwrap();
+        let (seen, r) = read(&path);
+        assert_eq!((seen.len(), r.damaged.len()), (7, 2));
+        assert_eq!(r.cut, record as u64 - 3);
     }
 
     #[test]
