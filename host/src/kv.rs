@@ -77,6 +77,9 @@ pub enum KvError {
     NotInteger(String),
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
+    /// Over what one hook implementation may hold (`kv_quota.rs`).
+    #[error("over quota: {0}")]
+    Quota(String),
 }
 
 /// A key-value store with expiry.
@@ -108,6 +111,11 @@ pub trait KvStore: Send + Sync + std::fmt::Debug {
 
     /// Removes the keys whose time is up (the server's timer calls it); how many.
     fn purge(&self, now_ms: u64) -> usize;
+
+    /// Writes refused as over quota (a store seen through a quota; else 0).
+    fn refused(&self) -> u64 {
+        0
+    }
 }
 
 impl KvStore for Kv {

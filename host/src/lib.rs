@@ -15,6 +15,7 @@ pub mod flows;
 pub mod history;
 pub mod hooks;
 pub mod kv;
+pub mod kv_quota;
 pub mod lua;
 pub mod metrics;
 pub mod plugin;

@@ -3,6 +3,7 @@
 
 use crate::config::{Config, HookKind};
 use crate::hooks::Hooks;
+use crate::kv_quota as quota;
 use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
 use crate::store::Stores;
@@ -40,6 +41,16 @@ pub fn load(config: &Config, stores: &Stores, states: usize) -> Result<Configure
     let mut out = Configured::default();
     let mut errors = Vec::new();
     for entry in &config.hooks {
+        // Each implementation sees sip.kv through a quota of its own.
+        let limits = quota::Limits {
+            keys: entry.kv_max_keys,
+            bytes: entry.kv_max_bytes,
+            value_bytes: entry.kv_max_value_bytes,
+        };
+        let stores = &Stores {
+            kv: Arc::new(quota::Quota::new(stores.kv.clone(), limits)),
+            ..stores.clone()
+        };
         match entry.kind {
             HookKind::Lua => {
                 match LuaHooks::load(entry, &config.base_dir, stores.clone(), states) {

@@ -72,6 +72,15 @@ pub struct HookEntry {
     /// The Lua VM instructions one hook call may run.
     #[serde(default = "defaults::instruction_budget")]
     pub instruction_budget: u64,
+    /// The most `sip.kv` keys the implementation may hold at once.
+    #[serde(default = "defaults::kv_max_keys")]
+    pub kv_max_keys: usize,
+    /// The most bytes (keys and values) it may hold in `sip.kv`.
+    #[serde(default = "defaults::kv_max_bytes")]
+    pub kv_max_bytes: usize,
+    /// The largest value it may store.
+    #[serde(default = "defaults::kv_max_value_bytes")]
+    pub kv_max_value_bytes: usize,
     /// Where the entry stands in the configuration (`file:line:column: key
     /// `hooks[i].path``), for the errors of its loading; set by the parser.
     #[serde(skip)]
@@ -421,6 +430,15 @@ mod defaults {
     }
     pub fn tcp_max_per_source() -> usize {
         100
+    }
+    pub fn kv_max_keys() -> usize {
+        100_000
+    }
+    pub fn kv_max_bytes() -> usize {
+        16 << 20
+    }
+    pub fn kv_max_value_bytes() -> usize {
+        64 << 10
     }
     pub fn default_expires() -> u32 {
         3600

@@ -226,6 +226,7 @@ impl Hooks for LuaHooks {
                 "memory_limit_exceeded",
                 self.over_memory.load(Ordering::Relaxed),
             ),
+            ("kv_over_quota", self.setup.shared.kv.refused()),
         ]
     }
 

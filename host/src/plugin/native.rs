@@ -37,6 +37,8 @@ pub struct NativeHooks {
     name: String,
     table: &'static PluginTable,
     instance: Instance,
+    /// The store the plugin's host table writes to (its quota counts refusals).
+    kv: std::sync::Arc<dyn crate::kv::KvStore>,
 }
 
 /// An answer, copied out of the plugin's memory.
@@ -85,6 +87,7 @@ impl NativeHooks {
         let plugin = unsafe { table.name.get() }.unwrap_or("plugin").to_owned();
         let name = format!("{plugin} ({})", path.display());
         let config = toml::to_string(&entry.config).unwrap_or_default();
+        let kv = shared.kv.clone();
         let host = services::table(&plugin, base_dir, shared);
         let mut error = AnswerC::empty();
         let instance = (table.create)(RStr::new(&config), host, &mut error);
@@ -101,6 +104,7 @@ impl NativeHooks {
             name,
             table,
             instance: Instance(instance),
+            kv,
         })
     }
 
@@ -200,6 +204,10 @@ fn request_c(req: &RequestInfo<'_>, ip: &str) -> RequestC {
 impl Hooks for NativeHooks {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        vec![("kv_over_quota", self.kv.refused())]
     }
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {

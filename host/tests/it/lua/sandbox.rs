@@ -252,3 +252,66 @@ fn no_finalizer_runs_script_code() {
         "{e}"
     );
 }
+
+/// `sip.kv` is inside the script's limits (issue 18, finding 2: 200 values of 1 MiB per
+/// REGISTER grew the process by ~570 MiB in three REGISTERs): a value over
+/// `kv_max_value_bytes`, a key over `kv_max_keys` and bytes over `kv_max_bytes` raise in
+/// the script, and /metrics counts them.
+#[test]
+fn kv_writes_over_the_scripts_quota_raise_and_are_counted() {
+    let script = r#"
+        local M = {}
+        function M.on_request(ctx)
+          local t = sip.header("X-Kv")
+          local ok, err
+          if t == "big" then
+            ok, err = pcall(sip.kv.set, "big", string.rep("x", 1024 * 1024))
+          elseif t == "keys" then
+            for i = 1, 4 do
+              ok, err = pcall(sip.kv.set, "k" .. i, i)
+              if not ok then break end
+            end
+          elseif t == "bytes" then
+            for i = 1, 3 do
+              ok, err = pcall(sip.kv.set, "k1", string.rep("y", 30000))
+              ok, err = pcall(sip.kv.set, "k2", string.rep("y", 30000))
+            end
+          end
+          return sip.respond(403, ok and "stored" or err)
+        end
+        return M
+    "#;
+    let toml =
+        format!("{OPEN}{HOOK}kv_max_keys = 3\nkv_max_bytes = 50000\nkv_max_value_bytes = 40000\n");
+    let h = Harness::with_files(&toml, &[("policy.lua", script)]);
+    let kv = |t: &str| {
+        h.send(
+            &register("a@example.com")
+                .header(&format!("X-Kv: {t}"))
+                .text(),
+        )
+        .reason
+    };
+    // (pcall's message starts with where the sandbox called the function)
+    let big = kv("big");
+    let over_value =
+        "sip.kv.set: over quota: a value of 1048576 bytes is over kv_max_value_bytes (40000)";
+    assert!(big.ends_with(over_value), "{big}");
+    let keys = kv("keys");
+    let over_keys = "sip.kv.set: over quota: the script holds kv_max_keys (3) keys";
+    assert!(keys.ends_with(over_keys), "{keys}");
+    let bytes = kv("bytes");
+    assert!(
+        bytes.contains("sip.kv.set: over quota: the script holds"),
+        "{bytes}"
+    );
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    let line = metrics
+        .lines()
+        .find(|l| l.contains("sipreg_hook_events_total{") && l.contains("kv_over_quota"))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(
+        line.ends_with(" 5"),
+        "one value, one key, three byte refusals: {line}"
+    );
+}
