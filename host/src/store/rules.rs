@@ -200,7 +200,7 @@ fn evict(
             .iter()
             .enumerate()
             .filter(|(_, b)| b.refreshed_ms < u.now_ms || b.call_id.as_ref() != u.call_id)
-            .min_by_key(|(i, b)| (b.refreshed_ms, *i))
+            .min_by_key(|(_, b)| b.refreshed_ms)
         else {
             break;
         };
