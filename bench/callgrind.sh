@@ -12,7 +12,8 @@
 # registration (start-up and warm-up excluded) and, with CACHE=1, callgrind's simulated
 # L1 instruction and data read misses per registration. Under valgrind the CPU has no
 # SHA extensions, so the nonce's HMAC-SHA-256 runs in software (about 14,000 of the auth
-# figure; with SHA-NI far less).
+# figure; with SHA-NI far less). KEEP=DIR keeps callgrind's own files there (plain.out,
+# auth.out) for callgrind_annotate, to see where two builds differ.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BIN=${SIPREG_BIN:-$HERE/../target/release/sipreg}
@@ -67,6 +68,7 @@ count() { # $1 = plain|auth -> prints "instructions [I1 misses D1 read misses]" 
   sipp_run "$scen" || { echo "$kind: counted run failed" >&2; tail -5 "$WORK/sipp.out" >&2; return 1; }
   callgrind_control -d "$VG" > /dev/null 2>&1
   kill "$VG"; wait "$VG" 2>/dev/null; VG=""
+  [ -n "${KEEP:-}" ] && mkdir -p "$KEEP" && cp "$out".1 "$KEEP/$kind.out"
   callgrind_annotate "$out".1 2>/dev/null | awk -v n="$USERS" '/PROGRAM TOTALS/ {
     gsub(/,/, ""); if (NF > 8) printf "%.0f %.0f %.0f\n", $1 / n, $7 / n, $9 / n; else printf "%.0f\n", $1 / n; exit }'
 }

@@ -18,7 +18,7 @@ const MAINTENANCE_RETRY_AFTER: &str = "60";
 #[derive(Debug)]
 pub(super) struct Proposal<'a> {
     pub bind: BindRequest<'a>,
-    pub keys: Vec<(&'a str, String, Option<&'a str>)>,
+    pub keys: Vec<(String, String, Option<&'a str>)>,
     /// The Path values (RFC 3327), in order.
     pub path_values: Vec<&'a str>,
     /// The Path values joined with `, `.
@@ -179,9 +179,10 @@ impl Registrar {
                             .header("Min-Expires", self.limits.min_expires.to_string());
                         return Err(self.refuse(req, aor, reply, "Interval too brief"));
                     }
+                    let key = c.key();
                     let existing = stored
                         .iter()
-                        .find(|b| *b.key == *c.key)
+                        .find(|b| *b.key == *key)
                         .map(|b| b.registration_id);
                     bind.bindings.push(ProposedBinding {
                         contact: c.raw,
@@ -192,7 +193,7 @@ impl Registrar {
                         registration_id: existing.unwrap_or_else(uuid::Uuid::new_v4),
                         new: existing.is_none(),
                     });
-                    keys.push((c.key.as_str(), stored_contact(c), c.host));
+                    keys.push((key, stored_contact(c), c.host()));
                 }
             }
         }

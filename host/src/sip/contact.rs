@@ -13,14 +13,27 @@ pub struct Contact<'a> {
     /// The value as received (`<uri>;params`), stored and echoed byte for byte.
     pub raw: &'a str,
     pub addr: NameAddr<'a>,
-    /// The key under which RFC 3261 section 19.1.4 compares contact URIs.
-    pub key: String,
-    /// The host of a SIP or SIPS contact URI.
-    pub host: Option<&'a str>,
+    /// The contact URI, where it is a SIP or SIPS one.
+    pub uri: Option<SipUri<'a>>,
     /// The `expires` parameter, saturated to u32.
     pub expires: Option<u32>,
     /// The `q` parameter in thousandths (0..=1000).
     pub q: Option<u16>,
+}
+
+impl Contact<'_> {
+    /// The key under which RFC 3261 section 19.1.4 compares contact URIs (the URI as
+    /// received for other schemes). Built on demand: a REGISTER that is challenged is
+    /// read for its syntax only.
+    pub fn key(&self) -> String {
+        self.uri
+            .map_or_else(|| self.addr.uri.to_owned(), |u| u.comparison_key())
+    }
+
+    /// The host of a SIP or SIPS contact URI.
+    pub fn host(&self) -> Option<&str> {
+        self.uri.map(|u| u.host)
+    }
 }
 
 /// The Contact headers of a request.
@@ -90,9 +103,9 @@ pub fn parse(msg: &Message) -> Result<Contacts<'_>, String> {
                 return Err("Empty Contact".into());
             }
             let addr = NameAddr::parse(raw).map_err(|e| format!("Malformed Contact: {e}"))?;
-            let (key, host) = match SipUri::parse(addr.uri) {
-                Ok(u) => (u.comparison_key(), Some(u.host)),
-                Err(super::uri::UriError::UnsupportedScheme(_)) => (addr.uri.to_owned(), None),
+            let uri = match SipUri::parse(addr.uri) {
+                Ok(u) => Some(u),
+                Err(super::uri::UriError::UnsupportedScheme(_)) => None,
                 Err(e) => return Err(format!("Malformed Contact URI: {e}")),
             };
             let expires = match addr.param("expires") {
@@ -112,8 +125,7 @@ pub fn parse(msg: &Message) -> Result<Contacts<'_>, String> {
             list.push(Contact {
                 raw,
                 addr,
-                key,
-                host,
+                uri,
                 expires,
                 q,
             });
@@ -152,7 +164,8 @@ mod tests {
         );
         assert_eq!(l[0].q, Some(500));
         assert_eq!(l[1].expires, Some(30));
-        assert_eq!(l[2].key, "sip:c@10.0.0.3");
+        assert_eq!(l[2].key(), "sip:c@10.0.0.3");
+        assert_eq!(l[2].host(), Some("10.0.0.3"));
     }
 
     #[test]

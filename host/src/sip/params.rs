@@ -108,6 +108,50 @@ pub fn split_outside_quotes(text: &str, sep: u8) -> SplitOutside<'_> {
     }
 }
 
+/// The bytes the scan stops at, besides the separator: what opens or closes a part where
+/// the separator does not count.
+const STOPS: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'"' as usize] = true;
+    t[b'<' as usize] = true;
+    t[b'>' as usize] = true;
+    t
+};
+
+/// The first `sep` at or after `start` outside quotes and angle brackets. A quoted
+/// string is crossed in one jump to its closing quote (past escaped characters).
+fn split_point(bytes: &[u8], start: usize, sep: u8) -> Option<usize> {
+    let mut angle = 0u32;
+    let mut i = start;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == sep {
+            if angle == 0 {
+                return Some(i);
+            }
+        } else if STOPS[usize::from(b)] {
+            match b {
+                b'"' => loop {
+                    i += 1;
+                    let rest = bytes.get(i..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(k) if rest[k] == b'\\' => i += k + 1,
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        None => return None,
+                    }
+                },
+                b'<' => angle += 1,
+                _ => angle = angle.saturating_sub(1),
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The iterator of [`split_outside_quotes`]. Text without the separator (the common case:
 /// one Contact, one Via) is one piece at once; text without quotes or angle brackets is
 /// split without tracking them.
@@ -139,25 +183,7 @@ impl<'a> Iterator for SplitOutside<'a> {
                 .position(|&b| b == self.sep)
                 .map(|i| start + i)
         } else {
-            let mut in_quotes = false;
-            let mut angle = 0u32;
-            let mut i = start;
-            let mut found = None;
-            while i < bytes.len() {
-                match bytes[i] {
-                    b'\\' if in_quotes => i += 1,
-                    b'"' => in_quotes = !in_quotes,
-                    b'<' if !in_quotes => angle += 1,
-                    b'>' if !in_quotes => angle = angle.saturating_sub(1),
-                    b if b == self.sep && !in_quotes && angle == 0 => {
-                        found = Some(i);
-                        break;
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
-            found
+            split_point(bytes, start, self.sep)
         };
         match end {
             Some(e) => {
