@@ -33,6 +33,7 @@ fn main() {
         config: toml::Table::new(),
         memory_limit_mib: 64,
         instruction_budget: 1_000_000,
+        time_limit_ms: 500,
         kv_max_keys: 100_000,
         kv_max_bytes: 16 << 20,
         kv_max_value_bytes: 64 << 10,

@@ -2,6 +2,7 @@
 //! keys, so many bytes (keys and values), and so large a value. [`Quota`] wraps the store
 //! for one implementation (a Lua script, a plugin); a write over its quota is refused
 //! with [`KvError::Quota`] (the script's `sip.kv.set` raises it) and counted.
+//! Keys of the server's own (the guard's counts, `auth/guard.rs`) are not writable at all.
 //!
 //! The quota counts what its implementation wrote and has not deleted, until its expiry:
 //! the entries are kept here with their size and deadline, and those past their time are
@@ -84,8 +85,20 @@ impl Quota {
         KvError::Quota(why)
     }
 
+    /// Refuses a write to a key of the server's own (the guard's counts).
+    fn writable(&self, key: &str) -> Result<(), KvError> {
+        if key.starts_with(crate::auth::guard::PREFIX) {
+            return Err(self.over(format!(
+                "keys starting with \"{}\" are the server's",
+                crate::auth::guard::PREFIX
+            )));
+        }
+        Ok(())
+    }
+
     /// Takes room for `key` of `size` bytes until `until`, or says why not.
     fn admit(&self, used: &mut Used, key: &str, size: usize, until: u64) -> Result<(), KvError> {
+        self.writable(key)?;
         let l = self.limits;
         if size > l.value_bytes + key.len() {
             return Err(self.over(format!(
@@ -142,6 +155,7 @@ impl KvStore for Quota {
     }
 
     fn delete(&self, key: &str, now_ms: u64) -> Result<bool, KvError> {
+        self.writable(key)?;
         self.used.lock().forget(key);
         self.inner.delete(key, now_ms)
     }
@@ -170,6 +184,19 @@ mod tests {
                 value_bytes,
             },
         )
+    }
+
+    #[test]
+    fn the_guards_keys_are_out_of_reach() {
+        let q = quota(10, 1000, 100);
+        let key = format!("{}192.0.2.1|alice@example.com", crate::auth::guard::PREFIX);
+        assert!(matches!(
+            q.set(&key, KvValue::Int(0), None, 0),
+            Err(KvError::Quota(_))
+        ));
+        assert!(matches!(q.incr(&key, -5, None, 0), Err(KvError::Quota(_))));
+        assert!(matches!(q.delete(&key, 0), Err(KvError::Quota(_))));
+        assert!(q.set("guard-free", KvValue::Int(0), None, 0).is_ok());
     }
 
     #[test]

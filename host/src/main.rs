@@ -355,7 +355,13 @@ fn main() -> ExitCode {
                 shutdown_signal().await;
                 tracing::info!(target: "sipreg::server", "shutting down");
                 watcher.abort();
-                match tokio::task::spawn_blocking(move || running.shutdown()).await {
+                let grace = std::time::Duration::from_secs(cfg.server.shutdown_grace);
+                let stopping = tokio::task::spawn_blocking(move || running.shutdown());
+                let Ok(stopped) = tokio::time::timeout(grace, stopping).await else {
+                    tracing::error!(target: "sipreg::server", grace_secs = grace.as_secs(), "not stopped within the grace period (a hook still running?); exiting now");
+                    std::process::exit(1);
+                };
+                match stopped {
                     Ok(true) => {
                         tracing::info!(target: "sipreg::server", "stopped; the location store is flushed");
                         ExitCode::SUCCESS

@@ -137,6 +137,21 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
             out.push(problem(vec![Key(table), Key(key)], message));
         }
     }
+    let g = &c.auth.guard;
+    if g.enabled {
+        for (key, value) in [
+            ("failures", u64::from(g.failures)),
+            ("window", g.window),
+            ("ban", g.ban),
+        ] {
+            if value == 0 {
+                out.push(problem(
+                    vec![Key("auth"), Key("guard"), Key(key)],
+                    format!("{key} must be at least 1 (enabled = false turns the guard off)"),
+                ));
+            }
+        }
+    }
     let auth_on = c.auth.challenge != Challenge::Off;
     let store = &c.store;
     if store.kind == super::StoreKind::Redis {
@@ -227,6 +242,9 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
                 at("instruction_budget"),
                 "must be at least 1000 instructions",
             ));
+        }
+        if h.time_limit_ms == 0 {
+            out.push(problem(at("time_limit_ms"), "must be at least 1 ms"));
         }
     }
     let mut seen_alias = std::collections::HashMap::new();

@@ -72,6 +72,10 @@ pub struct HookEntry {
     /// The Lua VM instructions one hook call may run.
     #[serde(default = "defaults::instruction_budget")]
     pub instruction_budget: u64,
+    /// The wall-clock time one Lua hook call may take, in milliseconds (whatever it
+    /// does: the budget counts work, this counts time).
+    #[serde(default = "defaults::time_limit_ms")]
+    pub time_limit_ms: u64,
     /// The most `sip.kv` keys the implementation may hold at once.
     #[serde(default = "defaults::kv_max_keys")]
     pub kv_max_keys: usize,
@@ -130,6 +134,10 @@ pub struct Server {
     /// forwards; default: the listen address. Needed when listening on 0.0.0.0 or ::.
     #[serde(default)]
     pub advertise: Option<String>,
+    /// Seconds a graceful stop (SIGTERM) may take; past them the process exits anyway,
+    /// whatever a hook is doing.
+    #[serde(default = "defaults::shutdown_grace")]
+    pub shutdown_grace: u64,
 }
 
 /// `[qualify]`: OPTIONS to registered devices, their round-trip time and reachability.
@@ -348,6 +356,9 @@ pub struct Auth {
     /// clients must share it.
     #[serde(default)]
     pub nonce_secret: Option<String>,
+    /// `[auth.guard]`: the failed-authentication guard (`auth/guard.rs`).
+    #[serde(default)]
+    pub guard: GuardSettings,
 }
 
 impl Default for Auth {
@@ -358,6 +369,64 @@ impl Default for Auth {
             algorithms: defaults::algorithms(),
             nonce_ttl: defaults::nonce_ttl(),
             nonce_secret: None,
+            guard: GuardSettings::default(),
+        }
+    }
+}
+
+/// What a banned source is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GuardAnswer {
+    /// 403 "Too many failed authentications", without a challenge.
+    #[default]
+    Forbidden,
+    /// Nothing at all.
+    Drop,
+}
+
+/// `[auth.guard]`: failed authentications counted per source address and alias (a ban),
+/// and per alias from every source (a backoff).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSettings {
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+    /// Failed authentications of one alias from one source address within `window` that
+    /// ban that source for that alias.
+    #[serde(default = "defaults::guard_failures")]
+    pub failures: u32,
+    /// Seconds the failures are counted over.
+    #[serde(default = "defaults::guard_window")]
+    pub window: u64,
+    /// Seconds a ban lasts.
+    #[serde(default = "defaults::guard_ban")]
+    pub ban: u64,
+    #[serde(default)]
+    pub answer: GuardAnswer,
+    /// Failed authentications of one alias from all sources within `window` past which
+    /// each failed answer for it waits; 0: no backoff.
+    #[serde(default = "defaults::guard_user_failures")]
+    pub user_failures: u32,
+    /// The first wait, in milliseconds; it doubles with each further failure.
+    #[serde(default = "defaults::guard_user_delay_ms")]
+    pub user_delay_ms: u64,
+    /// The longest wait, in milliseconds.
+    #[serde(default = "defaults::guard_user_delay_max_ms")]
+    pub user_delay_max_ms: u64,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            enabled: true,
+            failures: defaults::guard_failures(),
+            window: defaults::guard_window(),
+            ban: defaults::guard_ban(),
+            answer: GuardAnswer::default(),
+            user_failures: defaults::guard_user_failures(),
+            user_delay_ms: defaults::guard_user_delay_ms(),
+            user_delay_max_ms: defaults::guard_user_delay_max_ms(),
         }
     }
 }
@@ -425,6 +494,9 @@ mod defaults {
     pub fn tcp_first_byte_timeout() -> u64 {
         10
     }
+    pub fn shutdown_grace() -> u64 {
+        10
+    }
     pub fn tcp_message_timeout() -> u64 {
         30
     }
@@ -476,11 +548,35 @@ mod defaults {
     pub fn nonce_ttl() -> u64 {
         300
     }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn guard_failures() -> u32 {
+        5
+    }
+    pub fn guard_window() -> u64 {
+        300
+    }
+    pub fn guard_ban() -> u64 {
+        900
+    }
+    pub fn guard_user_failures() -> u32 {
+        20
+    }
+    pub fn guard_user_delay_ms() -> u64 {
+        500
+    }
+    pub fn guard_user_delay_max_ms() -> u64 {
+        8000
+    }
     pub fn memory_limit_mib() -> u32 {
         64
     }
     pub fn instruction_budget() -> u64 {
         1_000_000
+    }
+    pub fn time_limit_ms() -> u64 {
+        500
     }
     pub fn store_kind() -> StoreKind {
         StoreKind::Embedded

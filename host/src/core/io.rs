@@ -42,6 +42,9 @@ pub struct Output {
     /// [`Durable::then`] rather than waiting.
     pub durable: Option<Durable>,
     pub fallback: Vec<u8>,
+    /// When set, `reply` goes out only after this pause (the guard's backoff): the
+    /// transport hands it to a timer rather than waiting.
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Output {
@@ -51,6 +54,7 @@ impl Output {
         self.forward = None;
         self.durable = None;
         self.fallback.clear();
+        self.delay = None;
     }
 
     /// Waits for the store when the reply waits for it, and leaves in `reply` what is to

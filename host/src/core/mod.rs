@@ -38,6 +38,13 @@ pub struct Counters {
     pub connections_refused: AtomicU64,
 }
 
+/// What a reply waits for before it goes out: the store, or a pause.
+#[derive(Debug, Default)]
+struct Wait {
+    durable: Option<Durable>,
+    delay: Option<std::time::Duration>,
+}
+
 /// The request handler shared by all transports.
 #[derive(Debug)]
 pub struct Core {
@@ -69,13 +76,7 @@ impl Core {
         let flows = Arc::new(Flows::new());
         let proxy = Proxy::new(config, stores.location.clone(), flows.clone());
         let qualify = Arc::new(Qualify::new(&config.qualify));
-        let registrar = Registrar::new(
-            config,
-            chain.clone(),
-            stores.location.clone(),
-            qualify.clone(),
-            stores.clock.clone(),
-        );
+        let registrar = Registrar::new(config, chain.clone(), stores, qualify.clone());
         Core {
             registrar,
             qualify,
@@ -159,8 +160,8 @@ impl Core {
             return Handled::Dropped;
         };
         summarise_request(&msg, src, transport);
-        let mut durable = None;
-        let reply = match self.decide(&msg, top_via, src, transport, now_ms, &mut durable) {
+        let mut wait = Wait::default();
+        let reply = match self.decide(&msg, top_via, src, transport, now_ms, &mut wait) {
             Routed::Reply(r) => r,
             Routed::Drop => return Handled::Silent,
             Routed::Forward(f) => {
@@ -170,11 +171,12 @@ impl Core {
         };
         let tag = to_tag(&msg);
         encode(&msg, &top_via, src, &reply, &tag, &mut out.reply);
-        if let Some(d) = durable {
+        if let Some(d) = wait.durable {
             let failed = Reply::with_reason(500, "Location store failure");
             encode(&msg, &top_via, src, &failed, &tag, &mut out.fallback);
             out.durable = Some(d);
         }
+        out.delay = wait.delay;
         summarise_response(&msg, src, transport, &reply);
         Handled::Replied
     }
@@ -234,7 +236,7 @@ impl Core {
         src: SocketAddr,
         transport: Transport,
         now_ms: u64,
-        durable: &mut Option<Durable>,
+        wait: &mut Wait,
     ) -> Routed {
         let checked = match request::check(msg, top_via) {
             Ok(c) => c,
@@ -307,7 +309,11 @@ impl Core {
             Method::Register => match self.registrar.register(&req, &checked, now_ms) {
                 Outcome::Reply(r) => Routed::Reply(r),
                 Outcome::Stored(r, d) => {
-                    *durable = Some(d);
+                    wait.durable = Some(d);
+                    Routed::Reply(r)
+                }
+                Outcome::Held(r, d) => {
+                    wait.delay = Some(d);
                     Routed::Reply(r)
                 }
                 Outcome::Drop => Routed::Drop,

@@ -45,7 +45,7 @@ pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
         c.now_ms = req.map(|r| r.now_ms);
     }
     if let Some(m) = lua.app_data_ref::<Meter>() {
-        m.start(budget);
+        m.start(budget, 1);
     }
     let uncapped = Uncapped::new(lua);
     let result = (|| {

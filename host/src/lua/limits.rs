@@ -1,5 +1,9 @@
-//! The two limits of a Lua state: a memory cap (mlua's allocator refuses allocations past
-//! it) and an instruction budget per call (a VM hook counts instructions).
+//! The limits of a Lua state: a memory cap (mlua's allocator refuses allocations past
+//! it), an instruction budget per call (a VM hook counts instructions) and a wall-clock
+//! deadline per call (the same hook looks at the clock). Work inside C functions escapes a
+//! VM hook, so the only C functions that could run long (pattern matching, `string.rep`)
+//! are replaced by bounded ones (`strings.rs`) that burn the same budget and watch the
+//! same deadline.
 //!
 //! Either limit, once hit, is final for the call: the sandbox's `pcall`, `xpcall` and
 //! `coroutine.resume` hand the error on instead of catching it (`sandbox.rs`), so an endless
@@ -8,6 +12,7 @@
 
 use mlua::{HookTriggers, Lua, VmState};
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 /// The message Lua gives a failed allocation.
 pub(crate) const MEMORY_MESSAGE: &str = "not enough memory";
@@ -17,6 +22,7 @@ pub(crate) const MEMORY_MESSAGE: &str = "not enough memory";
 pub enum Limit {
     Instructions(u64),
     Memory(usize),
+    Time(Duration),
 }
 
 impl std::fmt::Display for Limit {
@@ -24,6 +30,7 @@ impl std::fmt::Display for Limit {
         match self {
             Limit::Instructions(n) => write!(f, "instruction budget of {n} exceeded"),
             Limit::Memory(n) => write!(f, "memory limit of {} MiB exceeded", n >> 20),
+            Limit::Time(d) => write!(f, "time limit of {} ms exceeded", d.as_millis()),
         }
     }
 }
@@ -35,15 +42,52 @@ pub(crate) struct Meter {
     budget: Cell<u64>,
     step: u64,
     pub memory: usize,
+    time_limit: Duration,
+    allowed: Cell<Duration>,
+    deadline: Cell<Instant>,
     tripped: Cell<Option<Limit>>,
 }
 
 impl Meter {
-    /// Starts a call (or the load) with this budget.
-    pub fn start(&self, budget: u64) {
+    /// Starts a call (or the load) with this budget and the time limit of a call times
+    /// `time_factor`.
+    pub fn start(&self, budget: u64, time_factor: u32) {
         self.used.set(0);
         self.budget.set(budget);
+        let allowed = self.time_limit.saturating_mul(time_factor);
+        self.allowed.set(allowed);
+        self.deadline.set(Instant::now() + allowed);
         self.tripped.set(None);
+    }
+
+    /// What is left of the budget.
+    pub fn fuel(&self) -> u64 {
+        self.budget.get().saturating_sub(self.used.get())
+    }
+
+    /// When the call must have ended.
+    pub fn deadline(&self) -> Instant {
+        self.deadline.get()
+    }
+
+    /// Counts work done outside the VM (a pattern match) against the budget.
+    pub fn burn(&self, units: u64) {
+        self.used.set(self.used.get().saturating_add(units));
+    }
+
+    /// Marks the budget as spent: the error that ends the call.
+    pub fn trip_budget(&self) -> mlua::Error {
+        self.trip(Limit::Instructions(self.budget.get()))
+    }
+
+    /// Marks the deadline as passed: the error that ends the call.
+    pub fn trip_time(&self) -> mlua::Error {
+        self.trip(Limit::Time(self.allowed.get()))
+    }
+
+    fn trip(&self, limit: Limit) -> mlua::Error {
+        self.tripped.set(Some(limit));
+        mlua::Error::runtime(limit)
     }
 
     /// The limit hit since [`Meter::start`], if any.
@@ -57,14 +101,30 @@ impl Meter {
     }
 }
 
-/// Installs the cap and the instruction counter on a new state.
-pub(crate) fn install(lua: &Lua, memory: usize, budget: u64) -> mlua::Result<()> {
+/// The limits of a state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub memory: usize,
+    pub budget: u64,
+    pub time: Duration,
+}
+
+/// Installs the cap, the instruction counter and the clock on a new state.
+pub(crate) fn install(lua: &Lua, limits: Limits) -> mlua::Result<()> {
+    let Limits {
+        memory,
+        budget,
+        time,
+    } = limits;
     let step = (budget / 10).clamp(1, 1000);
     lua.set_app_data(Meter {
         used: Cell::new(0),
         budget: Cell::new(budget),
         step,
         memory,
+        time_limit: time,
+        allowed: Cell::new(time),
+        deadline: Cell::new(Instant::now() + time),
         tripped: Cell::new(None),
     });
     lua.set_global_hook(
@@ -76,9 +136,10 @@ pub(crate) fn install(lua: &Lua, memory: usize, budget: u64) -> mlua::Result<()>
             let used = m.used.get() + m.step;
             m.used.set(used);
             if used > m.budget.get() {
-                let limit = Limit::Instructions(m.budget.get());
-                m.tripped.set(Some(limit));
-                return Err(mlua::Error::runtime(limit));
+                return Err(m.trip_budget());
+            }
+            if Instant::now() >= m.deadline.get() {
+                return Err(m.trip_time());
             }
             Ok(VmState::Continue)
         },

@@ -15,10 +15,12 @@ mod error;
 mod files;
 mod functions;
 mod limits;
+mod patterns;
 mod pool;
 pub mod reload;
 mod sandbox;
 mod state;
+mod strings;
 
 pub use api::markdown as api_markdown;
 pub use error::LoadError;

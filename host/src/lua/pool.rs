@@ -46,9 +46,10 @@ pub struct LuaHooks {
     pool: ArcSwap<Pool>,
     /// Serialises reloads (a file change and a SIGHUP at once build one pool, not two).
     reloading: Mutex<()>,
-    /// Calls that exceeded the instruction budget, and the memory limit.
+    /// Calls that exceeded the instruction budget, the memory limit and the time limit.
     over_budget: AtomicU64,
     over_memory: AtomicU64,
+    over_time: AtomicU64,
 }
 
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
@@ -89,6 +90,7 @@ impl LuaHooks {
             config: entry.config.clone(),
             memory: (entry.memory_limit_mib as usize) << 20,
             budget: entry.instruction_budget,
+            time: std::time::Duration::from_millis(entry.time_limit_ms),
             shared,
         };
         let size = size.max(1);
@@ -100,6 +102,7 @@ impl LuaHooks {
             reloading: Mutex::new(()),
             over_budget: AtomicU64::new(0),
             over_memory: AtomicU64::new(0),
+            over_time: AtomicU64::new(0),
         })
     }
 
@@ -165,6 +168,7 @@ impl LuaHooks {
             match limit {
                 Limit::Instructions(_) => &self.over_budget,
                 Limit::Memory(_) => &self.over_memory,
+                Limit::Time(_) => &self.over_time,
             }
             .fetch_add(1, Ordering::Relaxed);
             tracing::error!(
@@ -225,6 +229,10 @@ impl Hooks for LuaHooks {
             (
                 "memory_limit_exceeded",
                 self.over_memory.load(Ordering::Relaxed),
+            ),
+            (
+                "time_limit_exceeded",
+                self.over_time.load(Ordering::Relaxed),
             ),
             ("kv_over_quota", self.setup.shared.kv.refused()),
         ]

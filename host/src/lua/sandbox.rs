@@ -15,7 +15,7 @@ const PRELUDE: &str = include_str!("prelude.lua");
 const OS_KEPT: [&str; 4] = ["time", "date", "clock", "difftime"];
 
 /// A state with the kept libraries and the limits installed, before the prelude.
-pub(crate) fn base_state(memory: usize, budget: u64) -> mlua::Result<Lua> {
+pub(crate) fn base_state(limits: limits::Limits) -> mlua::Result<Lua> {
     let libs = StdLib::TABLE
         | StdLib::STRING
         | StdLib::MATH
@@ -23,7 +23,8 @@ pub(crate) fn base_state(memory: usize, budget: u64) -> mlua::Result<Lua> {
         | StdLib::COROUTINE
         | StdLib::OS;
     let lua = Lua::new_with(libs, LuaOptions::new())?;
-    limits::install(&lua, memory, budget)?;
+    limits::install(&lua, limits)?;
+    super::strings::install(&lua)?;
     // Generational: the garbage of a hook call dies young, and the tables a script builds
     // at load (a password table, say) are not traversed again at every cycle.
     lua.gc_gen(0, 0);

@@ -9,7 +9,7 @@ use super::convert;
 use super::error::{LoadError, describe};
 use super::files::{Files, LoadCtx};
 use super::functions;
-use super::limits::Meter;
+use super::limits::{Limits, Meter};
 use super::sandbox;
 use crate::hooks::Hook;
 use crate::store::Stores;
@@ -17,8 +17,8 @@ use mlua::{Function, Lua, Table, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A script's load budget, in multiples of its per-call instruction budget.
-const LOAD_BUDGET_FACTOR: u64 = 100;
+/// A script's load budget and time limit, in multiples of a call's.
+const LOAD_BUDGET_FACTOR: u32 = 100;
 
 /// What a script is loaded from.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub(crate) struct Setup {
     pub config: toml::Table,
     pub memory: usize,
     pub budget: u64,
+    /// The wall-clock time one hook call may take.
+    pub time: std::time::Duration,
     pub shared: Stores,
 }
 
@@ -105,7 +107,12 @@ fn require(lua: &Lua, name: String) -> mlua::Result<Value> {
 /// A [`LoadError`] naming the file and line where Lua knows them.
 pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadError> {
     let fail = |e: mlua::Error| LoadError(describe(&e));
-    let lua = sandbox::base_state(setup.memory, setup.budget).map_err(fail)?;
+    let lua = sandbox::base_state(Limits {
+        memory: setup.memory,
+        budget: setup.budget,
+        time: setup.time,
+    })
+    .map_err(fail)?;
     lua.set_app_data(CallData::default());
     lua.set_app_data(setup.shared.clone());
     lua.set_app_data(ScriptName(setup.name.clone()));
@@ -134,7 +141,10 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
         let config = convert::toml_table(&lua, &setup.config)?;
         lua.set_named_registry_value("sipreg.config", config)?;
         if let Some(m) = lua.app_data_ref::<Meter>() {
-            m.start(setup.budget.saturating_mul(LOAD_BUDGET_FACTOR));
+            m.start(
+                setup.budget.saturating_mul(u64::from(LOAD_BUDGET_FACTOR)),
+                LOAD_BUDGET_FACTOR,
+            );
         }
         let text = files.read(&setup.path).map_err(mlua::Error::runtime)?;
         let module: Value = lua

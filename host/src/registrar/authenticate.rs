@@ -3,14 +3,20 @@
 
 use super::{Outcome, Registrar};
 use crate::auth::digest::{ResponseInput, verify};
+use crate::auth::guard::{Guard, Seen};
 use crate::auth::nonce::NonceCheck;
-use crate::config::Challenge;
+use crate::config::{Challenge, GuardAnswer};
 use crate::hooks::{
     AuthDecision, AuthRequest, Credentials as HookCredentials, Identity, RequestInfo,
 };
 use crate::sip::HeaderName;
 use crate::sip::digest::{Algorithm, Credentials, CredentialsError, parse_credentials};
 use crate::sip::{Message, Reply};
+
+/// The reason of a wrong password or an unknown user: the failure the guard counts.
+const INVALID: &str = "Invalid credentials";
+/// The reason a banned source is given.
+const BANNED: &str = "Too many failed authentications";
 
 /// What the digest check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +75,14 @@ impl Registrar {
         aor: &str,
         now_ms: u64,
     ) -> Result<Option<Identity>, Outcome> {
+        let ip = req.source.ip();
+        let guard = (self.auth.mode != Challenge::Off)
+            .then_some(self.auth.guard.as_ref())
+            .flatten();
+        let seen = guard.map_or(Seen::Clean, |g| g.seen(ip, aor, now_ms));
+        if let (Seen::Banned, Some(g)) = (seen, guard) {
+            return Err(self.banned(req, aor, g));
+        }
         let supplied = find_credentials(req.msg, self.auth.mode, &self.auth.realm)
             .map_err(|r| self.refuse(req, aor, r, "Malformed credentials"))?;
         let ask = AuthRequest {
@@ -85,16 +99,31 @@ impl Registrar {
             if supplied.is_some() {
                 let user = ask.username.unwrap_or("");
                 self.log.auth_failed(req, aor, user, reply.code, reason);
+                if reason == INVALID
+                    && let Some(g) = guard
+                {
+                    let failure = g.failed(ip, aor, now_ms);
+                    if failure.banned_now {
+                        self.log.banned(req, aor, g.ban_secs());
+                    }
+                    if let Some(pause) = failure.delay {
+                        return Outcome::Held(reply, pause);
+                    }
+                }
             }
             Outcome::Reply(reply)
+        };
+        let succeeded = |username: String| {
+            if let (Seen::Failed, Some(g)) = (seen, guard) {
+                g.succeeded(ip, aor, now_ms);
+            }
+            Ok(Some(Identity { username }))
         };
         match decision {
             AuthDecision::Pass if self.auth.mode == Challenge::Off => Ok(None),
             // Credentials the hooks did not take (an unknown user name): refused as wrong.
-            AuthDecision::Pass | AuthDecision::Challenge => {
-                Err(challenge(false, "Invalid credentials"))
-            }
-            AuthDecision::Authenticated(username) => Ok(Some(Identity { username })),
+            AuthDecision::Pass | AuthDecision::Challenge => Err(challenge(false, INVALID)),
+            AuthDecision::Authenticated(username) => succeeded(username),
             AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
             AuthDecision::Credentials { username, secret } => {
                 let creds = HookCredentials { username, secret };
@@ -102,14 +131,12 @@ impl Registrar {
                     return Err(challenge(false, "No credentials"));
                 };
                 match self.check_digest(req.msg, c, &creds, now_ms) {
-                    Verdict::Ok => Ok(Some(Identity {
-                        username: creds.username,
-                    })),
+                    Verdict::Ok => succeeded(creds.username),
                     Verdict::Malformed(why) => {
                         Err(self.refuse(req, aor, Reply::with_reason(400, why), why))
                     }
                     Verdict::Challenge { stale, reason } => {
-                        if reason == "Invalid credentials" {
+                        if reason == INVALID {
                             tracing::info!(
                                 target: "sipreg::support",
                                 alias = aor,
@@ -123,6 +150,21 @@ impl Registrar {
                         Err(challenge(stale, reason))
                     }
                 }
+            }
+        }
+    }
+
+    /// A REGISTER from a source the guard banned for this alias: 403 or nothing, and no
+    /// challenge computed.
+    fn banned(&self, req: &RequestInfo<'_>, aor: &str, g: &Guard) -> Outcome {
+        match g.answer() {
+            GuardAnswer::Forbidden => {
+                let reply = Reply::with_reason(403, BANNED);
+                self.refuse(req, aor, reply, BANNED)
+            }
+            GuardAnswer::Drop => {
+                self.log.dropped(req, aor, BANNED);
+                Outcome::Drop
             }
         }
     }
@@ -151,7 +193,7 @@ impl Registrar {
             return Verdict::Malformed("Digest uri does not match the Request-URI");
         }
         if username != creds.username {
-            return challenge("Invalid credentials");
+            return challenge(INVALID);
         }
         let algorithm = match supplied.algorithm {
             None => Algorithm::Md5,
@@ -186,7 +228,7 @@ impl Registrar {
             return challenge("Invalid nonce");
         }
         if !verify(&creds.secret, &input, response) {
-            return challenge("Invalid credentials");
+            return challenge(INVALID);
         }
         match nonce_state {
             NonceCheck::Fresh { id } if self.auth.counts.advance(id, count, now_ms) => Verdict::Ok,

@@ -122,6 +122,38 @@ impl Log {
         self.refused_quietly(req, aor, code, reason);
     }
 
+    /// A REGISTER left unanswered (`reason`): logged and into the history, without a code.
+    pub fn dropped(&self, req: &RequestInfo<'_>, aor: &str, reason: &'static str) {
+        tracing::info!(
+            target: "sipreg::support",
+            alias = aor,
+            source = %req.source,
+            protocol = req.transport.via_token(),
+            reason,
+            "Registration dropped"
+        );
+        self.history.record(entry(
+            self.clock.now_ms(),
+            Outcome::Refused,
+            aor,
+            req.source,
+            req.transport,
+            Cow::Borrowed(reason),
+        ));
+    }
+
+    /// The guard banned a source for an alias.
+    pub fn banned(&self, req: &RequestInfo<'_>, aor: &str, seconds: u64) {
+        tracing::warn!(
+            target: "sipreg::support",
+            alias = aor,
+            source = %req.source,
+            protocol = req.transport.via_token(),
+            seconds,
+            "Source banned after failed authentications"
+        );
+    }
+
     /// A refusal logged elsewhere (by the hook that answered it): into the history.
     pub fn refused_quietly(&self, req: &RequestInfo<'_>, aor: &str, code: u16, reason: &str) {
         self.history.record(Entry {

@@ -18,9 +18,9 @@ mod ok;
 mod register;
 mod steps;
 
+use crate::auth::guard::Guard;
 use crate::auth::nonce::Nonces;
 use crate::auth::replay::NonceCounts;
-use crate::clock::Clock;
 use crate::config::{Challenge, Config};
 use crate::history::History;
 use crate::hooks::{HookChain, RequestInfo};
@@ -29,7 +29,7 @@ use crate::qualify::Qualify;
 use crate::sip::Reply;
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
-use crate::store::{Durable, LocationStore};
+use crate::store::{Durable, LocationStore, Stores};
 use log::Log;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +42,8 @@ pub(crate) struct AuthState {
     pub algorithms: Vec<Algorithm>,
     pub nonces: Nonces,
     pub counts: NonceCounts,
+    /// The failed-authentication guard, unless it is off.
+    pub guard: Option<Guard>,
 }
 
 /// What the registrar answers.
@@ -50,6 +52,8 @@ pub enum Outcome {
     Reply(Reply),
     /// A 200 to send once its change is on disk (a 500 if it does not get there).
     Stored(Reply, Durable),
+    /// A reply sent after a pause (the guard's backoff for a guessed alias).
+    Held(Reply, std::time::Duration),
     Drop,
 }
 
@@ -82,9 +86,8 @@ impl Registrar {
     pub fn new(
         config: &Config,
         chain: HookChain,
-        location: Arc<dyn LocationStore>,
+        stores: &Stores,
         qualify: Arc<Qualify>,
-        clock: Clock,
     ) -> Registrar {
         let realm = config
             .auth
@@ -113,14 +116,15 @@ impl Registrar {
                 algorithms: config.auth.algorithms.clone(),
                 nonces,
                 counts: NonceCounts::new(config.auth.nonce_ttl),
+                guard: Guard::new(&config.auth.guard, stores.kv.clone()),
             },
             chain,
-            location,
+            location: stores.location.clone(),
             qualify,
             log: Log {
                 history: Arc::new(History::new(config.history_capacity())),
                 metrics: Arc::new(Metrics::default()),
-                clock,
+                clock: stores.clock.clone(),
             },
             maintenance: AtomicBool::new(false),
         }
@@ -162,7 +166,7 @@ impl Registrar {
     /// Handles a REGISTER that passed the syntax checks and `on_request`.
     pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
         let outcome = self.procedure(req, checked, now_ms);
-        if let Outcome::Reply(r) | Outcome::Stored(r, _) = &outcome {
+        if let Outcome::Reply(r) | Outcome::Stored(r, _) | Outcome::Held(r, _) = &outcome {
             self.log.metrics.register_answered(r.code);
         }
         outcome

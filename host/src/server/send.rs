@@ -24,6 +24,8 @@ pub struct Sender {
     udp: Vec<(bool, Arc<UdpSocket>)>,
     core: Arc<Core>,
     connects: mpsc::Sender<Connect>,
+    /// The runtime whose timers send held replies.
+    runtime: tokio::runtime::Handle,
 }
 
 pub(super) fn failed(to: SocketAddr, why: &dyn std::fmt::Display) {
@@ -31,7 +33,8 @@ pub(super) fn failed(to: SocketAddr, why: &dyn std::fmt::Display) {
 }
 
 impl Sender {
-    /// A sender over these sockets, and the queue of the connections it asks for.
+    /// A sender over these sockets, and the queue of the connections it asks for (called
+    /// on the runtime).
     pub(super) fn new(
         udp: Vec<Arc<UdpSocket>>,
         core: Arc<Core>,
@@ -45,6 +48,7 @@ impl Sender {
             udp,
             core,
             connects,
+            runtime: tokio::runtime::Handle::current(),
         };
         (sender, asked)
     }
@@ -80,6 +84,14 @@ impl Sender {
                 Err((SendError::Full, _)) => failed(to, &"the connection's queue is full"),
             },
         }
+    }
+
+    /// Runs `send` after `pause`, on a timer (a reader thread does not wait).
+    pub fn later(&self, pause: std::time::Duration, send: impl FnOnce() + Send + 'static) {
+        self.runtime.spawn(async move {
+            tokio::time::sleep(pause).await;
+            send();
+        });
     }
 
     /// The core.

@@ -190,6 +190,15 @@ async fn read_loop(
                                 let _ = tx.send(if stored { reply } else { fallback }).await;
                             });
                         });
+                    } else if let Some(pause) = out.delay
+                        && !out.reply.is_empty()
+                    {
+                        // Held by a task of its own, as the store's replies are.
+                        let (tx, reply) = (tx.clone(), std::mem::take(&mut out.reply));
+                        tokio::spawn(async move {
+                            tokio::time::sleep(pause).await;
+                            let _ = tx.send(reply).await;
+                        });
                     } else if !out.reply.is_empty() {
                         tx.send(std::mem::take(&mut out.reply))
                             .await

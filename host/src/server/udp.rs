@@ -95,6 +95,11 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             let (socket, reply, fallback) =
                 (socket.clone(), out.reply.clone(), out.fallback.clone());
             d.then(move |stored| send(&socket, if stored { &reply } else { &fallback }, src));
+        } else if let Some(pause) = out.delay
+            && !out.reply.is_empty()
+        {
+            let (socket, reply) = (socket.clone(), out.reply.clone());
+            sender.later(pause, move || send(&socket, &reply, src));
         } else if !out.reply.is_empty() {
             send(socket, &out.reply, src);
         }

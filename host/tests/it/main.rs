@@ -9,6 +9,7 @@ mod battery;
 mod calls;
 mod cli;
 mod digest;
+mod guard;
 mod hooks;
 mod logs;
 mod lua;

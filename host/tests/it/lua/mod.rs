@@ -1,11 +1,12 @@
 //! Lua hooks: every `sip` function and hook from a script (`hooks.rs`), the sandbox and
-//! the limits (`sandbox.rs`), load errors and reloads (`reload.rs`), the configuration
-//! table and the API reference (here). Each test runs a real script in the real states
-//! of a core.
+//! the limits (`sandbox.rs`), hostile scripts against a running server (`wedge.rs`), load
+//! errors and reloads (`reload.rs`), the configuration table and the API reference (here).
+//! Each test runs a real script in the real states of a core.
 
 mod hooks;
 mod reload;
 mod sandbox;
+mod wedge;
 
 use crate::support::{Harness, Register, authorization, config, find, logged};
 

@@ -112,6 +112,19 @@ fn limits_fail_the_request_not_the_server() {
                 local co = coroutine.create(function() while true do end end)
                 while true do coroutine.resume(co) end
               end
+              if t == "backtrack" then
+                return sip.respond(403, tostring(string.find(string.rep("a", 30000), ".-.-.-.-.-.-b")))
+              end
+              if t == "pcall-backtrack" then
+                for _ = 1, 1e6 do pcall(string.match, string.rep("a", 30000), "(.-)*(.-)*b") end
+              end
+              if t == "gsub" then
+                local s = string.gsub(string.rep("x", 100000), "x", string.rep("y", 100))
+              end
+              if t == "pcall-rep" then
+                for _ = 1, 100 do pcall(string.rep, "x", 1e12, ",") end
+              end
+              if t == "rep-nothing" then return sip.respond(403, "[" .. string.rep("", 1e15) .. "]") end
               if t == "calls" then return sip.respond(403, tostring(calls)) end
             end
             return M
@@ -126,11 +139,19 @@ fn limits_fail_the_request_not_the_server() {
         )
     };
     assert_eq!(bomb("calls").reason, "1");
+    // Lua's own string.rep loops 1e15 times to copy nothing; ours answers at once.
+    assert_eq!(bomb("rep-nothing").reason, "[]");
     for (t, limit) in [
         ("loop", "instruction budget of 2000000 exceeded"),
         ("pcall-loop", "instruction budget of 2000000 exceeded"),
         ("coroutine", "instruction budget of 2000000 exceeded"),
+        // Work inside the string library counts too (issue 18, finding 1: on c01b7a9 the
+        // first wedged the state at 100 % CPU for good).
+        ("backtrack", "instruction budget of 2000000 exceeded"),
+        ("pcall-backtrack", "instruction budget of 2000000 exceeded"),
         ("string", "memory limit of 4 MiB exceeded"),
+        ("gsub", "memory limit of 4 MiB exceeded"),
+        ("pcall-rep", "memory limit of 4 MiB exceeded"),
         ("table", "memory limit of 4 MiB exceeded"),
         ("pcall-table", "memory limit of 4 MiB exceeded"),
     ] {
@@ -160,12 +181,46 @@ fn limits_fail_the_request_not_the_server() {
     let events = "sipreg_hook_events_total{";
     assert_eq!(
         value(&[events, "policy.lua", "instruction_budget_exceeded"]),
-        "3"
+        "5"
     );
-    assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "3");
+    assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "5");
     let errors = "sipreg_hook_errors_total{hook=\"on_request\"";
-    assert_eq!(value(&[errors, "policy.lua"]), "6");
+    assert_eq!(value(&[errors, "policy.lua"]), "10");
     assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
+}
+
+/// A call that spends its time outside the VM (here copying megabytes, a handful of
+/// instructions a time) meets the time limit long before its instruction budget.
+#[test]
+fn a_call_that_outlives_its_time_limit_fails() {
+    let h = Harness::with_files(
+        &format!("{OPEN}[[hooks]]\ntype = \"lua\"\nscript = \"policy.lua\"\ntime_limit_ms = 100\n"),
+        &[(
+            "policy.lua",
+            r#"
+            return { on_request = function()
+              if sip.header("X-Slow") then while true do local s = string.rep("x", 1e6) end end
+            end }
+        "#,
+        )],
+    );
+    let started = std::time::Instant::now();
+    let lines = logged(|| {
+        let r = h.send(&register("a@example.com").header("X-Slow: 1").text());
+        assert_eq!(r.code, 500);
+    });
+    let took = started.elapsed();
+    let l = find(&lines, &["Lua limit exceeded"]);
+    assert!(l.contains("time limit of 100 ms exceeded"), "{l}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert_eq!(h.send(&register("a@example.com").text()).code, 200);
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    assert!(
+        metrics.lines().any(|l| l.contains("policy.lua")
+            && l.contains("time_limit_exceeded")
+            && l.ends_with(" 1")),
+        "{metrics}"
+    );
 }
 
 /// `sip.read_file` reads the script's own folder and the files its config names, nothing
