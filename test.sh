@@ -2,7 +2,8 @@
 # Runs sipreg's whole test suite on a fresh Debian machine: installs what the tests need
 # when it is missing (SIPp from the package sip-tester; redis-server, which the Redis
 # tests start on loopback ports of their own; Chromium and ChromeDriver, which check the
-# status page), then runs every test.
+# status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
+# attack the server and check the documented filter), then runs every test.
 #
 #   ./test.sh            # what CI runs
 set -euo pipefail
@@ -13,6 +14,8 @@ command -v sipp >/dev/null 2>&1 || need_apt+=(sip-tester)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v svcrack >/dev/null 2>&1 || need_apt+=(sipvicious)
+command -v fail2ban-regex >/dev/null 2>&1 || need_apt+=(fail2ban)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   sudo_cmd=()

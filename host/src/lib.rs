@@ -16,6 +16,7 @@ pub mod history;
 pub mod hooks;
 pub mod kv;
 pub mod kv_quota;
+pub mod log_gate;
 pub mod lua;
 pub mod metrics;
 pub mod plugin;

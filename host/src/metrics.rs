@@ -108,6 +108,33 @@ impl Labelled {
         n.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds one to the counter of a label known only at run time (a refusal's reason):
+    /// the text up to its first `:` (what follows may quote the request). The first
+    /// `SLOTS - 1` distinct labels are kept (leaked once, so at most that many); later
+    /// ones count as `other`.
+    pub fn add_text(&self, text: &str) {
+        let label = text.split(':').next().unwrap_or("").trim();
+        for (l, n) in self.slots.iter().take(SLOTS - 1) {
+            match l.get() {
+                Some(known) if *known == label => {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    let claimed = *l.get_or_init(|| Box::leak(label.to_owned().into_boxed_str()));
+                    if claimed == label {
+                        n.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        }
+        let (l, n) = &self.slots[SLOTS - 1];
+        let _ = l.set("other");
+        n.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Each label used so far with its count.
     pub fn values(&self) -> Vec<(&'static str, u64)> {
         self.slots
@@ -124,6 +151,8 @@ pub struct Metrics {
     registers: Box<[AtomicU64]>,
     /// Authentication failures by reason ("Invalid credentials", "Stale nonce", ...).
     pub auth_failures: Labelled,
+    /// REGISTERs refused (or left unanswered) by reason, whoever refused them.
+    pub refusals: Labelled,
 }
 
 impl Default for Metrics {
@@ -131,6 +160,7 @@ impl Default for Metrics {
         Metrics {
             registers: (100..700).map(|_| AtomicU64::new(0)).collect(),
             auth_failures: Labelled::default(),
+            refusals: Labelled::default(),
         }
     }
 }
@@ -175,6 +205,14 @@ impl Metrics {
         );
         for (reason, n) in self.auth_failures.values() {
             out.sample("sipreg_auth_failures_total", &[("reason", reason)], n);
+        }
+        out.family(
+            "sipreg_register_refusals_total",
+            "REGISTER requests refused or left unanswered, by reason",
+            "counter",
+        );
+        for (reason, n) in self.refusals.values() {
+            out.sample("sipreg_register_refusals_total", &[("reason", reason)], n);
         }
     }
 }

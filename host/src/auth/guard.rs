@@ -50,12 +50,38 @@ pub struct Guard {
     kv: Arc<dyn KvStore>,
 }
 
-fn pair_key(ip: IpAddr, aor: &str) -> String {
-    format!("{PREFIX}{ip}|{aor}")
+/// `PREFIX`, the address's bytes in hex (no formatting machinery: this runs for every
+/// challenged REGISTER), `|` and the alias.
+fn key(ip: Option<IpAddr>, aor: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut k = String::with_capacity(PREFIX.len() + 33 + aor.len());
+    k.push_str(PREFIX);
+    let octets: &[u8] = match &ip {
+        Some(IpAddr::V4(a)) => &a.octets(),
+        Some(IpAddr::V6(a)) => &a.octets(),
+        None => b"",
+    };
+    match ip {
+        None => k.push('*'),
+        Some(_) => {
+            for b in octets {
+                k.push(char::from(HEX[usize::from(b >> 4)]));
+                k.push(char::from(HEX[usize::from(b & 15)]));
+            }
+        }
+    }
+    k.push('|');
+    k.push_str(aor);
+    k
 }
 
+fn pair_key(ip: IpAddr, aor: &str) -> String {
+    key(Some(ip), aor)
+}
+
+/// The key of an alias's failures from every source.
 fn alias_key(aor: &str) -> String {
-    format!("{PREFIX}*|{aor}")
+    key(None, aor)
 }
 
 impl Guard {
@@ -130,6 +156,18 @@ mod tests {
 
     fn guard(settings: GuardSettings) -> Guard {
         Guard::new(&settings, Arc::new(Kv::new())).unwrap()
+    }
+
+    #[test]
+    fn keys() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(pair_key(v4, "a@b"), "sipreg.guard:c0000201|a@b");
+        assert_eq!(
+            pair_key(v6, "a@b"),
+            "sipreg.guard:20010db8000000000000000000000001|a@b"
+        );
+        assert_eq!(alias_key("a@b"), "sipreg.guard:*|a@b");
     }
 
     #[test]

@@ -142,7 +142,14 @@ impl Core {
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
-                tracing::info!(target: "sipreg::support", source = %src, error = %e, "Unparsable message");
+                if summary::about_source(
+                    self.registrar.log_gate(),
+                    "Unparsable message",
+                    src,
+                    now_ms,
+                ) {
+                    tracing::info!(target: "sipreg::support", source = %src, error = %e, "Unparsable message");
+                }
                 return if encode_salvaged(bytes, src, e.code(), &e.0, &mut out.reply) {
                     Handled::Replied
                 } else {
@@ -159,7 +166,8 @@ impl Core {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return Handled::Dropped;
         };
-        summarise_request(&msg, src, transport);
+        let gate = self.registrar.log_gate();
+        summarise_request(gate, &msg, src, transport, now_ms);
         let mut wait = Wait::default();
         let reply = match self.decide(&msg, top_via, src, transport, now_ms, &mut wait) {
             Routed::Reply(r) => r,
@@ -177,7 +185,7 @@ impl Core {
             out.durable = Some(d);
         }
         out.delay = wait.delay;
-        summarise_response(&msg, src, transport, &reply);
+        summarise_response(gate, &msg, src, transport, &reply, now_ms);
         Handled::Replied
     }
 
@@ -241,7 +249,14 @@ impl Core {
         let checked = match request::check(msg, top_via) {
             Ok(c) => c,
             Err(Refusal { code, reason }) => {
-                tracing::info!(target: "sipreg::support", source = %src, status = code, reason = %reason, "Malformed request");
+                if summary::about_source(
+                    self.registrar.log_gate(),
+                    "Malformed request",
+                    src,
+                    now_ms,
+                ) {
+                    tracing::info!(target: "sipreg::support", source = %src, status = code, reason = %reason, "Malformed request");
+                }
                 return Routed::Reply(Reply::with_reason(code, reason));
             }
         };

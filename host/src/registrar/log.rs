@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::config::Transport;
 use crate::history::{Entry, History, Outcome};
 use crate::hooks::RequestInfo;
+use crate::log_gate::LogGate;
 use crate::metrics::Metrics;
 use crate::store::{Binding, ExpireReason};
 use std::borrow::Cow;
@@ -24,6 +25,15 @@ pub(crate) struct Log {
     pub metrics: Arc<Metrics>,
     /// The time of history entries.
     pub clock: Clock,
+    /// What keeps a flood of refusals from one source down to a few lines.
+    pub gate: Arc<LogGate>,
+}
+
+/// Whether a support line of `kind` about the request's source is written (the gate is
+/// asked only when the line would be).
+fn let_through(gate: &LogGate, kind: &'static str, req: &RequestInfo<'_>) -> bool {
+    tracing::enabled!(target: "sipreg::support", tracing::Level::INFO)
+        && gate.admit(kind, req.source.ip(), req.now_ms)
 }
 
 fn natted(b: &Binding) -> &'static str {
@@ -110,7 +120,8 @@ impl Log {
 
     /// A REGISTER refused with `code`.
     pub fn refused(&self, req: &RequestInfo<'_>, aor: &str, code: u16, reason: &str) {
-        tracing::info!(
+        if let_through(&self.gate, "Registration refused", req) {
+            tracing::info!(
             target: "sipreg::support",
             alias = aor,
             source = %req.source,
@@ -118,20 +129,24 @@ impl Log {
             status = code,
             reason,
             "Registration refused"
-        );
+            );
+        }
         self.refused_quietly(req, aor, code, reason);
     }
 
     /// A REGISTER left unanswered (`reason`): logged and into the history, without a code.
     pub fn dropped(&self, req: &RequestInfo<'_>, aor: &str, reason: &'static str) {
-        tracing::info!(
+        if let_through(&self.gate, "Registration dropped", req) {
+            tracing::info!(
             target: "sipreg::support",
             alias = aor,
             source = %req.source,
             protocol = req.transport.via_token(),
             reason,
             "Registration dropped"
-        );
+            );
+        }
+        self.metrics.refusals.add_text(reason);
         self.history.record(entry(
             self.clock.now_ms(),
             Outcome::Refused,
@@ -156,6 +171,7 @@ impl Log {
 
     /// A refusal logged elsewhere (by the hook that answered it): into the history.
     pub fn refused_quietly(&self, req: &RequestInfo<'_>, aor: &str, code: u16, reason: &str) {
+        self.metrics.refusals.add_text(reason);
         self.history.record(Entry {
             code: Some(code),
             ..entry(
@@ -178,14 +194,16 @@ impl Log {
         code: u16,
         reason: &'static str,
     ) {
-        tracing::info!(
+        if let_through(&self.gate, "Authentication failed", req) {
+            tracing::info!(
             target: "sipreg::support",
             alias = aor,
             supplied_username,
             source = %req.source,
             reason,
             "Authentication failed"
-        );
+            );
+        }
         self.metrics.auth_failures.add(reason);
         self.refused_quietly(req, aor, code, reason);
     }

@@ -24,6 +24,7 @@ use crate::auth::replay::NonceCounts;
 use crate::config::{Challenge, Config};
 use crate::history::History;
 use crate::hooks::{HookChain, RequestInfo};
+use crate::log_gate::LogGate;
 use crate::metrics::Metrics;
 use crate::qualify::Qualify;
 use crate::sip::Reply;
@@ -125,6 +126,7 @@ impl Registrar {
                 history: Arc::new(History::new(config.history_capacity())),
                 metrics: Arc::new(Metrics::default()),
                 clock: stores.clock.clone(),
+                gate: Arc::new(LogGate::default()),
             },
             maintenance: AtomicBool::new(false),
         }
@@ -151,6 +153,11 @@ impl Registrar {
     /// The registration history.
     pub fn history(&self) -> &Arc<History> {
         &self.log.history
+    }
+
+    /// What keeps floods of support lines down (the core's summary lines use it too).
+    pub fn log_gate(&self) -> &LogGate {
+        &self.log.gate
     }
 
     /// What the registrar counts.

@@ -1,5 +1,5 @@
 //! The running server: listeners for every configured address, the admin listener, and
-//! the timer (binding expiry, store purge, qualify probes).
+//! the timer (binding expiry, store purge, the log gate's summaries, qualify probes).
 
 pub mod admission;
 mod send;
@@ -167,6 +167,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
             let core = timer_core.clone();
             let probes = tokio::task::spawn_blocking(move || {
                 core.expire_due(now);
+                core.registrar().log_gate().flush(now);
                 core.qualify_due(now)
             })
             .await

@@ -183,3 +183,73 @@ fn eviction_is_logged() {
         ],
     );
 }
+
+/// A flood from one source is a few lines and one summary per window; the history and
+/// /metrics still count every refusal (issue 18, finding 11: on c01b7a9 a banned svcrack
+/// wrote 2,829 lines in 15 s and the history kept one of its refusals).
+#[test]
+fn a_flood_from_one_source_is_summarised() {
+    let mut h = Harness::new(&config("www", ""));
+    h.source = "198.51.100.7:5060".parse().unwrap();
+    let lines = logged(|| {
+        for n in 1..=50 {
+            h.send(
+                &Register::new("nobody@elsewhere.org")
+                    .cseq(n)
+                    .contact("<sip:x@198.51.100.7>")
+                    .text(),
+            );
+        }
+        h.now += 10_000;
+        h.core.registrar().log_gate().flush(h.now);
+    });
+    let refused: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("Registration refused") && !l.contains("repeated"))
+        .collect();
+    assert_eq!(refused.len(), 5, "{lines:#?}");
+    let summary = find(
+        &lines,
+        &["Registration refused repeated 45 times in the last 10 s"],
+    );
+    assert!(summary.contains("source=198.51.100.7"), "{summary}");
+    find(
+        &lines,
+        &["Summarised received SIP request repeated 45 times"],
+    );
+    let history = h.core.registrar().history().query(&sipreg::history::Query {
+        limit: 1000,
+        ..Default::default()
+    });
+    assert_eq!(history.entries.len(), 50);
+    let metrics = sipreg::admin::render_metrics(&h.core);
+    assert!(
+        metrics.contains("sipreg_register_refusals_total{reason=\"Domain not served\"} 50"),
+        "{metrics}"
+    );
+}
+
+/// A proxy in front of many phones is one source: its phones' lines are not held back.
+#[test]
+fn many_phones_behind_one_address_keep_their_lines() {
+    let mut h = Harness::new(&config("off", ""));
+    h.source = "198.51.100.7:5060".parse().unwrap();
+    let lines = logged(|| {
+        for phone in 0..20 {
+            for n in 1..=2 {
+                h.send(
+                    &Register::new(&format!("phone{phone}@example.com"))
+                        .cseq(n)
+                        .contact(&format!("<sip:p{phone}@198.51.100.7>"))
+                        .text(),
+                );
+            }
+        }
+    });
+    let summaries = lines
+        .iter()
+        .filter(|l| l.contains("Summarised received SIP request"))
+        .count();
+    assert_eq!(summaries, 40);
+    assert!(!lines.iter().any(|l| l.contains("repeated")), "{lines:#?}");
+}

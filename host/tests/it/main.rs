@@ -26,6 +26,7 @@ mod robustness;
 mod scripts;
 mod sipp;
 mod sippkit;
+mod sipvicious;
 mod store;
 mod support;
 mod tcp_limits;
