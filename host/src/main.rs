@@ -79,6 +79,20 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Look at the embedded store's files (`check`: exit 1 if damaged), or keep what can
+    /// be read of a damaged store (`recover`; with the registrar stopped).
+    Store {
+        #[arg(value_enum)]
+        action: StoreAction,
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StoreAction {
+    Check,
+    Recover,
 }
 
 /// Where the admin API is.
@@ -156,6 +170,53 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// `sipreg store check|recover`: exit 1 for a damaged store (check) or one that could not
+/// be recovered, 2 for a configuration that names no embedded store.
+fn store_command(action: StoreAction, config: &std::path::Path) -> ExitCode {
+    use sipreg::store::repair;
+    let cfg = match load(Some(&config.to_path_buf())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if cfg.store.kind != config::StoreKind::Embedded {
+        eprintln!(
+            "{}: [store] type is not \"embedded\": nothing to check or recover here",
+            config.display()
+        );
+        return ExitCode::from(2);
+    }
+    let path = cfg.base_dir.join(&cfg.store.path);
+    match action {
+        StoreAction::Check => match repair::check(&path) {
+            Ok(report) => {
+                print!("{}", report.text());
+                if report.clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        StoreAction::Recover => match repair::recover(&path) {
+            Ok(done) => {
+                print!("{}", done.text());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
 
 /// `sipreg try`: the trail (hook decisions and the registrar's log lines) on stdout as
@@ -297,6 +358,7 @@ fn main() -> ExitCode {
             print!("{}", sipreg::lua::api_markdown());
             ExitCode::SUCCESS
         }
+        Command::Store { action, config } => store_command(action, &config),
         Command::Check { config } => match load(Some(&config)) {
             Ok(c) => match App::build(&c, Options::offline()) {
                 Ok(app) => {

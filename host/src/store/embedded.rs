@@ -156,7 +156,7 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
     // over them would say nothing (a new store is a file that does not exist yet).
     if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
         return Err(StoreError(format!(
-            "{}: the store file is empty (0 bytes), not a store: restore it from a backup, or move it aside to start with no bindings",
+            "{}: the store file is empty (0 bytes), not a store: restore it from a backup, or run `sipreg store recover --config <file>` (it moves the file aside and keeps what the log holds)",
             path.display()
         )));
     }
@@ -171,7 +171,7 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             return Err(StoreError(format!(
-                "{}: the store file is damaged (redb: {why}): restore it from a backup, or move it aside to start with no bindings",
+                "{}: the store file is damaged (redb: {why}): restore it from a backup, or run `sipreg store recover --config <file>` (it keeps what can be read, moves the damaged file aside and says how many bindings it kept)",
                 path.display()
             )));
         }
@@ -189,7 +189,7 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
             continue;
         }
         let mut unreadable = None;
-        let replayed = wal::replay(&segment, |aor, value| {
+        let replayed = wal::replay(&segment, wal::Mode::Repair, |aor, value| {
             let list = match value.map(|v| decode(&segment, aor, v)) {
                 Some(Ok(list)) => Some(list),
                 Some(Err(e)) => {
@@ -215,7 +215,8 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
                 offset = d.offset,
                 bytes = d.bytes,
                 aor = d.aor.as_deref().unwrap_or("(unreadable)"),
-                "log damaged before acknowledged records: the damaged part is skipped, the records after it are kept; the AOR named may be as an older record left it"
+                kept_as = %format!("{}.damaged", segment.display()),
+                "log damaged: acknowledged records lost; the damaged part is skipped, the records around it are kept; the AOR named may be as an older record left it"
             );
         }
     }

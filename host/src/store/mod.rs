@@ -9,6 +9,7 @@ mod durable;
 pub mod embedded;
 pub mod location;
 pub mod redis;
+pub mod repair;
 pub mod rules;
 mod timers;
 mod wal;

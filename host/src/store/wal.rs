@@ -6,22 +6,37 @@
 //! than redb's copy-on-write of a 4 KiB page for every AOR a commit changes
 //! (bench/README.md, "Where the CPU goes").
 //!
-//! Segments are files beside the store file, `<file>.wal.<n>`, numbered up from 1. A record
-//! is `[body length: u32 LE][CRC-32 of the body: u32 LE][body]`; the body is
+//! Segments are files beside the store file, `<file>.wal.<n>`, numbered up from 1. A
+//! segment starts with [`MAGIC`]; a record is `[SYNC][body length: u32 LE][CRC-32 of the
+//! body: u32 LE][CRC-32 of the 12 bytes before: u32 LE][body]`, the body
 //! `[AOR length: u32 LE][AOR][0]` (the AOR is gone) or `[AOR length][AOR][1][value]`.
-//! A record that is cut short or fails its checksum with no whole record after it is a
-//! write a crash interrupted, never acknowledged: the file is cut there. One with whole
-//! records after it is damage in the middle: reading resumes at the next whole record (a
-//! record's checksum covers its body and its length says where the next one starts, so
-//! the next offset where both hold is one), and the damage is reported with its offset,
-//! its length and the AOR it held where that part can still be read.
+//! (Segments without the magic are the first format, `[length][CRC of the body][body]`,
+//! still read.)
+//!
+//! What is not a whole record is told apart:
+//! - at the end, the start of a record whose header is whole and right but whose body is
+//!   cut short, or a cut piece of a header: a write a crash interrupted, never
+//!   acknowledged; cut off;
+//! - anything else (in the middle, or bytes at the end that are no record's start):
+//!   damage. Reading resumes at the next [`SYNC`] whose header checksum holds (a damaged
+//!   length loses only its record: the header checksum says the length is right), the
+//!   damage is reported with its offset, length and the AOR it held where that can still
+//!   be read (acknowledged writes lost: that AOR may be as an older record left it), and
+//!   the segment as it was is kept beside it as `<segment>.damaged`.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const HEADER: usize = 8;
+/// The first bytes of a segment of this format.
+pub const MAGIC: &[u8; 8] = b"SIPREGW2";
+/// The first bytes of a record.
+pub const SYNC: &[u8; 4] = b"\xa5WR\x5a";
+/// A record's header: sync, length, body checksum, header checksum.
+const HEADER: usize = 16;
+/// The header of the first format: length, body checksum.
+const V1_HEADER: usize = 8;
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -93,11 +108,13 @@ impl Segment {
             .write(true)
             .create_new(true)
             .open(&path)?;
+        file.write_all_at(MAGIC, 0)?;
+        file.sync_data()?;
         sync_folder(&path)?;
         Ok(Segment {
             file,
             number: n,
-            len: 0,
+            len: MAGIC.len() as u64,
             buf: Vec::new(),
         })
     }
@@ -155,23 +172,30 @@ fn encode(buf: &mut Vec<u8>, aor: &str, value: Option<&[u8]>) {
     }
     let body = &buf[start + HEADER..];
     let (len, crc) = (body.len() as u32, crc32fast::hash(body));
-    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
-    buf[start + 4..start + HEADER].copy_from_slice(&crc.to_le_bytes());
+    buf[start..start + 4].copy_from_slice(SYNC);
+    buf[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    buf[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&buf[start..start + 12]);
+    buf[start + 12..start + HEADER].copy_from_slice(&header_crc.to_le_bytes());
 }
 
-/// One whole record at the start of `data` and its length, or None.
-fn decode(data: &[u8]) -> Option<(&str, Option<&[u8]>, usize)> {
-    let word = |at: usize| -> Option<usize> {
-        let b = data.get(at..at + 4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let len = word(0)?;
-    let crc = word(4)?;
-    let body = data.get(HEADER..HEADER.checked_add(len)?)?;
-    if crc32fast::hash(body) as usize != crc {
+fn word(data: &[u8], at: usize) -> Option<u32> {
+    let b = data.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The body length a record header at the start of `data` gives, if the header is whole
+/// and right.
+fn header_len(data: &[u8]) -> Option<usize> {
+    if data.get(..4)? != SYNC || word(data, 12)? != crc32fast::hash(data.get(..12)?) {
         return None;
     }
-    let aor_len = word(HEADER)?;
+    Some(word(data, 4)? as usize)
+}
+
+/// The AOR and value of a body.
+fn body_parts(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
+    let aor_len = word(body, 0)? as usize;
     let aor = body.get(4..4usize.checked_add(aor_len)?)?;
     let aor = std::str::from_utf8(aor).ok()?;
     let value = match body.get(4 + aor_len..)? {
@@ -179,47 +203,106 @@ fn decode(data: &[u8]) -> Option<(&str, Option<&[u8]>, usize)> {
         [1, v @ ..] => Some(v),
         _ => return None,
     };
+    Some((aor, value))
+}
+
+/// One whole record at the start of `data` and its length, or None.
+fn decode(data: &[u8]) -> Option<(&str, Option<&[u8]>, usize)> {
+    let len = header_len(data)?;
+    let body = data.get(HEADER..HEADER.checked_add(len)?)?;
+    if crc32fast::hash(body) != word(data, 8)? {
+        return None;
+    }
+    let (aor, value) = body_parts(body)?;
     Some((aor, value, HEADER + len))
+}
+
+/// [`decode`] for the first format.
+fn decode_v1(data: &[u8]) -> Option<(&str, Option<&[u8]>, usize)> {
+    let len = word(data, 0)? as usize;
+    let body = data.get(V1_HEADER..V1_HEADER.checked_add(len)?)?;
+    if crc32fast::hash(body) != word(data, 4)? {
+        return None;
+    }
+    let (aor, value) = body_parts(body)?;
+    Some((aor, value, V1_HEADER + len))
+}
+
+/// Whether the bytes at the end of a segment are the start of a write cut short: a whole,
+/// right header whose body goes past the end, or a piece of a header that starts as one.
+fn torn(tail: &[u8]) -> bool {
+    if tail.len() < HEADER {
+        let n = tail.len().min(SYNC.len());
+        return tail[..n] == SYNC[..n];
+    }
+    header_len(tail).is_some_and(|len| HEADER + len > tail.len())
 }
 
 /// What reading a segment found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Replayed {
     pub records: usize,
-    /// Bytes after the last whole record, cut off.
+    /// Bytes of a write cut short at the end (never acknowledged), cut off.
     pub cut: u64,
-    /// Damage before whole records: acknowledged writes lost.
+    /// What is no whole record and no torn write: acknowledged writes lost.
     pub damaged: Vec<Damage>,
 }
 
-/// Bytes in the middle of a segment that are no whole record.
+/// Bytes of a segment that are no whole record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
     pub offset: u64,
     pub bytes: u64,
     /// The AOR of the record that stood there, if that part of it can still be read:
-    /// its bindings may now be as an older record left them.
+    /// its bindings may now be as an older record left it.
     pub aor: Option<String>,
 }
 
 /// The AOR a damaged record names, if its header and AOR can still be read.
-fn readable_aor(damaged: &[u8]) -> Option<String> {
-    let b = damaged.get(HEADER..HEADER + 4)?;
-    let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    let aor = damaged.get(HEADER + 4..HEADER + 4 + len.min(1024))?;
+fn readable_aor(damaged: &[u8], header: usize) -> Option<String> {
+    let len = word(damaged, header)? as usize;
+    let aor = damaged.get(header + 4..header + 4 + len.min(1024))?;
     let aor = std::str::from_utf8(aor).ok()?;
     (!aor.is_empty() && aor.len() == len && aor.chars().all(|c| !c.is_control()))
         .then(|| aor.to_owned())
 }
 
-/// Reads the segment at `path`, handing each whole record to `f` in order, and cuts off
-/// what follows the last one.
+/// How a segment is read: what to do with what is not whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Cut off the end that is no whole record, keeping a copy of a damaged segment as
+    /// `<segment>.damaged` first (opening the store).
+    Repair,
+    /// Change nothing (`sipreg store check`).
+    Look,
+}
+
+/// Reads the segment at `path`, handing each whole record to `f` in order.
 ///
 /// # Errors
-/// The file cannot be read or cut.
-pub fn replay(path: &Path, mut f: impl FnMut(&str, Option<&[u8]>)) -> io::Result<Replayed> {
+/// The file cannot be read, cut or copied.
+pub fn replay(
+    path: &Path,
+    mode: Mode,
+    mut f: impl FnMut(&str, Option<&[u8]>),
+) -> io::Result<Replayed> {
     let data = std::fs::read(path)?;
-    let (mut at, mut records, mut damaged) = (0, 0, Vec::new());
+    // This format by its magic, or by a record of it when the magic itself was damaged.
+    let v2 = data.starts_with(MAGIC)
+        || memchr::memmem::find_iter(&data, SYNC).any(|i| decode(&data[i..]).is_some());
+    type Decoder = for<'a> fn(&'a [u8]) -> Option<(&'a str, Option<&'a [u8]>, usize)>;
+    let (decode, header): (Decoder, usize) = if v2 {
+        (decode, HEADER)
+    } else {
+        (decode_v1, V1_HEADER)
+    };
+    let start = if data.starts_with(MAGIC) {
+        MAGIC.len()
+    } else {
+        0
+    };
+    let (mut at, mut records, mut damaged) = (start, 0, Vec::new());
+    let mut cut = 0;
     while at < data.len() {
         if let Some((aor, value, n)) = decode(&data[at..]) {
             f(aor, value);
@@ -227,21 +310,43 @@ pub fn replay(path: &Path, mut f: impl FnMut(&str, Option<&[u8]>)) -> io::Result
             records += 1;
             continue;
         }
-        let Some(next) = (at + 1..data.len()).find(|&i| decode(&data[i..]).is_some()) else {
-            break; // nothing whole after it: a torn tail
+        // The next whole record: at a sync mark (this format), at any byte (the first).
+        let next = if v2 {
+            memchr::memmem::find_iter(&data[at + 1..], SYNC)
+                .map(|i| at + 1 + i)
+                .find(|&i| decode(&data[i..]).is_some())
+        } else {
+            (at + 1..data.len()).find(|&i| decode(&data[i..]).is_some())
         };
+        let end = next.unwrap_or(data.len());
+        if next.is_none() && (!v2 || torn(&data[at..])) {
+            cut = (data.len() - at) as u64; // a write cut short
+            break;
+        }
         damaged.push(Damage {
             offset: at as u64,
-            bytes: (next - at) as u64,
-            aor: readable_aor(&data[at..next]),
+            bytes: (end - at) as u64,
+            aor: readable_aor(&data[at..end], header),
         });
-        at = next;
+        at = end;
     }
-    let cut = (data.len() - at) as u64;
-    if cut > 0 {
-        let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(at as u64)?;
-        file.sync_all()?;
+    let len = data.len() as u64;
+    // What stays: everything before a torn write, or before damage at the very end.
+    let keep = match damaged.last() {
+        Some(d) if d.offset + d.bytes == len => d.offset,
+        _ => len - cut,
+    };
+    if mode == Mode::Repair {
+        if !damaged.is_empty() {
+            let mut aside = path.as_os_str().to_owned();
+            aside.push(".damaged");
+            std::fs::write(PathBuf::from(aside), &data)?;
+        }
+        if keep < len {
+            let file = OpenOptions::new().write(true).open(path)?;
+            file.set_len(keep)?;
+            file.sync_all()?;
+        }
     }
     Ok(Replayed {
         records,
@@ -258,7 +363,7 @@ mod tests {
 
     fn read(path: &Path) -> (Seen, Replayed) {
         let mut seen = Vec::new();
-        let r = replay(path, |aor, v| {
+        let r = replay(path, Mode::Repair, |aor, v| {
             seen.push((aor.to_owned(), v.map(<[u8]>::to_vec)))
         })
         .unwrap();
@@ -313,14 +418,29 @@ mod tests {
         assert_eq!(seen, vec![("a@x".into(), Some(b"kept".to_vec()))]);
         assert_eq!(r.cut, data.len() as u64 - 3 - whole);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
-        // a flipped bit in the second record: its checksum fails
+        // a flipped bit in the second record's body: its header is whole and right, its
+        // body complete: damage at the end, not a torn write (acknowledged, now lost)
         let mut bad = data.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
         std::fs::write(&path, &bad).unwrap();
         let (seen, r) = read(&path);
-        assert_eq!((seen.len(), r.records), (1, 1));
+        assert_eq!((seen.len(), r.records, r.cut), (1, 1, 0));
+        assert_eq!(r.damaged.len(), 1);
+        assert_eq!(r.damaged[0].offset, whole);
+        assert_eq!(r.damaged[0].aor.as_deref(), Some("b@x"));
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(".damaged");
+        assert_eq!(
+            std::fs::read(PathBuf::from(aside)).unwrap(),
+            bad,
+            "kept aside"
+        );
+        // a write cut inside its header is torn too
+        std::fs::write(&path, &data[..whole as usize + 6]).unwrap();
+        let (_, r) = read(&path);
+        assert_eq!((r.cut, r.damaged.len()), (6, 0));
     }
 
     /// Damage in the middle loses only the records it hit: reading resumes at the next
@@ -338,11 +458,12 @@ mod tests {
         }
         let path = segment_path(&store, 3);
         let mut data = std::fs::read(&path).unwrap();
-        let record = data.len() / 10;
+        let m = MAGIC.len();
+        let record = (data.len() - m) / 10;
         // the value of the fifth record damaged (its header and AOR intact), then the
-        // length of the seventh
-        data[4 * record + 30] ^= 0xff;
-        data[6 * record] ^= 0x55;
+        // length of the seventh (its header checksum fails: the length is not believed)
+        data[m + 4 * record + 40] ^= 0xff;
+        data[m + 6 * record + 5] ^= 0x55;
         std::fs::write(&path, &data).unwrap();
         let (seen, r) = read(&path);
         let aors: Vec<&str> = seen.iter().map(|(a, _)| a.as_str()).collect();
@@ -356,7 +477,7 @@ mod tests {
         assert_eq!(r.records, 8);
         assert_eq!(r.cut, 0, "the file keeps its whole records");
         assert_eq!(r.damaged.len(), 2, "{:?}", r.damaged);
-        assert_eq!(r.damaged[0].offset, 4 * record as u64);
+        assert_eq!(r.damaged[0].offset, (m + 4 * record) as u64);
         assert_eq!(r.damaged[0].bytes, record as u64);
         assert_eq!(r.damaged[0].aor.as_deref(), Some("user4@x"));
         // a torn tail after damage is still cut off
@@ -366,6 +487,77 @@ mod tests {
         let (seen, r) = read(&path);
         assert_eq!((seen.len(), r.damaged.len()), (7, 2));
         assert_eq!(r.cut, record as u64 - 3);
+    }
+
+    /// Random bytes over the start of the log (its magic, its first records): the records
+    /// after them are found at their sync marks, and the damage is told.
+    #[test]
+    fn damage_at_the_start_loses_only_what_it_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("loc.redb");
+        let mut s = Segment::create(&store, 1).unwrap();
+        for i in 0..50 {
+            let aor = format!("user{i}@x");
+            s.append([(aor.as_str(), Some(&[7u8; 100][..]))]).unwrap();
+        }
+        let path = segment_path(&store, 1);
+        let mut data = std::fs::read(&path).unwrap();
+        let record = (data.len() - MAGIC.len()) / 50;
+        for (i, b) in data.iter_mut().enumerate().take(MAGIC.len() + 64) {
+            *b = (i * 131 % 251) as u8;
+        }
+        std::fs::write(&path, &data).unwrap();
+        let (seen, r) = read(&path);
+        // the magic and the first record are lost, no more
+        let lost = 64usize.div_ceil(record);
+        assert_eq!(seen.len(), 50 - lost, "{r:?}");
+        assert_eq!(seen[0].0, format!("user{lost}@x"));
+        assert_eq!(r.damaged.len(), 1);
+        assert_eq!(r.cut, 0);
+    }
+
+    /// Segments written before the sync marks still read.
+    #[test]
+    fn the_first_format_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loc.redb.wal.1");
+        let mut data = Vec::new();
+        for (aor, value) in [("a@x", Some(&b"one"[..])), ("b@x", None)] {
+            let mut body = (aor.len() as u32).to_le_bytes().to_vec();
+            body.extend_from_slice(aor.as_bytes());
+            match value {
+                None => body.push(0),
+                Some(v) => {
+                    body.push(1);
+                    body.extend_from_slice(v);
+                }
+            }
+            data.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            data.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+            data.extend_from_slice(&body);
+        }
+        std::fs::write(&path, &data).unwrap();
+        let (seen, r) = read(&path);
+        assert_eq!(
+            seen,
+            vec![("a@x".into(), Some(b"one".to_vec())), ("b@x".into(), None)]
+        );
+        assert_eq!((r.records, r.cut, r.damaged.len()), (2, 0, 0));
+    }
+
+    #[test]
+    fn looking_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("loc.redb");
+        let mut s = Segment::create(&store, 1).unwrap();
+        s.append([("a@x", Some(&b"kept"[..]))]).unwrap();
+        let path = segment_path(&store, 1);
+        let mut data = std::fs::read(&path).unwrap();
+        data.extend_from_slice(b"junk that is no record at all");
+        std::fs::write(&path, &data).unwrap();
+        let r = replay(&path, Mode::Look, |_, _| {}).unwrap();
+        assert_eq!((r.records, r.damaged.len()), (1, 1));
+        assert_eq!(std::fs::read(&path).unwrap(), data);
     }
 
     #[test]
