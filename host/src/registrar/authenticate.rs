@@ -137,15 +137,9 @@ impl Registrar {
                     }
                     Verdict::Challenge { stale, reason } => {
                         if reason == INVALID {
-                            tracing::info!(
-                                target: "sipreg::support",
-                                alias = aor,
-                                expected_username = creds.username.as_str(),
-                                supplied_username = ask.username.unwrap_or(""),
-                                source = %req.source,
-                                reason,
-                                "Registration refused"
-                            );
+                            let supplied = ask.username.unwrap_or("");
+                            self.log
+                                .wrong_credentials(req, aor, &creds.username, supplied);
                         }
                         Err(challenge(stale, reason))
                     }

@@ -134,6 +134,28 @@ impl Log {
         self.refused_quietly(req, aor, code, reason);
     }
 
+    /// The support line of a wrong password, with the user names expected and supplied
+    /// (the history and the counters take it from [`Log::auth_failed`]).
+    pub fn wrong_credentials(
+        &self,
+        req: &RequestInfo<'_>,
+        aor: &str,
+        expected_username: &str,
+        supplied_username: &str,
+    ) {
+        if let_through(&self.gate, "Registration refused", req) {
+            tracing::info!(
+                target: "sipreg::support",
+                alias = aor,
+                expected_username,
+                supplied_username,
+                source = %req.source,
+                reason = "Invalid credentials",
+                "Registration refused"
+            );
+        }
+    }
+
     /// A REGISTER left unanswered (`reason`): logged and into the history, without a code.
     pub fn dropped(&self, req: &RequestInfo<'_>, aor: &str, reason: &'static str) {
         if let_through(&self.gate, "Registration dropped", req) {

@@ -27,6 +27,15 @@ fn need(tool: &str) {
 /// A server with aliases 101 and 102 (and more `[registrar]`/`[auth.guard]` lines), its
 /// folder, its SIP and admin addresses.
 fn server(registrar: &str, guard: &str) -> (tempfile::TempDir, Process, SocketAddr, SocketAddr) {
+    server_logging(registrar, guard, "text")
+}
+
+/// [`server`] writing its log in `format` (`text`, `json`).
+fn server_logging(
+    registrar: &str,
+    guard: &str,
+    format: &str,
+) -> (tempfile::TempDir, Process, SocketAddr, SocketAddr) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("sipreg.toml"),
@@ -35,7 +44,16 @@ fn server(registrar: &str, guard: &str) -> (tempfile::TempDir, Process, SocketAd
         ),
     )
     .unwrap();
-    let (mut p, addr) = Process::run(dir.path());
+    let cfg = dir.path().join("sipreg.toml");
+    let args = [
+        "run",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--log-format",
+        format,
+    ];
+    let mut p = Process::start(&args, dir.path());
+    let addr = p.listening();
     let admin = p.admin();
     (dir, p, addr, admin)
 }
@@ -122,11 +140,21 @@ fn log_of(p: &mut Process) -> Vec<String> {
 
 #[test]
 fn svcrack_meets_the_builtin_guard_and_the_log_stays_readable() {
+    svcrack_against_the_guard("text");
+}
+
+/// The same with `--log-format json` (as examples/sipreg.service runs it).
+#[test]
+fn svcrack_against_the_guard_in_json() {
+    svcrack_against_the_guard("json");
+}
+
+fn svcrack_against_the_guard(format: &str) {
     need("svcrack");
     need("fail2ban-regex");
-    let (dir, mut p, addr, admin) = server("", "");
+    let (dir, mut p, addr, admin) = server_logging("", "", format);
     let started = Instant::now();
-    let out = svcrack(dir.path(), addr, "101", "tr0ub4dor", 15, &[]);
+    let out = svcrack(dir.path(), addr, "101", "tr0ub4dor", 12, &[]);
     let took = started.elapsed();
     assert!(!out.contains("The password for"), "{out}");
     // Five guesses were checked, then the source was banned for 101: 403 at once.
@@ -158,7 +186,10 @@ fn svcrack_meets_the_builtin_guard_and_the_log_stays_readable() {
         .iter()
         .find(|l| l.contains("Registration refused repeated "))
         .unwrap_or_else(|| panic!("no summary line in {lines:#?}"));
-    assert!(summary.contains("source=127.0.0.1"), "{summary}");
+    assert!(
+        summary.contains("source=127.0.0.1") || summary.contains("\"source\":\"127.0.0.1\""),
+        "{summary}"
+    );
     // The fail2ban filter finds the source in the full lines and in the summary.
     let log = dir.path().join("sipreg.log");
     std::fs::write(&log, lines.join("\n") + "\n").unwrap();
@@ -183,7 +214,7 @@ fn svcrack_meets_the_builtin_guard_and_the_log_stays_readable() {
         })
         .count() as u64;
     eprintln!(
-        "svcrack for {took:?}: {refused} refusals, {} log lines, {matched} matched by the fail2ban filter",
+        "{format}: svcrack for {took:?}: {refused} refusals, {} log lines, {matched} matched by the fail2ban filter",
         lines.len()
     );
     assert!(matched >= 7, "{checked}");
