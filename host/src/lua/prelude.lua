@@ -68,6 +68,48 @@ _G.setmetatable = function(t, mt)
   return raw_setmetatable(t, mt)
 end
 
+-- table.move copies in C, where the instruction count never fires: table.move({}, 1, 1e15,
+-- 1) would copy nils for ever. Long moves go in chunks, so the budget and the deadline
+-- see them; short ones, and whatever the C function refuses, go straight to it.
+do
+  -- (`move`, so that the C function's errors name it as Lua's own do)
+  local move, tointeger, maxinteger = table.move, math.tointeger, math.maxinteger
+  local CHUNK = 64
+  local function int(x)
+    local n = x ~= nil and tonumber(x)
+    return n and tointeger(n)
+  end
+  table.move = function(a1, f, e, t, a2)
+    local fi, ei, ti = int(f), int(e), int(t)
+    if not (fi and ei and ti) or ei < fi or ei - fi < CHUNK or type(a1) ~= "table"
+      or (a2 ~= nil and type(a2) ~= "table") then
+      return move(a1, f, e, t, a2)
+    end
+    if fi <= 0 and ei >= maxinteger + fi then
+      error("bad argument #3 to 'move' (too many elements to move)", 2)
+    end
+    local n = ei - fi + 1
+    if ti > maxinteger - n + 1 then
+      error("bad argument #4 to 'move' (destination wrap around)", 2)
+    end
+    local dest = a2 == nil and a1 or a2
+    if ti > ei or ti <= fi or (a2 ~= nil and a1 ~= a2) then
+      for start = fi, ei, CHUNK do
+        local stop = start + CHUNK - 1
+        if stop > ei then stop = ei end
+        move(a1, start, stop, ti + (start - fi), dest)
+      end
+    else
+      for stop = ei, fi, -CHUNK do
+        local start = stop - CHUNK + 1
+        if start < fi then start = fi end
+        move(a1, start, stop, ti + (start - fi), dest)
+      end
+    end
+    return dest
+  end
+end
+
 -- The string metatable is shared by every string; keep it out of reach.
 getmetatable("").__metatable = false
 

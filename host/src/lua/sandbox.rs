@@ -54,3 +54,58 @@ pub(crate) fn run_prelude(lua: &Lua, require: Function, print: Function) -> mlua
         print,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `table.move` in chunks moves what Lua's own moves, overlapping both ways, between
+    /// tables, and refuses what it refuses.
+    #[test]
+    fn table_move_in_chunks_moves_as_lua_does() {
+        let ours = base_state(limits::Limits {
+            memory: 64 << 20,
+            budget: 100_000_000,
+            time: std::time::Duration::from_secs(10),
+        })
+        .unwrap();
+        let nothing = ours.create_function(|_, ()| Ok(())).unwrap();
+        run_prelude(&ours, nothing.clone(), nothing).unwrap();
+        let theirs = Lua::new();
+        let fill = "local t = {} for i = 1, 300 do t[i] = i end ";
+        let show = " local out = {} for i = 1, 700 do out[#out + 1] = tostring(t[i]) end return table.concat(out, ',')";
+        let cases = [
+            "table.move(t, 1, 300, 101)",
+            "table.move(t, 101, 300, 1)",
+            "table.move(t, 1, 300, 1)",
+            "table.move(t, 50, 250, 60)",
+            "table.move(t, 60, 250, 50)",
+            "table.move(t, 1, 200, 2)",
+            "table.move(t, 1, 100, 400)",
+            "table.move(t, 1, 0, 5)",
+            "table.move(t, 1.0, '200', 3)",
+            "local u = {} table.move(t, 1, 300, 5, u) t = u",
+        ];
+        for case in cases {
+            let chunk = format!("{fill}{case}{show}");
+            let want: String = theirs.load(&chunk).eval().unwrap();
+            let got: String = ours.load(&chunk).eval().unwrap();
+            assert_eq!(got, want, "{case}");
+        }
+        for bad in [
+            "table.move({}, math.mininteger, math.maxinteger, 1)",
+            "table.move({}, 1, 100, math.maxinteger)",
+        ] {
+            let err = |lua: &Lua| lua.load(bad).exec().unwrap_err().to_string();
+            let (want, got) = (err(&theirs), err(&ours));
+            let message = |e: &str| {
+                let first = e.lines().next().unwrap_or("");
+                first
+                    .split_once("bad argument")
+                    .map_or("", |(_, m)| m)
+                    .to_owned()
+            };
+            assert_eq!(message(&got), message(&want), "{bad}: {got} / {want}");
+        }
+    }
+}

@@ -124,6 +124,7 @@ fn limits_fail_the_request_not_the_server() {
               if t == "pcall-rep" then
                 for _ = 1, 100 do pcall(string.rep, "x", 1e12, ",") end
               end
+              if t == "move" then table.move({}, 1, 1e15, 1) end
               if t == "rep-nothing" then return sip.respond(403, "[" .. string.rep("", 1e15) .. "]") end
               if t == "calls" then return sip.respond(403, tostring(calls)) end
             end
@@ -149,6 +150,7 @@ fn limits_fail_the_request_not_the_server() {
         // first wedged the state at 100 % CPU for good).
         ("backtrack", "instruction budget of 2000000 exceeded"),
         ("pcall-backtrack", "instruction budget of 2000000 exceeded"),
+        ("move", "instruction budget of 2000000 exceeded"),
         ("string", "memory limit of 4 MiB exceeded"),
         ("gsub", "memory limit of 4 MiB exceeded"),
         ("pcall-rep", "memory limit of 4 MiB exceeded"),
@@ -181,11 +183,11 @@ fn limits_fail_the_request_not_the_server() {
     let events = "sipreg_hook_events_total{";
     assert_eq!(
         value(&[events, "policy.lua", "instruction_budget_exceeded"]),
-        "5"
+        "6"
     );
     assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "5");
     let errors = "sipreg_hook_errors_total{hook=\"on_request\"";
-    assert_eq!(value(&[errors, "policy.lua"]), "10");
+    assert_eq!(value(&[errors, "policy.lua"]), "11");
     assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
 }
 

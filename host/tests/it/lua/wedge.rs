@@ -105,7 +105,7 @@ fn hostile_scripts_fail_their_request_and_nothing_else() {
 #[test]
 fn sigterm_exits_within_the_grace_period_whatever_a_hook_does() {
     let (_dir, mut p, addr) = server(
-        "return { on_request = function() if sip.header('X-Bomb') then while true do end end end }\n",
+        "return { on_request = function() if sip.header('X-Bomb') then print('looping') while true do end end end }\n",
         "instruction_budget = 1000000000000000\ntime_limit_ms = 600000\n",
         "shutdown_grace = 1\n",
     );
@@ -114,7 +114,7 @@ fn sigterm_exits_within_the_grace_period_whatever_a_hook_does() {
         "SIP/2.0 200 OK"
     );
     let _busy = send(addr, "bomb@example.com", Some("X-Bomb: loop"));
-    std::thread::sleep(Duration::from_millis(300));
+    p.wait_for("looping");
     let started = Instant::now();
     let exit = p
         .terminate(Duration::from_secs(5))
