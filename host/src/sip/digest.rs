@@ -71,7 +71,10 @@ pub enum CredentialsError {
 pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsError> {
     let value = super::scan::trim(value);
     let (scheme, rest) = match value.find([' ', '\t']) {
-        Some(i) => (&value[..i], &value[i + 1..]),
+        Some(i) => (
+            super::scan::before(value, i),
+            super::scan::after(value, i + 1),
+        ),
         None => (value, ""),
     };
     if !scheme.eq_ignore_ascii_case("Digest") {
@@ -86,8 +89,8 @@ pub fn parse_credentials(value: &str) -> Result<Credentials<'_>, CredentialsErro
         let eq = super::scan::find(item, b'=').ok_or(CredentialsError::Malformed(
             "digest parameter without value",
         ))?;
-        let name = super::scan::trim(&item[..eq]);
-        let raw = super::scan::trim(&item[eq + 1..]);
+        let name = super::scan::trim(super::scan::before(item, eq));
+        let raw = super::scan::trim(super::scan::after(item, eq + 1));
         if raw.starts_with('"') != raw.ends_with('"') || raw == "\"" {
             return Err(CredentialsError::Malformed(
                 "unbalanced quotes in digest parameter",

@@ -152,13 +152,13 @@ impl Message {
         let head = self.head.as_str();
         let bytes = head.as_bytes();
         let first_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
-        self.start = parse_start_line(head[..first_end].trim_end_matches('\r'))?;
+        self.start = parse_start_line(super::scan::before(head, first_end).trim_end_matches('\r'))?;
         let mut seen_single = 0u64;
         let mut offset = first_end + 1;
         while offset < bytes.len() {
             let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(bytes.len(), |i| offset + i);
             let base = offset;
-            let line = head[offset..end].trim_end_matches('\r');
+            let line = super::scan::between(head, offset, end).trim_end_matches('\r');
             offset = end + 1;
             if line.is_empty() {
                 continue;
@@ -166,11 +166,11 @@ impl Message {
             let Some(colon) = memchr::memchr(b':', line.as_bytes()) else {
                 return err(format!("Header line without colon: {}", clip(line)));
             };
-            let name = super::scan::trim(&line[..colon]);
+            let name = super::scan::trim(super::scan::before(line, colon));
             if !is_token(name) {
                 return err(format!("Malformed header name: {}", clip(line)));
             }
-            let value = super::scan::trim(&line[colon + 1..]);
+            let value = super::scan::trim(super::scan::after(line, colon + 1));
             // RFC 3261 section 25.1: no control character but HTAB in a header (a NUL in
             // a Call-ID, a bare CR) unless escaped in a quoted string: refused before
             // anything reads the value.
@@ -226,9 +226,11 @@ impl Message {
     /// The Request-URI as written, for a request.
     pub fn request_uri(&self) -> Option<&str> {
         match &self.start {
-            StartLine::Request { uri, .. } => {
-                Some(&self.head[uri.start as usize..uri.end as usize])
-            }
+            StartLine::Request { uri, .. } => Some(super::scan::between(
+                &self.head,
+                uri.start as usize,
+                uri.end as usize,
+            )),
             StartLine::Response { .. } => None,
         }
     }
@@ -304,7 +306,7 @@ impl Message {
     /// The start line as written.
     pub fn start_line(&self) -> &str {
         let end = memchr::memchr(b'\n', self.head.as_bytes()).unwrap_or(self.head.len());
-        self.head[..end].trim_end_matches('\r')
+        super::scan::before(&self.head, end).trim_end_matches('\r')
     }
 
     /// How many headers carry this name.
@@ -318,13 +320,13 @@ impl Message {
     }
 
     fn slice(&self, r: &Range<u32>) -> &str {
-        &self.head[r.start as usize..r.end as usize]
+        super::scan::between(&self.head, r.start as usize, r.end as usize)
     }
 }
 
 fn clip(s: &str) -> &str {
     match s.char_indices().nth(40) {
-        Some((i, _)) => &s[..i],
+        Some((i, _)) => super::scan::before(s, i),
         None => s,
     }
 }

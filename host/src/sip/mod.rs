@@ -3,6 +3,8 @@
 //! rsip supplies the method set; framing, header unfolding, compact names, URIs, Contact
 //! lists, quoted parameters and digest parameters are ours (see ARCHITECTURE.md for why).
 
+#![deny(clippy::string_slice)]
+
 mod chars;
 pub mod contact;
 pub mod digest;

@@ -28,13 +28,13 @@ impl<'a> NameAddr<'a> {
             return Err("unbalanced quotes");
         }
         if let Some(lt) = find_unquoted(text, b'<') {
-            let display = scan::trim(&text[..lt]);
-            let gt = scan::find(&text[lt..], b'>').ok_or("unclosed '<'")? + lt;
-            let uri = &text[lt + 1..gt];
+            let display = scan::trim(scan::before(text, lt));
+            let gt = scan::find(scan::after(text, lt), b'>').ok_or("unclosed '<'")? + lt;
+            let uri = scan::between(text, lt + 1, gt);
             if uri.starts_with([' ', '\t']) || uri.ends_with([' ', '\t']) {
                 return Err("whitespace inside angle brackets");
             }
-            let rest = scan::trim_start(&text[gt + 1..]);
+            let rest = scan::trim_start(scan::after(text, gt + 1));
             if !(rest.is_empty() || rest.starts_with(';')) {
                 return Err("text after '>'");
             }
@@ -50,9 +50,9 @@ impl<'a> NameAddr<'a> {
             // addr-spec: the header parameters start at the first ';' after the host, but a
             // ';' may also stand in the user part, before the '@'.
             let after_user = scan::find(text, b'@').map_or(0, |at| at + 1);
-            let semi = scan::find(&text[after_user..], b';').map(|i| i + after_user);
+            let semi = scan::find(scan::after(text, after_user), b';').map(|i| i + after_user);
             let (uri, rest) = match semi {
-                Some(i) => (scan::trim_end(&text[..i]), &text[i..]),
+                Some(i) => (scan::trim_end(scan::before(text, i)), scan::after(text, i)),
                 None => (text, ""),
             };
             // RFC 3261 section 20: a URI with headers or a comma must be in angle brackets.

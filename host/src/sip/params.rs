@@ -21,7 +21,7 @@ impl<'a> Param<'a> {
 /// Strips one pair of surrounding double quotes.
 pub fn unquote(v: &str) -> &str {
     if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
-        &v[1..v.len() - 1]
+        super::scan::between(v, 1, v.len() - 1)
     } else {
         v
     }
@@ -57,7 +57,7 @@ impl<'a> Iterator for ParamIter<'a> {
             while i < b.len() && b[i] != b'=' && b[i] != b';' {
                 i += 1;
             }
-            let name = super::scan::trim_end(&self.text[start..i]);
+            let name = super::scan::trim_end(super::scan::between(self.text, start, i));
             let value = if i < b.len() && b[i] == b'=' {
                 i += 1;
                 let vstart = i;
@@ -71,7 +71,11 @@ impl<'a> Iterator for ParamIter<'a> {
                     }
                     i += 1;
                 }
-                Some(super::scan::trim(&self.text[vstart..i.min(b.len())]))
+                Some(super::scan::trim(super::scan::between(
+                    self.text,
+                    vstart,
+                    i.min(b.len()),
+                )))
             } else {
                 None
             };
@@ -188,11 +192,11 @@ impl<'a> Iterator for SplitOutside<'a> {
         match end {
             Some(e) => {
                 self.pos = e + 1;
-                Some(&self.text[start..e])
+                Some(super::scan::between(self.text, start, e))
             }
             None => {
                 self.done = true;
-                Some(&self.text[start.min(self.text.len())..])
+                Some(super::scan::after(self.text, start.min(self.text.len())))
             }
         }
     }

@@ -152,7 +152,7 @@ pub(crate) fn write_received(out: &mut Vec<u8>, top: &Via<'_>, src: SocketAddr) 
     }
     // Rewrite the parameter list: drop existing received/rport, then add ours.
     let (base, params) = match scan::find(via, b';') {
-        Some(i) => (&via[..i], &via[i..]),
+        Some(i) => (scan::before(via, i), scan::after(via, i)),
         None => (via, ""),
     };
     out.extend_from_slice(base.as_bytes());
@@ -297,7 +297,7 @@ pub fn encode_salvaged(
         ) && (name == HeaderName::Via || !seen.contains(&name));
         if keep {
             seen.push(name);
-            text.push_str(&super::scan::without_controls(line));
+            text.push_str(&scan::without_controls(line));
             text.push_str("\r\n");
         }
     }

@@ -14,7 +14,7 @@ pub fn rfind(s: &str, b: u8) -> Option<usize> {
 
 /// `s` split around the first `b`.
 pub fn split_once(s: &str, b: u8) -> Option<(&str, &str)> {
-    find(s, b).map(|i| (&s[..i], &s[i + 1..]))
+    find(s, b).map(|i| (before(s, i), after(s, i + 1)))
 }
 
 fn is_control(b: u8) -> bool {
@@ -76,6 +76,22 @@ pub fn without_controls(s: &str) -> String {
         .collect()
 }
 
+/// `s` before byte `i` ("" if `i` is not a character boundary within `s`: the parser
+/// slices only at ASCII bytes it found, where that cannot happen, and never panics).
+pub fn before(s: &str, i: usize) -> &str {
+    s.get(..i).unwrap_or_default()
+}
+
+/// `s` from byte `i` on ("" if `i` is not a boundary within `s`).
+pub fn after(s: &str, i: usize) -> &str {
+    s.get(i..).unwrap_or_default()
+}
+
+/// `s` from byte `a` to byte `b` ("" if that is not a range of boundaries within `s`).
+pub fn between(s: &str, a: usize, b: usize) -> &str {
+    s.get(a..b).unwrap_or_default()
+}
+
 fn is_lws(b: &u8) -> bool {
     *b == b' ' || *b == b'\t'
 }
@@ -83,13 +99,13 @@ fn is_lws(b: &u8) -> bool {
 /// `s` without leading spaces and tabs.
 pub fn trim_start(s: &str) -> &str {
     let start = s.bytes().position(|b| !is_lws(&b)).unwrap_or(s.len());
-    &s[start..]
+    after(s, start)
 }
 
 /// `s` without trailing spaces and tabs.
 pub fn trim_end(s: &str) -> &str {
     let end = s.bytes().rposition(|b| !is_lws(&b)).map_or(0, |i| i + 1);
-    &s[..end]
+    before(s, end)
 }
 
 /// `s` without spaces and tabs at either end (SIP's linear white space once unfolded).

@@ -82,7 +82,9 @@ fn valid_ipv6_ref(h: &str) -> bool {
     h.len() > 2
         && h.starts_with('[')
         && h.ends_with(']')
-        && h[1..h.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()
+        && super::scan::between(h, 1, h.len() - 1)
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
 }
 
 impl<'a> SipUri<'a> {
@@ -93,7 +95,7 @@ impl<'a> SipUri<'a> {
     pub fn parse(text: &'a str) -> Result<Self, UriError> {
         let colon =
             position(text, |c| c == b':').ok_or(UriError::Malformed("URI has no scheme"))?;
-        let scheme_text = &text[..colon];
+        let scheme_text = super::scan::before(text, colon);
         let scheme = if scheme_text.eq_ignore_ascii_case("sip") {
             Scheme::Sip
         } else if scheme_text.eq_ignore_ascii_case("sips") {
@@ -107,7 +109,7 @@ impl<'a> SipUri<'a> {
         } else {
             return Err(UriError::Malformed("URI scheme is not valid"));
         };
-        let rest = &text[colon + 1..];
+        let rest = super::scan::after(text, colon + 1);
         let mut at = None;
         for (i, c) in rest.bytes().enumerate() {
             if c <= b' ' || c == 0x7f || c == b'<' || c == b'>' || c == b'"' {
@@ -120,13 +122,19 @@ impl<'a> SipUri<'a> {
             }
         }
         let (userinfo, hostpart) = match at {
-            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            Some(at) => (
+                Some(super::scan::before(rest, at)),
+                super::scan::after(rest, at + 1),
+            ),
             None => (None, rest),
         };
         let user = match userinfo {
             Some(ui) => {
                 let (user, password) = match position(ui, |c| c == b':') {
-                    Some(c) => (&ui[..c], Some(&ui[c + 1..])),
+                    Some(c) => (
+                        super::scan::before(ui, c),
+                        Some(super::scan::after(ui, c + 1)),
+                    ),
                     None => (ui, None),
                 };
                 if user.is_empty() || !valid_escaped(user, &chars::URI_USER) {
@@ -142,22 +150,28 @@ impl<'a> SipUri<'a> {
             None => None,
         };
         let (hostport, params_and_headers) = match position(hostpart, |c| c == b';' || c == b'?') {
-            Some(i) => (&hostpart[..i], &hostpart[i..]),
+            Some(i) => (
+                super::scan::before(hostpart, i),
+                super::scan::after(hostpart, i),
+            ),
             None => (hostpart, ""),
         };
         let (host, port_text) = if hostport.starts_with('[') {
             let end = position(hostport, |c| c == b']')
                 .ok_or(UriError::Malformed("URI IPv6 reference is not closed"))?;
-            let after = &hostport[end + 1..];
+            let after = super::scan::after(hostport, end + 1);
             let port = match after.strip_prefix(':') {
                 Some(p) => Some(p),
                 None if after.is_empty() => None,
                 None => return Err(UriError::Malformed("URI host is not valid")),
             };
-            (&hostport[..=end], port)
+            (super::scan::before(hostport, end + 1), port)
         } else {
             match hostport.bytes().rposition(|c| c == b':') {
-                Some(c) => (&hostport[..c], Some(&hostport[c + 1..])),
+                Some(c) => (
+                    super::scan::before(hostport, c),
+                    Some(super::scan::after(hostport, c + 1)),
+                ),
                 None => (hostport, None),
             }
         };
@@ -175,7 +189,10 @@ impl<'a> SipUri<'a> {
             None => None,
         };
         let (params, headers) = match position(params_and_headers, |c| c == b'?') {
-            Some(q) => (&params_and_headers[..q], Some(&params_and_headers[q + 1..])),
+            Some(q) => (
+                super::scan::before(params_and_headers, q),
+                Some(super::scan::after(params_and_headers, q + 1)),
+            ),
             None => (params_and_headers, None),
         };
         if !valid_escaped(params, &chars::URI_PARAMS) {
@@ -260,7 +277,9 @@ impl<'a> SipUri<'a> {
 fn push_lower(out: &mut String, text: &str) {
     let start = out.len();
     out.push_str(text);
-    out[start..].make_ascii_lowercase();
+    if let Some(added) = out.get_mut(start..) {
+        added.make_ascii_lowercase();
+    }
 }
 
 /// Appends `text` with `%XX` escapes resolved (so `%61lice` and `alice` compare equal).
@@ -274,7 +293,7 @@ fn push_unescaped(out: &mut String, text: &str) {
     while i < b.len() {
         if b[i] == b'%'
             && i + 2 < b.len()
-            && let Ok(v) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+            && let Ok(v) = u8::from_str_radix(super::scan::between(text, i + 1, i + 3), 16)
             && v.is_ascii()
         {
             out.push(v as char);

@@ -35,8 +35,12 @@ impl<'a> Via<'a> {
             } else {
                 memchr::memchr2(b' ', b'\t', r.as_bytes()).ok_or("Via has no sent-by")?
             };
-            *part = scan::trim_end(&r[..end]);
-            rest = if i < 2 { &r[end + 1..] } else { &r[end..] };
+            *part = scan::trim_end(scan::before(r, end));
+            rest = if i < 2 {
+                scan::after(r, end + 1)
+            } else {
+                scan::after(r, end)
+            };
         }
         let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
         let version_ok =
@@ -53,7 +57,7 @@ impl<'a> Via<'a> {
         }
         let rest = scan::trim_start(rest);
         let (sent_by, params) = match scan::find(rest, b';') {
-            Some(i) => (scan::trim_end(&rest[..i]), &rest[i..]),
+            Some(i) => (scan::trim_end(scan::before(rest, i)), scan::after(rest, i)),
             None => (scan::trim_end(rest), ""),
         };
         let (host, port) = split_host_port(sent_by).ok_or("malformed Via sent-by")?;
@@ -99,16 +103,16 @@ pub fn host_ip(host: &str) -> Option<std::net::IpAddr> {
 pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     let (host, port) = if s.starts_with('[') {
         let end = scan::find(s, b']')?;
-        let after = &s[end + 1..];
-        (&s[..=end], after.strip_prefix(':'))
+        let after = scan::after(s, end + 1);
+        (scan::before(s, end + 1), after.strip_prefix(':'))
     } else {
         match scan::rfind(s, b':') {
-            Some(c) => (&s[..c], Some(&s[c + 1..])),
+            Some(c) => (scan::before(s, c), Some(scan::after(s, c + 1))),
             None => (s, None),
         }
     };
     let host_ok = if host.starts_with('[') {
-        host[1..host.len() - 1]
+        scan::between(host, 1, host.len() - 1)
             .parse::<std::net::Ipv6Addr>()
             .is_ok()
     } else {
