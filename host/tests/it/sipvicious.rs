@@ -30,6 +30,31 @@ fn server(registrar: &str, guard: &str) -> (tempfile::TempDir, Process, SocketAd
     server_logging(registrar, guard, "text")
 }
 
+/// The shipped rate-guard plugin (the guard behind it at 10) stops svcrack before 20
+/// guesses, banning the source address.
+#[test]
+fn svcrack_meets_the_rate_guard_plugin() {
+    need("svcrack");
+    let plugin = crate::plugins::library("rate-guard");
+    let hook = format!(
+        "failures = 10\n\n[[hooks]]\ntype = \"plugin\"\npath = \"{}\"\nconfig = {{ requests_per_second = 1000, failures = 5, failure_window_seconds = 300, ban_seconds = 600 }}\n",
+        plugin.display()
+    );
+    let (dir, _p, addr, admin) = server("", &hook);
+    let out = svcrack(dir.path(), addr, "101", "tr0ub4dor", 12, &[]);
+    assert!(!out.contains("The password for"), "{out}");
+    let guesses = metric(
+        admin,
+        "sipreg_auth_failures_total{reason=\"Invalid credentials\"}",
+    );
+    eprintln!("rate-guard: {guesses} guesses checked");
+    assert!((1..20).contains(&guesses), "{guesses} guesses checked");
+    assert!(
+        metric(admin, "sipreg_register_refusals_total{reason=\"Banned\"}") > 0,
+        "rate-guard answered"
+    );
+}
+
 /// [`server`] writing its log in `format` (`text`, `json`).
 fn server_logging(
     registrar: &str,
