@@ -85,6 +85,8 @@ type = "lua"
 script = "policy.lua"
 memory_limit_mib = 4
 instruction_budget = 2000000
+# what trips is the budget, not the clock, however slow a debug build under load is
+time_limit_ms = 60000
 "#;
 
 #[test]

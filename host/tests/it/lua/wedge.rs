@@ -37,14 +37,18 @@ fn send(addr: SocketAddr, aor: &str, header: Option<&str>) -> UdpSocket {
     c
 }
 
+/// The status line of the next answer (a qualify probe of the binding, which comes to the
+/// same socket, is passed over).
 fn status(c: &UdpSocket) -> String {
     let mut buf = [0u8; 4096];
-    let (len, _) = c.recv_from(&mut buf).expect("an answer");
-    String::from_utf8_lossy(&buf[..len])
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned()
+    loop {
+        let (len, _) = c.recv_from(&mut buf).expect("an answer");
+        let text = String::from_utf8_lossy(&buf[..len]);
+        let first = text.lines().next().unwrap_or("");
+        if first.starts_with("SIP/2.0 ") {
+            return first.to_owned();
+        }
+    }
 }
 
 const HOSTILE: &str = r#"
