@@ -279,17 +279,7 @@ fn a_banned_svcrack_that_hears_nothing_gives_up() {
 #[test]
 fn svcrack_meets_the_lockout_script() {
     need("svcrack");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = tempfile::tempdir().unwrap();
-    for folder in ["examples", "scripts"] {
-        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
-        for e in std::fs::read_dir(root.join(folder)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), dir.path().join(folder).join(e.file_name())).unwrap();
-            }
-        }
-    }
+    let dir = crate::support::copy_examples();
     let cfg = dir.path().join("examples/lockout.toml");
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         "udp:127.0.0.1:5060\", \"tcp:127.0.0.1:5060",

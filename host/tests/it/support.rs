@@ -189,17 +189,7 @@ impl Harness {
     /// A core from `examples/<name>.toml`, run from a copy of `examples/` and `scripts/`
     /// (so a test may change its files).
     pub fn example(name: &str) -> Harness {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let dir = tempfile::tempdir().unwrap();
-        for folder in ["examples", "scripts"] {
-            std::fs::create_dir_all(dir.path().join(folder)).unwrap();
-            for e in std::fs::read_dir(root.join(folder)).unwrap() {
-                let e = e.unwrap();
-                if e.file_type().unwrap().is_file() {
-                    std::fs::copy(e.path(), dir.path().join(folder).join(e.file_name())).unwrap();
-                }
-            }
-        }
+        let dir = copy_examples();
         let path = dir.path().join("examples").join(format!("{name}.toml"));
         let cfg = config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
         Harness::loaded(&cfg, dir).unwrap_or_else(|e| panic!("{e}"))
@@ -252,6 +242,23 @@ impl Harness {
     pub fn send(&self, req: &str) -> Reply {
         self.send_raw(req.as_bytes()).expect("a reply")
     }
+}
+
+/// A fresh folder holding a copy of `examples/` and `scripts/` (so that a test may change
+/// their files, or run an example from it).
+pub fn copy_examples() -> tempfile::TempDir {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = tempfile::tempdir().unwrap();
+    for folder in ["examples", "scripts"] {
+        std::fs::create_dir_all(dir.path().join(folder)).unwrap();
+        for e in std::fs::read_dir(root.join(folder)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), dir.path().join(folder).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    dir
 }
 
 /// A reply, read back.
