@@ -208,7 +208,15 @@ pub fn open(path: &Path, commit_delay: Duration) -> Result<Opened, StoreError> {
         if replayed.cut > 0 {
             tracing::warn!(target: "sipreg::store", file = %segment.display(), records = replayed.records, bytes = replayed.cut, "log ends in a write that was cut short (never acknowledged); cut off");
         }
-        for d in &replayed.damaged {
+        for d in replayed.damaged.iter().filter(|d| d.bytes == 0) {
+            tracing::error!(
+                target: "sipreg::store",
+                file = %segment.display(),
+                offset = d.offset,
+                "log segment empty: cut to nothing (acknowledged records lost), or created by a crash just before its first write"
+            );
+        }
+        for d in replayed.damaged.iter().filter(|d| d.bytes > 0) {
             tracing::error!(
                 target: "sipreg::store",
                 file = %segment.display(),

@@ -70,7 +70,14 @@ impl Report {
                 );
             }
             let _ = writeln!(out);
-            for d in &r.damaged {
+            for d in r.damaged.iter().filter(|d| d.bytes == 0) {
+                let _ = writeln!(
+                    out,
+                    "  DAMAGED: empty (0 bytes): cut to nothing, or created by a crash just before its first write (offset {})",
+                    d.offset
+                );
+            }
+            for d in r.damaged.iter().filter(|d| d.bytes > 0) {
                 let _ = writeln!(
                     out,
                     "  DAMAGED at offset {}, {} bytes: {}",

@@ -287,6 +287,19 @@ pub fn replay(
     mut f: impl FnMut(&str, Option<&[u8]>),
 ) -> io::Result<Replayed> {
     let data = std::fs::read(path)?;
+    if data.is_empty() {
+        // A segment starts with its magic, written and synced when it is created: an empty
+        // one was cut to nothing (its records lost), or a crash came between the two.
+        return Ok(Replayed {
+            records: 0,
+            cut: 0,
+            damaged: vec![Damage {
+                offset: 0,
+                bytes: 0,
+                aor: None,
+            }],
+        });
+    }
     // This format by its magic, or by a record of it when the magic itself was damaged.
     let v2 = data.starts_with(MAGIC)
         || memchr::memmem::find_iter(&data, SYNC).any(|i| decode(&data[i..]).is_some());
@@ -514,6 +527,37 @@ mod tests {
         assert_eq!(seen[0].0, format!("user{lost}@x"));
         assert_eq!(r.damaged.len(), 1);
         assert_eq!(r.cut, 0);
+    }
+
+    /// Zeros over the middle, and a segment cut to nothing: both told, never silent.
+    #[test]
+    fn zeros_and_an_empty_segment_are_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("loc.redb");
+        let mut s = Segment::create(&store, 1).unwrap();
+        for i in 0..20 {
+            let aor = format!("user{i}@x");
+            s.append([(aor.as_str(), Some(&[9u8; 80][..]))]).unwrap();
+        }
+        let path = segment_path(&store, 1);
+        let mut data = std::fs::read(&path).unwrap();
+        let mid = data.len() / 2;
+        data[mid..mid + 64].fill(0);
+        std::fs::write(&path, &data).unwrap();
+        let (seen, r) = read(&path);
+        assert!(seen.len() >= 18 && seen.len() < 20, "{r:?}");
+        assert_eq!(r.damaged.len(), 1);
+        std::fs::write(&path, b"").unwrap();
+        let (seen, r) = read(&path);
+        assert!(seen.is_empty());
+        assert_eq!(
+            r.damaged,
+            vec![Damage {
+                offset: 0,
+                bytes: 0,
+                aor: None
+            }]
+        );
     }
 
     /// Segments written before the sync marks still read.
