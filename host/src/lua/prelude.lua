@@ -1,8 +1,10 @@
 -- The sandbox of every sipreg Lua state (run once, before the policy script loads).
 -- Arguments: must_propagate(err) -> bool, plain_error(err) -> the message of an error a
--- sip function raised (else err itself), require(name), print(...).
+-- sip function raised (else err itself), require(name), print(...), charge(units): counts
+-- work done in C against the call's budget (raising the limit once it is spent).
 -- Returns freeze(t, what): makes a table read-only (reads still work, pairs too).
-local must_propagate, plain_error, sandbox_require, sandbox_print = ...
+local must_propagate, plain_error, sandbox_require, sandbox_print, charge = ...
+local floor = math.floor
 
 local error, next, select, setmetatable, tostring, type =
   error, next, select, setmetatable, tostring, type
@@ -46,8 +48,14 @@ end
 dofile, loadfile = nil, nil
 string.dump = nil
 
+-- A collection runs in C, over the whole heap: each one is charged a unit per KiB of
+-- heap, so `while true do collectgarbage() end` spends the budget instead of the clock.
 collectgarbage = function(opt, ...)
-  if opt == nil or opt == "count" or opt == "step" or opt == "collect" then
+  if opt == nil or opt == "step" or opt == "collect" then
+    charge(1000 + floor(raw_collect("count")))
+    return raw_collect(opt, ...)
+  end
+  if opt == "count" then
     return raw_collect(opt, ...)
   end
   error("collectgarbage: only \"count\", \"step\" and \"collect\" are allowed", 2)

@@ -47,11 +47,24 @@ pub(crate) fn run_prelude(lua: &Lua, require: Function, print: Function) -> mlua
         Value::Error(e) => Ok(Value::String(lua.create_string(describe(&e))?)),
         other => Ok(other),
     })?;
+    let charge = lua.create_function(|lua, units: u64| {
+        if let Some(m) = lua.app_data_ref::<limits::Meter>() {
+            m.burn(units);
+            if m.fuel() == 0 {
+                return Err(m.trip_budget());
+            }
+            if std::time::Instant::now() >= m.deadline() {
+                return Err(m.trip_time());
+            }
+        }
+        Ok(())
+    })?;
     lua.load(PRELUDE).set_name("=sipreg sandbox").call((
         must_propagate,
         plain_error,
         require,
         print,
+        charge,
     ))
 }
 

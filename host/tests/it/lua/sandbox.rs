@@ -127,6 +127,10 @@ fn limits_fail_the_request_not_the_server() {
                 for _ = 1, 100 do pcall(string.rep, "x", 1e12, ",") end
               end
               if t == "move" then table.move({}, 1, 1e15, 1) end
+              if t == "gc" then
+                local keep = {} for i = 1, 20000 do keep[i] = {i} end
+                while true do collectgarbage() end
+              end
               if t == "rep-nothing" then return sip.respond(403, "[" .. string.rep("", 1e15) .. "]") end
               if t == "calls" then return sip.respond(403, tostring(calls)) end
             end
@@ -153,6 +157,7 @@ fn limits_fail_the_request_not_the_server() {
         ("backtrack", "instruction budget of 2000000 exceeded"),
         ("pcall-backtrack", "instruction budget of 2000000 exceeded"),
         ("move", "instruction budget of 2000000 exceeded"),
+        ("gc", "instruction budget of 2000000 exceeded"),
         ("string", "memory limit of 4 MiB exceeded"),
         ("gsub", "memory limit of 4 MiB exceeded"),
         ("pcall-rep", "memory limit of 4 MiB exceeded"),
@@ -185,11 +190,11 @@ fn limits_fail_the_request_not_the_server() {
     let events = "sipreg_hook_events_total{";
     assert_eq!(
         value(&[events, "policy.lua", "instruction_budget_exceeded"]),
-        "6"
+        "7"
     );
     assert_eq!(value(&[events, "policy.lua", "memory_limit_exceeded"]), "5");
     let errors = "sipreg_hook_errors_total{hook=\"on_request\"";
-    assert_eq!(value(&[errors, "policy.lua"]), "11");
+    assert_eq!(value(&[errors, "policy.lua"]), "12");
     assert_eq!(value(&[errors, "implementation=\"builtin\""]), "0");
 }
 
