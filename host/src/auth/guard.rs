@@ -56,19 +56,16 @@ fn key(ip: Option<IpAddr>, aor: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut k = String::with_capacity(PREFIX.len() + 33 + aor.len());
     k.push_str(PREFIX);
-    let octets: &[u8] = match &ip {
-        Some(IpAddr::V4(a)) => &a.octets(),
-        Some(IpAddr::V6(a)) => &a.octets(),
-        None => b"",
+    let mut hex = |bytes: &[u8]| {
+        for b in bytes {
+            k.push(char::from(HEX[usize::from(b >> 4)]));
+            k.push(char::from(HEX[usize::from(b & 15)]));
+        }
     };
     match ip {
         None => k.push('*'),
-        Some(_) => {
-            for b in octets {
-                k.push(char::from(HEX[usize::from(b >> 4)]));
-                k.push(char::from(HEX[usize::from(b & 15)]));
-            }
-        }
+        Some(IpAddr::V4(a)) => hex(&a.octets()),
+        Some(IpAddr::V6(a)) => hex(&a.octets()),
     }
     k.push('|');
     k.push_str(aor);

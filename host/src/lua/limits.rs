@@ -75,6 +75,20 @@ impl Meter {
         self.used.set(self.used.get().saturating_add(units));
     }
 
+    /// Counts `units` of work against the budget; the error that ends the call once the
+    /// budget is spent or the deadline passed.
+    pub fn charge(&self, units: u64) -> mlua::Result<()> {
+        let used = self.used.get().saturating_add(units);
+        self.used.set(used);
+        if used > self.budget.get() {
+            return Err(self.trip_budget());
+        }
+        if Instant::now() >= self.deadline.get() {
+            return Err(self.trip_time());
+        }
+        Ok(())
+    }
+
     /// Marks the budget as spent: the error that ends the call.
     pub fn trip_budget(&self) -> mlua::Error {
         self.trip(Limit::Instructions(self.budget.get()))
@@ -133,14 +147,7 @@ pub(crate) fn install(lua: &Lua, limits: Limits) -> mlua::Result<()> {
             let Some(m) = lua.app_data_ref::<Meter>() else {
                 return Ok(VmState::Continue);
             };
-            let used = m.used.get() + m.step;
-            m.used.set(used);
-            if used > m.budget.get() {
-                return Err(m.trip_budget());
-            }
-            if Instant::now() >= m.deadline.get() {
-                return Err(m.trip_time());
-            }
+            m.charge(m.step)?;
             Ok(VmState::Continue)
         },
     )?;

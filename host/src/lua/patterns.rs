@@ -130,7 +130,7 @@ impl<'s> Matcher<'s> {
         self.spent
     }
 
-    /// Adds fuel (what a replacement function left of the budget, say).
+    /// Sets the fuel (to what a replacement function left of the budget, say).
     pub fn set_fuel(&mut self, fuel: u64) {
         self.fuel = fuel;
     }

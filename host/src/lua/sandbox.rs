@@ -48,16 +48,8 @@ pub(crate) fn run_prelude(lua: &Lua, require: Function, print: Function) -> mlua
         other => Ok(other),
     })?;
     let charge = lua.create_function(|lua, units: u64| {
-        if let Some(m) = lua.app_data_ref::<limits::Meter>() {
-            m.burn(units);
-            if m.fuel() == 0 {
-                return Err(m.trip_budget());
-            }
-            if std::time::Instant::now() >= m.deadline() {
-                return Err(m.trip_time());
-            }
-        }
-        Ok(())
+        lua.app_data_ref::<limits::Meter>()
+            .map_or(Ok(()), |m| m.charge(units))
     })?;
     lua.load(PRELUDE).set_name("=sipreg sandbox").call((
         must_propagate,
