@@ -83,6 +83,13 @@ fn server_logging(
     (dir, p, addr, admin)
 }
 
+/// A free UDP port for the tool's own socket: by default it binds 5060, which the test of
+/// the default configuration needs.
+fn free_port() -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap().port().to_string()
+}
+
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("the tool runs");
     format!(
@@ -94,7 +101,15 @@ fn run(cmd: &mut Command) -> String {
 
 fn svwar(addr: SocketAddr, extra: &[&str]) -> String {
     run(Command::new("timeout")
-        .args(["60", "svwar", "-e100-120", "-m", "REGISTER"])
+        .args([
+            "60",
+            "svwar",
+            "-e100-120",
+            "-m",
+            "REGISTER",
+            "-P",
+            &free_port(),
+        ])
         .args(extra)
         .arg(format!("udp://{addr}")))
 }
@@ -147,7 +162,7 @@ fn svcrack(
     std::fs::write(&dict, words.join("\n") + "\n").unwrap();
     run(Command::new("timeout")
         .arg(seconds.to_string())
-        .args(["svcrack", "-u", user, "-d"])
+        .args(["svcrack", "-P", &free_port(), "-u", user, "-d"])
         .arg(&dict)
         .args(extra)
         .arg(format!("udp://{addr}")))
