@@ -1,11 +1,13 @@
-//! The open TCP connections ("flows", RFC 5626), by peer address: a request for a device
-//! that registered over TCP goes out on the very connection it registered on, and a
-//! response goes back on the connection its request came on.
+//! The open connections ("flows", RFC 5626: TCP, TLS, WS, WSS), by transport and peer
+//! address: a request for a device that registered over a connection goes out on the very
+//! connection it registered on, and a response goes back on the connection its request
+//! came on.
 //!
 //! A connection's task registers a queue here when it starts and removes it when it ends;
 //! anything (a UDP reader thread, another connection's task, the qualify timer) can put
 //! bytes on that queue without blocking.
 
+use crate::transport::Transport;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,7 +34,7 @@ struct Flow {
 /// The registry of open connections.
 #[derive(Debug, Default)]
 pub struct Flows {
-    open: Mutex<HashMap<SocketAddr, Flow>>,
+    open: Mutex<HashMap<(Transport, SocketAddr), Flow>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -40,15 +42,15 @@ pub struct Flows {
 #[derive(Debug)]
 pub struct Registration<'a> {
     flows: &'a Flows,
-    peer: SocketAddr,
+    key: (Transport, SocketAddr),
     id: u64,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         let mut open = self.flows.open.lock();
-        if open.get(&self.peer).is_some_and(|f| f.id == self.id) {
-            open.remove(&self.peer);
+        if open.get(&self.key).is_some_and(|f| f.id == self.id) {
+            open.remove(&self.key);
         }
     }
 }
@@ -59,34 +61,45 @@ impl Flows {
         Flows::default()
     }
 
-    /// Registers the connection to `peer` whose writer reads `tx`'s queue. A newer
-    /// connection from the same address replaces an older one.
-    pub fn register(&self, peer: SocketAddr, tx: mpsc::Sender<Vec<u8>>) -> Registration<'_> {
+    /// Registers the connection over `transport` to `peer` whose writer reads `tx`'s
+    /// queue. A newer connection from the same address replaces an older one.
+    pub fn register(
+        &self,
+        transport: Transport,
+        peer: SocketAddr,
+        tx: mpsc::Sender<Vec<u8>>,
+    ) -> Registration<'_> {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.open.lock().insert(peer, Flow { id, tx });
+        let key = (transport, peer);
+        self.open.lock().insert(key, Flow { id, tx });
         Registration {
             flows: self,
-            peer,
+            key,
             id,
         }
     }
 
-    /// Whether a connection to `peer` is open.
-    pub fn is_open(&self, peer: SocketAddr) -> bool {
+    /// Whether a connection over `transport` to `peer` is open.
+    pub fn is_open(&self, transport: Transport, peer: SocketAddr) -> bool {
         self.open
             .lock()
-            .get(&peer)
+            .get(&(transport, peer))
             .is_some_and(|f| !f.tx.is_closed())
     }
 
-    /// Queues `bytes` for the connection to `peer`.
+    /// Queues `bytes` for the connection over `transport` to `peer`.
     ///
     /// # Errors
     /// [`SendError`] when no connection is open or its queue is full, with the bytes.
-    pub fn send(&self, peer: SocketAddr, bytes: Vec<u8>) -> Result<(), (SendError, Vec<u8>)> {
-        let tx = match self.open.lock().get(&peer) {
+    pub fn send(
+        &self,
+        transport: Transport,
+        peer: SocketAddr,
+        bytes: Vec<u8>,
+    ) -> Result<(), (SendError, Vec<u8>)> {
+        let tx = match self.open.lock().get(&(transport, peer)) {
             Some(f) => f.tx.clone(),
             None => return Err((SendError::Gone, bytes)),
         };
@@ -115,20 +128,29 @@ mod tests {
     fn register_send_and_drop() {
         let flows = Flows::new();
         let peer: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        assert_eq!(flows.send(peer, vec![1]), Err((SendError::Gone, vec![1])));
+        let tcp = Transport::Tcp;
+        assert_eq!(
+            flows.send(tcp, peer, vec![1]),
+            Err((SendError::Gone, vec![1]))
+        );
         let (tx, mut rx) = mpsc::channel(1);
-        let reg = flows.register(peer, tx);
-        assert!(flows.is_open(peer));
-        flows.send(peer, vec![1]).unwrap();
-        assert_eq!(flows.send(peer, vec![2]), Err((SendError::Full, vec![2])));
+        let reg = flows.register(tcp, peer, tx);
+        assert!(flows.is_open(tcp, peer));
+        // the same address over another transport is another flow
+        assert!(!flows.is_open(Transport::Tls, peer));
+        flows.send(tcp, peer, vec![1]).unwrap();
+        assert_eq!(
+            flows.send(tcp, peer, vec![2]),
+            Err((SendError::Full, vec![2]))
+        );
         assert_eq!(rx.try_recv().unwrap(), vec![1]);
         // a newer connection from the same address wins; the old one's drop keeps it
         let (tx2, _rx2) = mpsc::channel(1);
-        let reg2 = flows.register(peer, tx2);
+        let reg2 = flows.register(tcp, peer, tx2);
         drop(reg);
-        assert!(flows.is_open(peer));
+        assert!(flows.is_open(tcp, peer));
         drop(reg2);
-        assert!(!flows.is_open(peer));
+        assert!(!flows.is_open(tcp, peer));
         assert!(flows.is_empty());
     }
 }

@@ -27,4 +27,6 @@ pub mod server;
 pub mod sip;
 pub mod store;
 pub mod text;
+pub mod tls;
+pub mod transport;
 pub mod trial;

@@ -79,6 +79,18 @@ enum Command {
         #[command(flatten)]
         admin: AdminArgs,
     },
+    /// Make a certificate and key for the TLS and WSS listeners: `--self-signed` (the only
+    /// kind so far), valid a year for the `--host` names, written to DIR/cert.pem and
+    /// DIR/key.pem. Clients must be told to trust it.
+    Cert {
+        #[arg(long, required = true)]
+        self_signed: bool,
+        /// A host name or IP address the certificate is for (repeat for more).
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Look at the embedded store's files (`check`: exit 1 if damaged), or keep what can
     /// be read of a damaged store (`recover`; with the registrar stopped).
     Store {
@@ -119,6 +131,9 @@ enum OnOff {
 enum TryTransport {
     Udp,
     Tcp,
+    Tls,
+    Ws,
+    Wss,
 }
 
 fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
@@ -130,6 +145,28 @@ fn load(path: Option<&PathBuf>) -> Result<Config, config::ConfigError> {
 
 /// The messages of an application that could not be built: the load errors of the hooks
 /// (exit 2, as for a configuration error), or the store that could not be opened.
+/// Loads `[tls]` as `run` would and prints what is wrong (naming file, line and key) and
+/// what it warns of (a certificate past or near its end). False if it cannot serve.
+fn check_tls(c: &Config) -> bool {
+    let Some(tls) = &c.tls else {
+        return true;
+    };
+    match sipreg::tls::ServerTls::load(tls, &c.base_dir) {
+        Ok((_, warnings)) => {
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            true
+        }
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            false
+        }
+    }
+}
+
 fn build_failed(e: BuildError) -> ExitCode {
     match e {
         BuildError::Hooks(errors) => {
@@ -252,6 +289,9 @@ fn try_request(
     let transport = match transport {
         TryTransport::Udp => config::Transport::Udp,
         TryTransport::Tcp => config::Transport::Tcp,
+        TryTransport::Tls => config::Transport::Tls,
+        TryTransport::Ws => config::Transport::Ws,
+        TryTransport::Wss => config::Transport::Wss,
     };
     match sipreg::trial::run(&cfg, &bytes, source, transport) {
         Ok((handled, out)) => {
@@ -359,7 +399,34 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Store { action, config } => store_command(action, &config),
+        Command::Cert {
+            self_signed: _,
+            hosts,
+            out,
+        } => match sipreg::tls::self_signed::write(&hosts, &out, "cert") {
+            Ok((cert, key)) => {
+                let key_to = out.join("key.pem");
+                if let Err(e) = std::fs::rename(&key, &key_to) {
+                    eprintln!("cannot write {}: {e}", key_to.display());
+                    return ExitCode::FAILURE;
+                }
+                println!(
+                    "wrote {} and {} (self-signed for {}; valid 365 days)\n[tls]\ncert = \"{}\"\nkey = \"{}\"",
+                    cert.display(),
+                    key_to.display(),
+                    hosts.join(", "),
+                    cert.display(),
+                    key_to.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Check { config } => match load(Some(&config)) {
+            Ok(c) if !check_tls(&c) => ExitCode::from(2),
             Ok(c) => match App::build(&c, Options::offline()) {
                 Ok(app) => {
                     println!(

@@ -137,6 +137,45 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
             out.push(problem(vec![Key(table), Key(key)], message));
         }
     }
+    for (i, l) in c.server.listen.iter().enumerate() {
+        if l.transport.is_secure() && c.tls.is_none() {
+            out.push(problem(
+                vec![Key("server"), Key("listen"), Index(i)],
+                format!(
+                    "a {} listener needs a [tls] table with `cert` and `key` (`sipreg cert --self-signed` makes a pair to try it)",
+                    l.transport
+                ),
+            ));
+        }
+    }
+    if let Some(tls) = &c.tls {
+        if tls.verify_client != super::VerifyClient::Off && tls.ca.is_none() {
+            out.push(problem(
+                vec![Key("tls"), Key("verify_client")],
+                "verifying client certificates needs `tls.ca`, the anchors they are verified against",
+            ));
+        }
+        if tls.handshake_timeout == 0 {
+            out.push(problem(
+                vec![Key("tls"), Key("handshake_timeout")],
+                "handshake_timeout must be at least 1 second",
+            ));
+        }
+    }
+    if c.websocket.upgrade_timeout == 0 {
+        out.push(problem(
+            vec![Key("websocket"), Key("upgrade_timeout")],
+            "upgrade_timeout must be at least 1 second",
+        ));
+    }
+    for (i, o) in c.websocket.origins.iter().enumerate() {
+        if !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+            out.push(problem(
+                vec![Key("websocket"), Key("origins"), Index(i)],
+                format!("\"{o}\" is not an origin (scheme://host[:port], no path), as a browser sends it"),
+            ));
+        }
+    }
     let g = &c.auth.guard;
     if g.enabled {
         for (key, value) in [

@@ -1,40 +1,10 @@
-//! Listen addresses: `udp:127.0.0.1:5060`, `tcp:[::1]:5060`.
+//! Listen addresses: `udp:127.0.0.1:5060`, `tcp:[::1]:5060`, `tls:0.0.0.0:5061`,
+//! `ws:127.0.0.1:8080`, `wss:[::]:8443`.
 
-use serde::{Deserialize, Serialize};
+pub use crate::transport::Transport;
+use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-
-/// A transport the registrar speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// The token as Via writes it.
-    pub fn via_token(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-
-    /// The name as the configuration writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// One listening socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -51,15 +21,9 @@ impl TryFrom<String> for Listen {
         let (t, addr) = s
             .split_once(':')
             .ok_or_else(|| format!("\"{s}\" is not transport:address:port"))?;
-        let transport = match t {
-            "udp" => Transport::Udp,
-            "tcp" => Transport::Tcp,
-            other => {
-                return Err(format!(
-                    "unknown transport \"{other}\" in \"{s}\", expected udp or tcp"
-                ));
-            }
-        };
+        let transport = Transport::parse(t).ok_or_else(|| {
+            format!("unknown transport \"{t}\" in \"{s}\", expected udp, tcp, tls, ws or wss")
+        })?;
         let addr = addr
             .parse()
             .map_err(|_| format!("\"{addr}\" in \"{s}\" is not an IP address and port"))?;

@@ -212,7 +212,7 @@ pub fn parse_in(text: &str, file: &str, base_dir: PathBuf) -> Result<Config, Con
     };
     config.base_dir = base_dir;
     let problems = check(&config);
-    if problems.is_empty() && config.hooks.is_empty() {
+    if problems.is_empty() && config.hooks.is_empty() && config.tls.is_none() {
         return Ok(config);
     }
     let doc = spans()?;
@@ -250,6 +250,25 @@ pub fn parse_in(text: &str, file: &str, base_dir: PathBuf) -> Result<Config, Con
             PathPart::Key(key),
         ]);
         h.origin = format!("{file}:{line}:{column}: key `hooks[{i}].{key}`");
+    }
+    if let Some(tls) = &mut config.tls {
+        let origin = |path: &[PathPart<'_>], key: &str| {
+            let (line, column) = at(path);
+            format!("{file}:{line}:{column}: key `{key}`")
+        };
+        use PathPart::{Index, Key};
+        tls.origins.cert = origin(&[Key("tls"), Key("cert")], "tls.cert");
+        tls.origins.key = origin(&[Key("tls"), Key("key")], "tls.key");
+        tls.origins.ca = origin(&[Key("tls"), Key("ca")], "tls.ca");
+        tls.origins.certificates = (0..tls.certificates.len())
+            .map(|i| {
+                let at = |k| [Key("tls"), Key("certificates"), Index(i), Key(k)];
+                (
+                    origin(&at("cert"), &format!("tls.certificates[{i}].cert")),
+                    origin(&at("key"), &format!("tls.certificates[{i}].key")),
+                )
+            })
+            .collect();
     }
     Ok(config)
 }

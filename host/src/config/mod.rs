@@ -35,6 +35,13 @@ pub struct Config {
     /// Policy implementations asked before the built-in one, in this order.
     #[serde(default)]
     pub hooks: Vec<HookEntry>,
+    /// The certificates of the `tls` and `wss` listeners and of outgoing TLS; none
+    /// without a `[tls]` table.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// The `ws` and `wss` listeners' HTTP upgrade.
+    #[serde(default)]
+    pub websocket: WebSocket,
     /// The folder relative paths in the file are resolved against: the configuration
     /// file's own folder (the working directory for the embedded default).
     #[serde(skip)]
@@ -246,6 +253,88 @@ impl Config {
         self.admin
             .as_ref()
             .map_or_else(defaults::history, |a| a.history)
+    }
+}
+
+/// Whether a TLS client must show a certificate (mutual TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyClient {
+    /// No certificate is asked for.
+    #[default]
+    Off,
+    /// A certificate is asked for; a client without one is served, one whose certificate
+    /// does not verify against `ca` is refused.
+    Optional,
+    /// A client without a certificate that verifies against `ca` is refused.
+    Required,
+}
+
+/// `[tls]`: the server's certificate, the trust anchors, mutual TLS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate chain (PEM), the server's own certificate first; relative to the
+    /// configuration file's folder. Read again when it changes and on SIGHUP.
+    pub cert: PathBuf,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// Trust anchors (PEM) for client certificates and, besides the system's, for the
+    /// servers this one connects to.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub verify_client: VerifyClient,
+    /// More certificates, chosen by the name a client asks for (SNI) among their
+    /// subject alternative names; `cert`/`key` serve every other name.
+    #[serde(default)]
+    pub certificates: Vec<TlsCertificate>,
+    /// Seconds a TLS handshake may take.
+    #[serde(default = "defaults::handshake_timeout")]
+    pub handshake_timeout: u64,
+    /// Where `cert`, `key` and each of `certificates` are written (`file:line:column:
+    /// key ...`), for the errors of their loading.
+    #[serde(skip)]
+    pub origins: TlsOrigins,
+}
+
+/// One more certificate of `[tls]`, chosen by SNI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where the files of `[tls]` are named in the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOrigins {
+    pub cert: String,
+    pub key: String,
+    pub ca: String,
+    /// Per entry of `certificates`: its cert's and its key's.
+    pub certificates: Vec<(String, String)>,
+}
+
+/// `[websocket]`: the HTTP upgrade of the `ws` and `wss` listeners (RFC 7118).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocket {
+    /// The `Origin`s a browser may connect from (`https://phone.example.com`); empty:
+    /// any (clients that are not browsers send none).
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Seconds a connection has to complete its upgrade (and TLS handshake for `wss`).
+    #[serde(default = "defaults::handshake_timeout")]
+    pub upgrade_timeout: u64,
+}
+
+impl Default for WebSocket {
+    fn default() -> Self {
+        WebSocket {
+            origins: Vec::new(),
+            upgrade_timeout: defaults::handshake_timeout(),
+        }
     }
 }
 
@@ -476,6 +565,10 @@ mod defaults {
     use super::{Challenge, ProxyMode, StoreKind, UnknownAlias};
     use crate::sip::digest::Algorithm;
     use std::path::PathBuf;
+
+    pub fn handshake_timeout() -> u64 {
+        10
+    }
 
     pub fn admin_listen() -> std::net::SocketAddr {
         std::net::SocketAddr::from(([127, 0, 0, 1], 5080))

@@ -36,6 +36,10 @@ pub struct Counters {
     pub responses_ignored: AtomicU64,
     /// Connections refused at the door (`tcp_max_connections`, `tcp_max_per_source`).
     pub connections_refused: AtomicU64,
+    /// TLS handshakes that failed or timed out (TLS and WSS listeners).
+    pub tls_handshakes_failed: AtomicU64,
+    /// WebSocket upgrades refused, failed or timed out (WS and WSS listeners).
+    pub ws_upgrades_failed: AtomicU64,
 }
 
 /// What a reply waits for before it goes out: the store, or a pause.

@@ -54,7 +54,9 @@ struct Answer {
 fn transport(t: Transport) -> TransportC {
     match t {
         Transport::Udp => TransportC::Udp,
-        Transport::Tcp => TransportC::Tcp,
+        // A plugin built before TLS and WebSocket knows only these two: the others run
+        // over TCP (the transport's own name is `RequestC::transport_name`).
+        Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => TransportC::Tcp,
     }
 }
 

@@ -5,7 +5,6 @@
 use super::target::{self, Destination};
 use super::token::Flow;
 use super::{Proxy, Resolved, Routed, refused};
-use crate::config::Transport;
 use crate::hooks::RequestInfo;
 use crate::sip::contact::format_q;
 use crate::sip::name_addr::NameAddr;
@@ -88,16 +87,16 @@ impl Proxy {
             transport: b.transport,
             peer: b.source,
         };
-        let follow = b.transport == Transport::Tcp || b.natted;
+        let follow = b.transport.is_connection() || b.natted;
         let to = if !follow {
             target::of_uri(&SipUri::parse(&request_uri).ok()?).ok()?
-        } else if b.transport == Transport::Tcp && !self.flows.is_open(b.source) {
+        } else if b.transport.is_connection() && !self.flows.is_open(b.transport, b.source) {
             return None;
         } else {
             Destination {
                 transport: b.transport,
                 addr: b.source,
-                existing_only: b.transport == Transport::Tcp,
+                existing_only: b.transport.is_connection(),
             }
         };
         Some(Resolved {

@@ -171,10 +171,11 @@ impl Proxy {
         (host, port)
     }
 
-    /// Whether a device behind this flow must be reached through it: over TCP, or when
-    /// what it wrote (Via, Contact) is not where its packets come from.
+    /// Whether a device behind this flow must be reached through it: over a connection
+    /// (TCP, TLS, WS, WSS: RFC 5626 section 5.3, RFC 7118 section 5), or when what it
+    /// wrote (Via, Contact) is not where its packets come from.
     fn must_follow(flow: Flow, msg: &Message, top: &Via<'_>) -> bool {
-        if flow.transport == Transport::Tcp {
+        if flow.transport.is_connection() {
             return true;
         }
         let ip = flow.peer.ip();
@@ -284,14 +285,15 @@ impl Proxy {
             };
             return match other {
                 Some(flow)
-                    if flow.transport == Transport::Tcp && !self.flows.is_open(flow.peer) =>
+                    if flow.transport.is_connection()
+                        && !self.flows.is_open(flow.transport, flow.peer) =>
                 {
                     refused(req, Reply::new(430), "Connection to the device is gone")
                 }
                 Some(flow) => unchanged(Ok(Destination {
                     transport: flow.transport,
                     addr: flow.peer,
-                    existing_only: flow.transport == Transport::Tcp,
+                    existing_only: flow.transport.is_connection(),
                 })),
                 None => unchanged(target::of_uri(&checked.request_uri)),
             };
@@ -399,12 +401,12 @@ impl Proxy {
             }
             let entry = |transport: Transport, to: SocketAddr| {
                 let (h, p) = self.local_for(transport, to);
-                let t = if transport == Transport::Tcp {
-                    ";transport=tcp"
-                } else {
-                    ""
-                };
-                format!("<sip:{h}:{p}{t};lr{params}>")
+                let mut uri = format!("<sip:{h}:{p}");
+                if transport.is_connection() {
+                    uri.push_str(";transport=");
+                    uri.push_str(transport.as_str());
+                }
+                format!("{uri};lr{params}>")
             };
             // One entry per side when the sides speak different transports (the callee
             // reads the top one, the caller the bottom one).
@@ -455,7 +457,7 @@ impl Proxy {
             to: Destination {
                 transport: flow.transport,
                 addr: flow.peer,
-                existing_only: flow.transport == Transport::Tcp,
+                existing_only: flow.transport.is_connection(),
             },
             bytes,
         })

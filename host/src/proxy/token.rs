@@ -76,6 +76,9 @@ impl FlowTokens {
         s.push(match flow.transport {
             Transport::Udp => 'u',
             Transport::Tcp => 't',
+            Transport::Tls => 's',
+            Transport::Ws => 'w',
+            Transport::Wss => 'x',
         });
         match flow.peer.ip() {
             IpAddr::V4(v4) => push_hex(&mut s, &v4.octets()),
@@ -101,6 +104,9 @@ impl FlowTokens {
         let transport = match &body[..1] {
             "u" => Transport::Udp,
             "t" => Transport::Tcp,
+            "s" => Transport::Tls,
+            "w" => Transport::Ws,
+            "x" => Transport::Wss,
             _ => return None,
         };
         let (addr, port) = body[1..].split_at(body.len() - 1 - 4);
@@ -136,6 +142,9 @@ mod tests {
         for (transport, peer) in [
             (Transport::Udp, "192.0.2.7:5060"),
             (Transport::Tcp, "[2001:db8::1]:40000"),
+            (Transport::Tls, "192.0.2.8:5061"),
+            (Transport::Ws, "192.0.2.9:50000"),
+            (Transport::Wss, "[2001:db8::2]:443"),
         ] {
             let flow = Flow {
                 transport,

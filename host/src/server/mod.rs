@@ -1,16 +1,23 @@
-//! The running server: listeners for every configured address, the admin listener, and
-//! the timer (binding expiry, store purge, the log gate's summaries, qualify probes).
+//! The running server: listeners for every configured address, the admin listener, the
+//! timer (binding expiry, store purge, the log gate's summaries, qualify probes) and the
+//! watcher of the TLS certificates.
 
+mod accept;
 pub mod admission;
+mod deliver;
+mod handshake;
 mod send;
+mod stream;
 mod tcp;
 mod udp;
+mod ws;
 
 pub use admission::Admission;
 pub use send::Sender;
 
 use crate::config::{Config, Listen, StoreKind, Transport};
 use crate::core::Core;
+use crate::tls::{ClientTls, PeerCert, ServerTls};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +34,54 @@ pub struct Limits {
     pub tcp_message_timeout: Duration,
     /// Reader threads per UDP socket.
     pub udp_readers: usize,
+}
+
+/// The other end of a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Peer {
+    pub transport: Transport,
+    pub addr: SocketAddr,
+    /// The client's verified certificate (TLS, WSS with `verify_client`).
+    pub cert: Option<Arc<PeerCert>>,
+}
+
+/// What the TLS and WebSocket listeners and outgoing TLS need.
+#[derive(Debug)]
+pub(crate) struct Secure {
+    pub server: Option<Arc<ServerTls>>,
+    pub client: Option<ClientTls>,
+    pub handshake_timeout: Duration,
+    pub upgrade_timeout: Duration,
+    pub origins: Vec<String>,
+}
+
+impl Secure {
+    /// Loads `[tls]` (logging what it warns of) and `[websocket]`.
+    fn load(config: &Config) -> io::Result<Secure> {
+        let invalid =
+            |errors: Vec<String>| io::Error::new(io::ErrorKind::InvalidInput, errors.join("\n"));
+        let (server, client) = match &config.tls {
+            Some(t) => {
+                let (server, warnings) = ServerTls::load(t, &config.base_dir).map_err(invalid)?;
+                for w in warnings {
+                    tracing::warn!(target: "sipreg::server", "{w}");
+                }
+                let ca = t.ca.as_ref().map(|c| config.base_dir.join(c));
+                let client = ClientTls::new(ca.as_deref()).map_err(|e| invalid(vec![e]))?;
+                (Some(Arc::new(server)), Some(client))
+            }
+            None => (None, None),
+        };
+        Ok(Secure {
+            server,
+            client,
+            handshake_timeout: Duration::from_secs(
+                config.tls.as_ref().map_or(10, |t| t.handshake_timeout),
+            ),
+            upgrade_timeout: Duration::from_secs(config.websocket.upgrade_timeout),
+            origins: config.websocket.origins.clone(),
+        })
+    }
 }
 
 /// Reader threads per UDP socket: one per core the process may use (at most 4), as
@@ -85,6 +140,48 @@ impl Drop for Running {
     }
 }
 
+/// Reloads the TLS certificates when one of their files changes (looked at every
+/// second) and on SIGHUP; a refused reload logs why and keeps the previous ones.
+async fn watch_certificates(server: Arc<ServerTls>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let forced = tokio::select! {
+            _ = tick.tick() => false,
+            _ = hangup => true,
+        };
+        if !forced && !server.changed() {
+            continue;
+        }
+        let s = server.clone();
+        match tokio::task::spawn_blocking(move || s.reload()).await {
+            Ok(Ok(warnings)) => {
+                tracing::info!(target: "sipreg::server", "TLS certificates reloaded");
+                for w in warnings {
+                    tracing::warn!(target: "sipreg::server", "{w}");
+                }
+            }
+            Ok(Err(errors)) => {
+                for e in errors {
+                    tracing::error!(target: "sipreg::server", "TLS certificates not reloaded (the previous ones keep serving): {e}");
+                }
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 /// Binds every listen address and starts serving.
 ///
 /// # Errors
@@ -97,6 +194,7 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
         tcp_message_timeout: Duration::from_secs(config.server.tcp_message_timeout),
         udp_readers: udp_readers(config),
     };
+    let secure = Arc::new(Secure::load(config)?);
     let mut tasks = JoinSet::new();
     let stop = Arc::new(AtomicBool::new(false));
     let mut bound = Vec::new();
@@ -111,10 +209,10 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
                 udp_sockets.push(s);
                 a
             }
-            Transport::Tcp => {
+            transport => {
                 let t = tcp::bind(l.addr).await.map_err(named)?;
                 let a = t.local_addr()?;
-                tcp_listeners.push(t);
+                tcp_listeners.push((t, transport));
                 a
             }
         };
@@ -138,13 +236,13 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
             .unwrap_or_else(admission::default_max_connections),
         config.server.tcp_max_per_source,
     );
-    tcp::connector(
-        connects,
-        sender.clone(),
-        admission.clone(),
+    let serving = accept::Serving {
+        sender: sender.clone(),
+        admission,
         limits,
-        &mut tasks,
-    );
+        secure: secure.clone(),
+    };
+    tcp::connector(connects, serving.clone(), &mut tasks);
     let mut readers = Vec::new();
     for s in &udp_sockets {
         if let Err(e) = udp::spawn(s, &sender, limits, &stop, &mut readers) {
@@ -152,8 +250,11 @@ pub async fn start(config: &Config, core: Arc<Core>) -> io::Result<Running> {
             return Err(e);
         }
     }
-    for t in tcp_listeners {
-        tcp::spawn(t, sender.clone(), admission.clone(), limits, &mut tasks);
+    for (t, transport) in tcp_listeners {
+        accept::spawn(t, transport, serving.clone(), &mut tasks);
+    }
+    if let Some(server) = &secure.server {
+        tasks.spawn(watch_certificates(server.clone()));
     }
     let timer_core = core.clone();
     let timer_sender = sender.clone();

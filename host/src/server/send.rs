@@ -1,7 +1,8 @@
 //! Sending what the proxy forwards: over UDP from our socket of the destination's address
-//! family, over TCP on the open connection to the destination, or, when the destination
-//! is not a device's flow, on a new connection: asked of the TCP side's connector
-//! (`tcp::connector`) through a queue, since a connection is opened and served there.
+//! family, over a connection (TCP, TLS, WS, WSS) on the open one to the destination, or,
+//! over TCP and TLS when the destination is not a device's flow, on a new connection:
+//! asked of the connector (`tcp::connector`) through a queue, since a connection is
+//! opened and served there. This server never opens WebSocket connections.
 
 use crate::config::Transport;
 use crate::core::Core;
@@ -15,7 +16,12 @@ use tokio::sync::mpsc;
 const CONNECTS: usize = 1024;
 
 /// A message for a destination without an open connection: open one and send it.
-pub(super) type Connect = (SocketAddr, Vec<u8>);
+#[derive(Debug)]
+pub(super) struct Connect {
+    pub transport: Transport,
+    pub to: SocketAddr,
+    pub first: Vec<u8>,
+}
 
 /// Sends forwarded messages for every transport.
 #[derive(Debug)]
@@ -73,10 +79,18 @@ impl Sender {
                     None => failed(to, &"no UDP socket of that address family"),
                 }
             }
-            Transport::Tcp => match self.core.flows().send(to, o.bytes) {
+            transport => match self.core.flows().send(transport, to, o.bytes) {
                 Ok(()) => {}
-                Err((SendError::Gone, bytes)) if !o.to.existing_only => {
-                    if self.connects.try_send((to, bytes)).is_err() {
+                Err((SendError::Gone, first))
+                    if !o.to.existing_only
+                        && matches!(transport, Transport::Tcp | Transport::Tls) =>
+                {
+                    let connect = Connect {
+                        transport,
+                        to,
+                        first,
+                    };
+                    if self.connects.try_send(connect).is_err() {
                         failed(to, &"too many connections waiting to be opened");
                     }
                 }

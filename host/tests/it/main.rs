@@ -24,6 +24,8 @@ mod redis_server;
 mod register;
 mod robustness;
 mod scripts;
+mod secure;
+mod secure_client;
 mod sipp;
 mod sippkit;
 mod sipvicious;

@@ -93,12 +93,15 @@ fn tcp_crlf_keepalives_keep_the_flow() {
         std::thread::sleep(Duration::from_millis(400));
         s.write_all(b"\r\n\r\n").unwrap();
         s.read_exact(&mut pong).unwrap();
-        assert!(r.core.flows().is_open(me), "2 s in, past the idle timeout");
+        assert!(
+            r.core.flows().is_open(Transport::Tcp, me),
+            "2 s in, past the idle timeout"
+        );
     }
     let mut buf = [0u8; 8];
     assert_eq!(s.read(&mut buf).unwrap(), 0, "closed once the pings stop");
     let deadline = Instant::now() + Duration::from_secs(2);
-    while r.core.flows().is_open(me) {
+    while r.core.flows().is_open(Transport::Tcp, me) {
         assert!(Instant::now() < deadline, "the closed flow is forgotten");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -1,0 +1,51 @@
+//! A self-signed certificate and its key, for trying TLS and WSS without a CA
+//! (`sipreg cert --self-signed`). Clients must be told to trust it.
+
+use std::path::{Path, PathBuf};
+
+/// How long the certificate is valid, in days.
+const DAYS: i64 = 365;
+
+/// Writes `<stem>.pem` and `<stem>.key` (the key readable by its owner only) into `dir`
+/// for these host names (or IP addresses), and returns their paths.
+///
+/// # Errors
+/// A name rcgen refuses, or a file that cannot be written.
+pub fn write(hosts: &[String], dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), String> {
+    let mut params = rcgen::CertificateParams::new(hosts.to_vec())
+        .map_err(|e| format!("cannot make a certificate for {hosts:?}: {e}"))?;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(DAYS);
+    let mut name = rcgen::DistinguishedName::new();
+    name.push(
+        rcgen::DnType::CommonName,
+        hosts.first().map_or("sipreg", String::as_str),
+    );
+    name.push(rcgen::DnType::OrganizationName, "sipreg self-signed");
+    params.distinguished_name = name;
+    let key = rcgen::KeyPair::generate().map_err(|e| format!("cannot make a key: {e}"))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| format!("cannot sign the certificate: {e}"))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let cert_path = dir.join(format!("{stem}.pem"));
+    let key_path = dir.join(format!("{stem}.key"));
+    std::fs::write(&cert_path, cert.pem())
+        .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
+    write_private(&key_path, key.serialize_pem().as_bytes())?;
+    Ok((cert_path, key_path))
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
