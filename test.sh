@@ -3,7 +3,8 @@
 # when it is missing (SIPp from the package sip-tester; redis-server, which the Redis
 # tests start on loopback ports of their own; Chromium and ChromeDriver, which check the
 # status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
-# attack the server and check the documented filter), then runs every test.
+# attack the server and check the documented filter; baresip, a softphone that registers
+# over UDP, TCP and TLS), then runs every test.
 #
 #   ./test.sh            # what CI runs
 set -euo pipefail
@@ -16,6 +17,7 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v svcrack >/dev/null 2>&1 || need_apt+=(sipvicious)
 command -v fail2ban-regex >/dev/null 2>&1 || need_apt+=(fail2ban)
+command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   sudo_cmd=()

@@ -5,6 +5,7 @@
 //! runs SIPp), `cli` runs the `sipreg` binary.
 
 mod admin;
+mod baresip;
 mod battery;
 mod calls;
 mod cli;
