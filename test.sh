@@ -4,7 +4,8 @@
 # tests start on loopback ports of their own; Chromium and ChromeDriver, which check the
 # status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
 # attack the server and check the documented filter; baresip, a softphone that registers
-# over UDP, TCP and TLS), then runs every test.
+# over UDP, TCP and TLS; SIP.js for the WebRTC demo, which two headless Chromiums run),
+# then runs every test.
 #
 #   ./test.sh            # what CI runs
 set -euo pipefail
@@ -25,5 +26,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# SIP.js for the WebRTC demo (examples/webrtc/), from the npm registry, once.
+examples/webrtc/vendor.sh
 
 cargo test --workspace

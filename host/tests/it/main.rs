@@ -7,6 +7,7 @@
 mod admin;
 mod baresip;
 mod battery;
+mod browser;
 mod calls;
 mod cli;
 mod digest;
@@ -35,3 +36,4 @@ mod support;
 mod tcp_limits;
 mod torture;
 mod transport;
+mod webrtc;
