@@ -49,6 +49,7 @@ fn main() {
         transport: Transport::Udp,
         vars: &vars,
         now_ms: 1_800_000_000_000,
+        peer_cert: None,
     };
     let auth = AuthRequest {
         aor: "user0042@127.0.0.1",

@@ -61,6 +61,7 @@ pub fn run(
         source,
         transport,
         now_ms: core.clock().now_ms(),
+        peer_cert: None,
     };
     let handled = core.handle(packet, &mut out);
     out.settle();

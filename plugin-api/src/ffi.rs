@@ -85,6 +85,17 @@ pub struct RequestC {
     pub transport: TransportC,
     /// When it arrived, in milliseconds since the Unix epoch.
     pub now_ms: u64,
+    // Added after c01b7a9: read only where `HostTable::request_size` covers them (a
+    // plugin built before reads the fields above; `transport` is then 1, TCP, for TLS,
+    // WS and WSS, which run over TCP).
+    /// The transport's name: `udp`, `tcp`, `tls`, `ws` or `wss`.
+    pub transport_name: RStr,
+    /// The client's verified certificate's subject (`CN=alice,O=Example`), absent without
+    /// one (only TLS and WSS connections with `[tls] verify_client` have one).
+    pub tls_subject: RStr,
+    /// Its subject alternative names, one a line, each with its kind (`URI:sip:alice@example.com`,
+    /// `DNS:phone.example.com`, `email:...`, `IP:...`).
+    pub tls_sans: RStr,
 }
 
 /// What `authenticate` is asked about.
@@ -140,6 +151,9 @@ pub struct ExpireC {
     /// as expired).
     pub reason: u32,
     pub natted: bool,
+    // Added after c01b7a9: read only where `HostTable::expire_size` covers it.
+    /// The transport's name: `udp`, `tcp`, `tls`, `ws` or `wss`.
+    pub transport_name: RStr,
 }
 
 /// The kinds of answer.
@@ -252,6 +266,11 @@ pub struct HostTable {
         visit: extern "C" fn(user: *mut c_void, binding: *const BindingC),
         user: *mut c_void,
     ),
+    // Added after c01b7a9.
+    /// `size_of::<RequestC>()` as the host was built: the fields of a request it passes.
+    pub request_size: usize,
+    /// `size_of::<ExpireC>()` as the host was built.
+    pub expire_size: usize,
 }
 
 /// A plugin's function table, returned by its entry point.

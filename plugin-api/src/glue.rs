@@ -114,6 +114,11 @@ extern "C" fn create<T: Plugin>(
             );
             return;
         }
+        // SAFETY: checked above (the table is at least as large as this crate's).
+        let (request_size, expire_size) = unsafe { ((*host).request_size, (*host).expire_size) };
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::request::REQUEST_SIZE.store(request_size, Relaxed);
+        crate::request::EXPIRE_SIZE.store(expire_size, Relaxed);
         // SAFETY: checked above.
         let host = unsafe { Host::from_c(host) };
         match T::create(text(config).unwrap_or(""), host) {

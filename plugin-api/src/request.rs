@@ -5,26 +5,71 @@ use crate::ffi::{AuthC, BindC, BindingC, ExpireC, RStr, RequestC, TransportC};
 
 /// A transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
+    Ws,
+    Wss,
 }
 
 impl Transport {
-    pub(crate) fn from_c(t: TransportC) -> Transport {
-        match t {
+    /// The transport of a request or binding: its name where the host passes one (hosts
+    /// after c01b7a9), else the older two-valued kind.
+    pub(crate) fn from_c(t: TransportC, name: Option<RStr>) -> Transport {
+        let named = name.and_then(text).and_then(|n| match n {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
+            "ws" => Some(Transport::Ws),
+            "wss" => Some(Transport::Wss),
+            _ => None,
+        });
+        named.unwrap_or(match t {
             TransportC::Udp => Transport::Udp,
             TransportC::Tcp => Transport::Tcp,
-        }
+        })
     }
 
-    /// `udp` or `tcp`.
+    /// `udp`, `tcp`, `tls`, `ws` or `wss`.
     pub fn as_str(self) -> &'static str {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::Ws => "ws",
+            Transport::Wss => "wss",
         }
     }
+}
+
+/// A client's verified certificate (TLS, WSS with `[tls] verify_client`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCert<'a> {
+    /// The subject, as RFC 4514 writes it (`CN=alice,O=Example`).
+    pub subject: &'a str,
+    sans: &'a str,
+}
+
+impl<'a> ClientCert<'a> {
+    /// The subject alternative names, each with its kind (`URI:sip:alice@example.com`,
+    /// `DNS:phone.example.com`, `email:alice@example.com`, `IP:192.0.2.1`).
+    pub fn sans(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.sans.lines().filter(|l| !l.is_empty())
+    }
+}
+
+/// The sizes of the structures the host passes (0 until a plugin is created).
+pub(crate) static REQUEST_SIZE: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+pub(crate) static EXPIRE_SIZE: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether the host's structures of `size` bytes hold the field at `end` (its offset
+/// plus its size).
+fn covers(size: &std::sync::atomic::AtomicUsize, end: usize) -> bool {
+    size.load(std::sync::atomic::Ordering::Relaxed) >= end
 }
 
 /// Reads a host string that the host keeps valid during the call.
@@ -42,6 +87,7 @@ pub struct Request<'a> {
     source_port: u16,
     transport: Transport,
     now_ms: u64,
+    client_cert: Option<ClientCert<'a>>,
 }
 
 /// Compact forms of header names (RFC 3261 section 7.3.3 and extensions).
@@ -68,13 +114,28 @@ fn canonical(name: &str) -> String {
 
 impl<'a> Request<'a> {
     pub(crate) fn from_c(r: &RequestC) -> Request<'a> {
+        let newer = covers(&REQUEST_SIZE, std::mem::size_of::<RequestC>());
+        let client_cert = if newer {
+            text(r.tls_subject).map(|subject| ClientCert {
+                subject,
+                sans: text(r.tls_sans).unwrap_or(""),
+            })
+        } else {
+            None
+        };
         Request {
             head: text(r.head).unwrap_or(""),
             source_ip: text(r.source_ip).unwrap_or(""),
             source_port: r.source_port,
-            transport: Transport::from_c(r.transport),
+            transport: Transport::from_c(r.transport, newer.then_some(r.transport_name)),
             now_ms: r.now_ms,
+            client_cert,
         }
+    }
+
+    /// The client's verified certificate, on a TLS or WSS connection that showed one.
+    pub fn client_cert(&self) -> Option<ClientCert<'a>> {
+        self.client_cert
     }
 
     /// The start line and headers as received (CRLF line ends, folded lines joined).
@@ -330,7 +391,10 @@ impl Expire<'_> {
             instance: text(e.binding.instance),
             reg_id: text(e.binding.reg_id),
             source: text(e.source).unwrap_or(""),
-            transport: Transport::from_c(e.transport),
+            transport: Transport::from_c(
+                e.transport,
+                covers(&EXPIRE_SIZE, std::mem::size_of::<ExpireC>()).then_some(e.transport_name),
+            ),
             reason: ExpireReason::from_code(e.reason),
             natted: e.natted,
         }

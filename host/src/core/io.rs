@@ -5,6 +5,7 @@
 use crate::config::Transport;
 use crate::proxy::Outgoing;
 use crate::store::Durable;
+use crate::tls::PeerCert;
 use std::net::SocketAddr;
 
 /// One message as a transport received it: its bytes, where from, and when (the
@@ -15,6 +16,8 @@ pub struct Packet<'a> {
     pub source: SocketAddr,
     pub transport: Transport,
     pub now_ms: u64,
+    /// The client's verified certificate, on a TLS or WSS connection that showed one.
+    pub peer_cert: Option<&'a PeerCert>,
 }
 
 /// What became of one message.

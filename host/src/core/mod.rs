@@ -142,6 +142,7 @@ impl Core {
             source: src,
             transport,
             now_ms,
+            ..
         } = p;
         let msg = match Message::parse(bytes) {
             Ok(m) => m,
@@ -173,7 +174,7 @@ impl Core {
         let gate = self.registrar.log_gate();
         summarise_request(gate, &msg, src, transport, now_ms);
         let mut wait = Wait::default();
-        let reply = match self.decide(&msg, top_via, src, transport, now_ms, &mut wait) {
+        let reply = match self.decide(&msg, top_via, &p, &mut wait) {
             Routed::Reply(r) => r,
             Routed::Drop => return Handled::Silent,
             Routed::Forward(f) => {
@@ -245,11 +246,10 @@ impl Core {
         &self,
         msg: &Message,
         top_via: crate::sip::via::Via<'_>,
-        src: SocketAddr,
-        transport: Transport,
-        now_ms: u64,
+        p: &Packet<'_>,
         wait: &mut Wait,
     ) -> Routed {
+        let (src, transport, now_ms) = (p.source, p.transport, p.now_ms);
         let checked = match request::check(msg, top_via) {
             Ok(c) => c,
             Err(Refusal { code, reason }) => {
@@ -304,6 +304,7 @@ impl Core {
             transport,
             vars: &vars,
             now_ms,
+            peer_cert: p.peer_cert,
         };
         match self.chain.on_request(&req) {
             Ok(Decision::Continue | Decision::Accept) => {}

@@ -20,6 +20,9 @@ pub struct RequestInfo<'a> {
     pub vars: &'a Vars,
     /// When the request arrived, in milliseconds since the Unix epoch.
     pub now_ms: u64,
+    /// The client's verified certificate (TLS or WSS with `[tls] verify_client`), for a
+    /// policy that ties an alias to a certificate.
+    pub peer_cert: Option<&'a crate::tls::PeerCert>,
 }
 
 /// Values the hooks of one request hand each other (Lua's `ctx.vars`): strings, numbers

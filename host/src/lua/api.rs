@@ -220,13 +220,35 @@ pub(crate) static REGISTRY: &[Entry] = &[
     ),
     entry!(
         "transport",
-        "sip.transport() -> \"udp\" | \"tcp\"",
+        "sip.transport() -> \"udp\" | \"tcp\" | \"tls\" | \"ws\" | \"wss\"",
         REQUEST,
         Request,
         "The transport the request came over.",
         |lua, _| {
             let t = lua.app_data_ref::<CallData>().and_then(|c| c.transport);
             ret(lua, t.map(|t| t.as_str()))
+        }
+    ),
+    entry!(
+        "tls_peer",
+        "sip.tls_peer() -> {subject = string, sans = {string, ...}} | nil",
+        REQUEST,
+        Request,
+        "The client's certificate, verified against `[tls] ca`, on a TLS or WSS connection that showed one (`[tls] verify_client`): its subject (`CN=alice,O=Example`) and its subject alternative names, each with its kind (`URI:sip:alice@example.com`, `DNS:phone.example.com`, `email:alice@example.com`, `IP:192.0.2.1`). nil otherwise. A policy can tie an alias to a certificate with it.",
+        |lua, _| {
+            let Some(cert) = lua
+                .app_data_ref::<CallData>()
+                .and_then(|c| c.peer_cert.clone())
+            else {
+                return ret(lua, mlua::Value::Nil);
+            };
+            let t = lua.create_table()?;
+            t.raw_set("subject", cert.subject.as_str())?;
+            t.raw_set(
+                "sans",
+                lua.create_sequence_from(cert.sans.iter().map(String::as_str))?,
+            )?;
+            ret(lua, t)
         }
     ),
     entry!(

@@ -42,6 +42,7 @@ pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
         c.msg = req.map(|r| r.msg.clone());
         c.source = req.map(|r| r.source);
         c.transport = req.map(|r| r.transport);
+        c.peer_cert = req.and_then(|r| r.peer_cert.cloned());
         c.now_ms = req.map(|r| r.now_ms);
     }
     if let Some(m) = lua.app_data_ref::<Meter>() {

@@ -15,6 +15,8 @@ pub(crate) struct CallData {
     pub msg: Option<Message>,
     pub source: Option<SocketAddr>,
     pub transport: Option<Transport>,
+    /// The client's verified certificate (TLS, WSS), in request hooks.
+    pub peer_cert: Option<crate::tls::PeerCert>,
     /// The request's time; the clock's outside requests.
     pub now_ms: Option<u64>,
 }

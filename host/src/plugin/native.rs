@@ -192,15 +192,28 @@ impl NativeHooks {
     }
 }
 
-/// The C view of a request; `ip` must outlive it.
-fn request_c(req: &RequestInfo<'_>, ip: &str) -> RequestC {
+/// The C view of a request; `ip` and `sans` (the certificate's SANs, one a line) must
+/// outlive it.
+fn request_c(req: &RequestInfo<'_>, ip: &str, sans: &str) -> RequestC {
     RequestC {
         head: RStr::new(req.msg.head()),
         source_ip: RStr::new(ip),
         source_port: req.source.port(),
         transport: transport(req.transport),
         now_ms: req.now_ms,
+        transport_name: RStr::new(req.transport.as_str()),
+        tls_subject: RStr::opt(req.peer_cert.map(|c| c.subject.as_str())),
+        tls_sans: if req.peer_cert.is_some() {
+            RStr::new(sans)
+        } else {
+            RStr::NONE
+        },
     }
+}
+
+/// A request's certificate's SANs, one a line, as `RequestC::tls_sans` carries them.
+fn sans_lines(req: &RequestInfo<'_>) -> String {
+    req.peer_cert.map(|c| c.sans.join("\n")).unwrap_or_default()
 }
 
 impl Hooks for NativeHooks {
@@ -214,7 +227,8 @@ impl Hooks for NativeHooks {
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         let ip = req.source.ip().to_string();
-        let r = request_c(req, &ip);
+        let sans = sans_lines(req);
+        let r = request_c(req, &ip, &sans);
         let a = self.call(Hook::OnRequest, |i, a| (self.table.on_request)(i, &r, a))?;
         self.decision(Hook::OnRequest, a)
     }
@@ -226,7 +240,8 @@ impl Hooks for NativeHooks {
     ) -> Result<AuthDecision, HookError> {
         let hook = Hook::Authenticate;
         let ip = req.source.ip().to_string();
-        let r = request_c(req, &ip);
+        let sans = sans_lines(req);
+        let r = request_c(req, &ip, &sans);
         let c = AuthC {
             aor: RStr::new(auth.aor),
             username: RStr::opt(auth.username),
@@ -259,7 +274,8 @@ impl Hooks for NativeHooks {
     ) -> Result<Decision, HookError> {
         let hook = Hook::Bind;
         let ip = req.source.ip().to_string();
-        let r = request_c(req, &ip);
+        let sans = sans_lines(req);
+        let r = request_c(req, &ip, &sans);
         let ids: Vec<String> = bind
             .bindings
             .iter()
@@ -320,6 +336,7 @@ impl Hooks for NativeHooks {
             transport: transport(event.transport),
             reason: event.reason.code(),
             natted: event.natted,
+            transport_name: RStr::new(event.transport.as_str()),
         };
         self.call(Hook::Expire, |i, a| (self.table.expire)(i, &c, a))
             .map(|_| ())
@@ -328,7 +345,8 @@ impl Hooks for NativeHooks {
     fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
         let hook = Hook::Route;
         let ip = req.source.ip().to_string();
-        let r = request_c(req, &ip);
+        let sans = sans_lines(req);
+        let r = request_c(req, &ip, &sans);
         let a = self.call(hook, |i, a| (self.table.route)(i, &r, a))?;
         match a.kind {
             kind::CONTINUE => Ok(RouteDecision::Pass),

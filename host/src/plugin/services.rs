@@ -131,5 +131,7 @@ pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Stores) -> &'static
         kv_set,
         kv_incr,
         location,
+        request_size: std::mem::size_of::<plugin_api::ffi::RequestC>(),
+        expire_size: std::mem::size_of::<plugin_api::ffi::ExpireC>(),
     }))
 }

@@ -81,6 +81,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         source: peer.addr,
                         transport: peer.transport,
                         now_ms: core.clock().now_ms(),
+                        peer_cert: peer.cert.as_deref(),
                     };
                     core.handle_guarded(packet, &mut out);
                     deliver(&mut out, tx, sender).await.map_err(|_| closed())?;

@@ -87,6 +87,7 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             source: src,
             transport: Transport::Udp,
             now_ms: core.clock().now_ms(),
+            peer_cert: None,
         };
         core.handle_guarded(packet, &mut out);
         if let Some(d) = out.durable.take() {

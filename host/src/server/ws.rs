@@ -75,6 +75,7 @@ where
             source: peer.addr,
             transport: peer.transport,
             now_ms: core.clock().now_ms(),
+            peer_cert: peer.cert.as_deref(),
         };
         core.handle_guarded(packet, &mut out);
         if deliver(&mut out, &tx, &sender).await.is_err() {

@@ -15,6 +15,7 @@ mod guard;
 mod hooks;
 mod logs;
 mod lua;
+mod mutual_tls;
 mod page;
 mod plugins;
 mod process;

@@ -223,6 +223,7 @@ fn a_failed_commit_is_answered_500() {
         source: "192.0.2.10:5060".parse().unwrap(),
         transport: Transport::Udp,
         now_ms: crate::support::now_ms(),
+        peer_cert: None,
     };
     core.handle(packet, &mut out);
     assert!(out.durable.is_some(), "the 200 waits for the disk");

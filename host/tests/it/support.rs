@@ -208,6 +208,7 @@ impl Harness {
             source: self.source,
             transport: self.transport,
             now_ms: self.now,
+            peer_cert: None,
         }
     }
 

@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Events, one JSON object per line, each with `time` (ms since the epoch) and `event`:
-//! - `request`: every request (method, from, to, call_id, source, transport);
+//! - `request`: every request (method, from, to, call_id, source, transport, and on a
+//!   TLS or WSS connection with a verified client certificate `tls_subject` and
+//!   `tls_sans`);
 //! - `authenticate`: a REGISTER asks to be authenticated (aor, the user name it carries);
 //! - `binding`: a REGISTER passed authentication and authorization up to this plugin and
 //!   is about to change a binding (aor, contact, registration_id, expires, new, identity);
@@ -146,18 +148,20 @@ impl Plugin for AuditLog {
 
     fn on_request(&self, req: &Request<'_>) -> Decision {
         let (ip, port) = req.source();
-        self.write(
-            json!({
-                "event": "request",
-                "method": req.method(),
-                "from": req.header("From"),
-                "to": req.header("To"),
-                "call_id": req.header("Call-ID"),
-                "source": format!("{ip}:{port}"),
-                "transport": req.transport().as_str(),
-            }),
-            req.now_ms(),
-        );
+        let mut event = json!({
+            "event": "request",
+            "method": req.method(),
+            "from": req.header("From"),
+            "to": req.header("To"),
+            "call_id": req.header("Call-ID"),
+            "source": format!("{ip}:{port}"),
+            "transport": req.transport().as_str(),
+        });
+        if let Some(cert) = req.client_cert() {
+            event["tls_subject"] = json!(cert.subject);
+            event["tls_sans"] = json!(cert.sans().collect::<Vec<_>>());
+        }
+        self.write(event, req.now_ms());
         Decision::Continue
     }
 
