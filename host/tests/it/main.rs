@@ -35,6 +35,7 @@ mod sipvicious;
 mod store;
 mod support;
 mod tcp_limits;
+mod tls_certs;
 mod torture;
 mod transport;
 mod webrtc;
