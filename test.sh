@@ -4,7 +4,8 @@
 # tests start on loopback ports of their own; Chromium and ChromeDriver, which check the
 # status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
 # attack the server and check the documented filter; baresip, a softphone that registers
-# over UDP, TCP and TLS; SIP.js for the WebRTC demo, which two headless Chromiums run),
+# over UDP, TCP and TLS; SIP.js for the WebRTC demo, which two headless Chromiums run;
+# aioice, a STUN client),
 # then runs every test.
 #
 #   ./test.sh            # what CI runs
@@ -26,6 +27,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+
+# aioice (PyPI), a STUN implementation that asks the UDP SIP port for a binding.
+python3 -c "import aioice" 2>/dev/null || python3 -m pip install --quiet aioice
 
 # SIP.js for the WebRTC demo (examples/webrtc/), from the npm registry, once.
 examples/webrtc/vendor.sh

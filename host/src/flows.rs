@@ -109,6 +109,15 @@ impl Flows {
         })
     }
 
+    /// How many connections over `transport` are open.
+    pub fn count(&self, transport: Transport) -> usize {
+        self.open
+            .lock()
+            .keys()
+            .filter(|(t, _)| *t == transport)
+            .count()
+    }
+
     /// How many connections are open.
     pub fn len(&self) -> usize {
         self.open.lock().len()

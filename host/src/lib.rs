@@ -26,6 +26,7 @@ pub mod registrar;
 pub mod server;
 pub mod sip;
 pub mod store;
+pub mod stun;
 pub mod text;
 pub mod tls;
 pub mod transport;

@@ -181,11 +181,11 @@ pub async fn list(
     let transport = match p.transport.as_deref().map(str::to_ascii_lowercase) {
         None => None,
         Some(t) if t.is_empty() => None,
-        Some(t) if t == "udp" || t == "tcp" => Some(t),
+        Some(t) if crate::transport::Transport::parse(&t).is_some() => Some(t),
         Some(t) => {
             return Err(Failure(
                 StatusCode::BAD_REQUEST,
-                format!("transport must be udp or tcp, not {t:?}"),
+                format!("transport must be udp, tcp, tls, ws or wss, not {t:?}"),
             ));
         }
     };

@@ -65,6 +65,39 @@ pub fn render(core: &crate::core::Core) -> String {
         core.counters.connections_refused.load(Ordering::Relaxed),
     );
     out.family(
+        "sipreg_connections_open",
+        "Connections open (flows), by transport",
+        "gauge",
+    );
+    for t in crate::transport::Transport::ALL
+        .into_iter()
+        .filter(|t| t.is_connection())
+    {
+        let n = core.flows().count(t) as u64;
+        out.sample("sipreg_connections_open", &[("transport", t.as_str())], n);
+    }
+    let c = &core.counters;
+    for (name, help, value) in [
+        (
+            "sipreg_tls_handshakes_failed_total",
+            "TLS handshakes that failed or timed out (a client certificate that did not verify among them)",
+            &c.tls_handshakes_failed,
+        ),
+        (
+            "sipreg_websocket_upgrades_failed_total",
+            "WebSocket upgrades refused (no sip subprotocol, an Origin not allowed), failed or timed out",
+            &c.ws_upgrades_failed,
+        ),
+        (
+            "sipreg_stun_binding_requests_total",
+            "STUN Binding requests answered on the UDP SIP port (RFC 5626 keep-alives)",
+            &c.stun_answered,
+        ),
+    ] {
+        out.family(name, help, "counter");
+        out.sample(name, &[], value.load(Ordering::Relaxed));
+    }
+    out.family(
         "sipreg_history_entries_total",
         "Entries recorded in the registration history",
         "counter",

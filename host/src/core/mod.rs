@@ -40,6 +40,8 @@ pub struct Counters {
     pub tls_handshakes_failed: AtomicU64,
     /// WebSocket upgrades refused, failed or timed out (WS and WSS listeners).
     pub ws_upgrades_failed: AtomicU64,
+    /// STUN Binding requests answered on the UDP SIP port (RFC 5626 keep-alives).
+    pub stun_answered: AtomicU64,
 }
 
 /// What a reply waits for before it goes out: the store, or a pause.

@@ -82,6 +82,14 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             continue; // a keep-alive
         }
         out.clear();
+        if crate::stun::is_stun(&buf[..n]) {
+            // A STUN keep-alive (SIP starts with a letter, STUN with a byte below 0x40).
+            if crate::stun::answer(&buf[..n], src, &mut out.reply) {
+                core.counters.stun_answered.fetch_add(1, Ordering::Relaxed);
+                send(socket, &out.reply, src);
+            }
+            continue;
+        }
         let packet = Packet {
             bytes: &buf[..n],
             source: src,

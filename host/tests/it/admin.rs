@@ -233,7 +233,12 @@ fn the_api_reads_back_what_sipp_registered_and_removes_it() {
     assert_eq!(v["total"], 0);
     let (code, v) = get(&format!("{api}/api/registrations?transport=sctp"));
     assert_eq!(code, 400, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("udp or tcp"));
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("udp, tcp, tls, ws or wss")
+    );
 
     // One AOR, as an operator types it.
     let (code, v) = get(&format!("{api}/api/registrations/sip:alice@127.0.0.1"));

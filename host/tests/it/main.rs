@@ -33,6 +33,7 @@ mod sipp;
 mod sippkit;
 mod sipvicious;
 mod store;
+mod stun;
 mod support;
 mod tcp_limits;
 mod tls_certs;

@@ -377,4 +377,72 @@ fn hostile_tls_and_websocket_peers_are_closed_and_counted_and_the_server_serves_
         .code,
         200
     );
+    // What /metrics says of it: the open connections by transport, the failures.
+    let metrics = sipreg::admin::render_metrics(&r.core);
+    let sample = |name: &str| crate::admin::sample(&metrics, name);
+    assert!(
+        sample("sipreg_tls_handshakes_failed_total") >= 3.0,
+        "{metrics}"
+    );
+    assert!(
+        sample("sipreg_websocket_upgrades_failed_total") == 0.0,
+        "{metrics}"
+    );
+    for t in ["tls", "ws", "wss"] {
+        let open = sample(&format!("sipreg_connections_open{{transport=\"{t}\"}}"));
+        assert!(open >= 1.0, "{t}: {metrics}");
+    }
+}
+
+#[test]
+fn an_alias_may_be_limited_to_the_secure_transports() {
+    let certs = cert_dir();
+    let served = start(
+        certs.path(),
+        "[[aliases]]\nalias = \"sec@127.0.0.1\"\ntransports = [\"tls\", \"wss\"]\n",
+    );
+    let r = &served.running;
+    let config = trusting(&certs.path().join("cert.pem"));
+    let mut phone = tls(r.addr(Transport::Tls).unwrap(), "localhost", config.clone()).unwrap();
+    let ok = reply(&exchange(
+        &mut phone,
+        &register("sec", "TLS", "127.0.0.1:5999", "s1"),
+    ));
+    assert_eq!(ok.code, 200, "{}", ok.text);
+    let mut wss = websocket(
+        r.addr(Transport::Wss).unwrap(),
+        Some(config),
+        Some("sip"),
+        None,
+    )
+    .unwrap();
+    let ok = reply(&ws_exchange(
+        &mut wss,
+        &register("sec", "WSS", "s.invalid", "s2"),
+    ));
+    assert_eq!(ok.code, 200, "{}", ok.text);
+    let mut ws = websocket(r.addr(Transport::Ws).unwrap(), None, Some("sip"), None).unwrap();
+    let no = reply(&ws_exchange(
+        &mut ws,
+        &register("sec", "WS", "s.invalid", "s3"),
+    ));
+    assert_eq!(
+        (no.code, no.reason.as_str()),
+        (403, "Forbidden (WS not enabled for alias)")
+    );
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let me = udp.local_addr().unwrap().to_string();
+    udp.send_to(
+        register("sec", "UDP", &me, "s4").as_bytes(),
+        r.addr(Transport::Udp).unwrap(),
+    )
+    .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = udp.recv(&mut buf).unwrap();
+    let no = Reply::parse(&buf[..n]);
+    assert_eq!(
+        (no.code, no.reason.as_str()),
+        (403, "Forbidden (UDP not enabled for alias)")
+    );
 }

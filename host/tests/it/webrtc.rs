@@ -144,6 +144,12 @@ password = "builder"
         .map(|b| b["transport"].as_str().unwrap_or("").to_owned())
         .collect();
     assert_eq!(shown, ["wss", "wss"], "{v}");
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_sipreg"))
+        .args(["status", "--admin", &api])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(table.matches(" WSS ").count(), 2, "{table}");
 
     alice.click("#call");
     bob.until("bob's phone rings", || status(&bob) == "Incoming call");
