@@ -56,10 +56,21 @@ impl Proxy {
             return Err("No registration");
         }
         by_preference(&mut bindings);
+        // A sips: target reaches only a binding registered over TLS or WSS (RFC 5630
+        // section 3.1.3: never a clear hop).
+        let secure_only = uri.scheme == crate::sip::uri::Scheme::Sips;
+        let mut skipped = false;
         for b in &bindings {
+            if secure_only && !b.transport.is_secure() {
+                skipped = true;
+                continue;
+            }
             if let Some(r) = self.reach(b) {
                 return Ok(r);
             }
+        }
+        if skipped {
+            return Err("No binding over a secure transport");
         }
         Err("Connection to the device is gone")
     }
@@ -93,11 +104,7 @@ impl Proxy {
         } else if b.transport.is_connection() && !self.flows.is_open(b.transport, b.source) {
             return None;
         } else {
-            Destination {
-                transport: b.transport,
-                addr: b.source,
-                existing_only: b.transport.is_connection(),
-            }
+            Destination::at(b.transport, b.source, b.transport.is_connection())
         };
         Some(Resolved {
             request_uri,

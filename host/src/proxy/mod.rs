@@ -290,11 +290,11 @@ impl Proxy {
                 {
                     refused(req, Reply::new(430), "Connection to the device is gone")
                 }
-                Some(flow) => unchanged(Ok(Destination {
-                    transport: flow.transport,
-                    addr: flow.peer,
-                    existing_only: flow.transport.is_connection(),
-                })),
+                Some(flow) => unchanged(Ok(Destination::at(
+                    flow.transport,
+                    flow.peer,
+                    flow.transport.is_connection(),
+                ))),
                 None => unchanged(target::of_uri(&checked.request_uri)),
             };
         }
@@ -399,9 +399,17 @@ impl Proxy {
                     params.push_str(&format!(";{name}={}", self.tokens.encode(f)));
                 }
             }
+            // RFC 3261 section 16.6 item 4: a sips: request is record-routed with a sips:
+            // URI (on the hops that are secure).
+            let sips = checked.request_uri.scheme == crate::sip::uri::Scheme::Sips;
             let entry = |transport: Transport, to: SocketAddr| {
                 let (h, p) = self.local_for(transport, to);
-                let mut uri = format!("<sip:{h}:{p}");
+                let scheme = if sips && transport.is_secure() {
+                    "sips"
+                } else {
+                    "sip"
+                };
+                let mut uri = format!("<{scheme}:{h}:{p}");
                 if transport.is_connection() {
                     uri.push_str(";transport=");
                     uri.push_str(transport.as_str());
@@ -454,11 +462,7 @@ impl Proxy {
         let mut bytes = Vec::new();
         rewrite::response(msg, &mut bytes);
         Some(Outgoing {
-            to: Destination {
-                transport: flow.transport,
-                addr: flow.peer,
-                existing_only: flow.transport.is_connection(),
-            },
+            to: Destination::at(flow.transport, flow.peer, flow.transport.is_connection()),
             bytes,
         })
     }

@@ -20,6 +20,8 @@ const CONNECTS: usize = 1024;
 pub(super) struct Connect {
     pub transport: Transport,
     pub to: SocketAddr,
+    /// The name a TLS server's certificate must hold (else its address).
+    pub name: Option<std::sync::Arc<str>>,
     pub first: Vec<u8>,
 }
 
@@ -88,6 +90,7 @@ impl Sender {
                     let connect = Connect {
                         transport,
                         to,
+                        name: o.to.name.clone(),
                         first,
                     };
                     if self.connects.try_send(connect).is_err() {

@@ -56,7 +56,15 @@ pub(super) fn connector(
                         let Some(client) = serving.secure.client.as_ref() else {
                             return failed(to, &"outgoing TLS needs a [tls] table");
                         };
-                        let name = rustls::pki_types::ServerName::from(to.ip());
+                        // RFC 5922 section 7.2: the URI's domain, sent as SNI and
+                        // looked for in the certificate; an IP address otherwise.
+                        let name = match c.name.as_deref().map(|n| {
+                            rustls::pki_types::ServerName::try_from(n.to_owned())
+                        }) {
+                            Some(Ok(n)) => n,
+                            Some(Err(_)) => return failed(to, &"not a name TLS can verify"),
+                            None => rustls::pki_types::ServerName::from(to.ip()),
+                        };
                         let connector = tokio_rustls::TlsConnector::from(client.config.clone());
                         match tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
                             .await

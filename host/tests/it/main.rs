@@ -31,6 +31,7 @@ mod secure;
 mod secure_client;
 mod sipp;
 mod sippkit;
+mod sips;
 mod sipvicious;
 mod store;
 mod stun;

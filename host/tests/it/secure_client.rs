@@ -215,6 +215,23 @@ impl Ca {
         self.dir.path().join("ca.pem")
     }
 
+    /// A server certificate for these DNS names, and its key (DER).
+    pub fn server(
+        &self,
+        names: &[&str],
+    ) -> (
+        CertificateDer<'static>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = rcgen::CertificateParams::new(names).unwrap();
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let der = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap();
+        (cert.der().clone(), der)
+    }
+
     /// A client certificate for `cn` with a `URI:` SAN, and its key (DER).
     pub fn client(
         &self,
