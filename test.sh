@@ -5,7 +5,7 @@
 # status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
 # attack the server and check the documented filter; baresip, a softphone that registers
 # over UDP, TCP and TLS; SIP.js for the WebRTC demo, which two headless Chromiums run;
-# aioice, a STUN client),
+# aioice, a STUN client; pjsua2, a softphone over TLS),
 # then runs every test.
 #
 #   ./test.sh            # what CI runs
@@ -28,8 +28,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# aioice (PyPI), a STUN implementation that asks the UDP SIP port for a binding.
+# From PyPI: aioice, a STUN implementation that asks the UDP SIP port for a binding;
+# pjsua2-python, PJSIP's library, a softphone that registers over TLS.
 python3 -c "import aioice" 2>/dev/null || python3 -m pip install --quiet aioice
+python3 -c "import pjsua2" 2>/dev/null || python3 -m pip install --quiet pjsua2-python
 
 # SIP.js for the WebRTC demo (examples/webrtc/), from the npm registry, once.
 examples/webrtc/vendor.sh

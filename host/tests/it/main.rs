@@ -17,6 +17,7 @@ mod logs;
 mod lua;
 mod mutual_tls;
 mod page;
+mod pjsua2;
 mod plugins;
 mod process;
 mod proxy;
