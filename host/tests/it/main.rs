@@ -30,6 +30,7 @@ mod robustness;
 mod scripts;
 mod secure;
 mod secure_client;
+mod secure_limits;
 mod sipp;
 mod sippkit;
 mod sips;
