@@ -6,11 +6,11 @@
 # what it finds in fuzz/corpus/<target> (not committed). A crash is in
 # fuzz/artifacts/<target>/: make it a regression test, then fix it.
 #
-#   fuzz/run.sh 720      # 5 targets x 12 min = 1 hour
+#   fuzz/run.sh 600      # 6 targets x 10 min = 1 hour
 set -uo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-60}
-TARGETS=${TARGETS:-"sip_message digest frame wal register"}
+TARGETS=${TARGETS:-"sip_message digest frame wal register websocket"}
 crashed=0
 for t in $TARGETS; do
   mkdir -p "corpus/$t" "artifacts/$t"

@@ -69,36 +69,10 @@ pub(super) async fn websocket<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(limits.max_message_size))
-        .max_frame_size(Some(limits.max_message_size))
-        .accept_unmasked_frames(false);
+    let config = ws_config(limits.max_message_size);
     let origins = &secure.origins;
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
-        let offered = req
-            .headers()
-            .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|p| p.trim().eq_ignore_ascii_case("sip"));
-        if !offered {
-            return Err(refusal(
-                http::StatusCode::BAD_REQUEST,
-                "the WebSocket subprotocol \"sip\" is required (RFC 7118)",
-            ));
-        }
-        if let Some(origin) = req.headers().get(http::header::ORIGIN)
-            && !origins.is_empty()
-            && !origins
-                .iter()
-                .any(|o| origin.to_str().is_ok_and(|v| v.eq_ignore_ascii_case(o)))
-        {
-            return Err(refusal(
-                http::StatusCode::FORBIDDEN,
-                "this Origin is not in websocket.origins",
-            ));
-        }
+        upgrade_allowed(req, origins)?;
         resp.headers_mut().insert(
             http::header::SEC_WEBSOCKET_PROTOCOL,
             http::HeaderValue::from_static("sip"),
@@ -122,6 +96,51 @@ where
             None
         }
     }
+}
+
+/// The limits of a WebSocket connection: `max` bytes per frame and per message, and
+/// unmasked client frames refused (RFC 6455 section 5.1).
+pub fn ws_config(max: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .accept_unmasked_frames(false)
+}
+
+/// Whether an upgrade request may become a SIP WebSocket: it offers the `sip`
+/// subprotocol (RFC 7118 section 4.1: 400 otherwise) and, when `origins` lists any, comes
+/// from one of them if it names an `Origin` (403 otherwise).
+///
+/// # Errors
+/// The HTTP answer that refuses it.
+// The error type is tungstenite's `Callback` contract.
+#[allow(clippy::result_large_err)]
+pub fn upgrade_allowed(req: &Request, origins: &[String]) -> Result<(), ErrorResponse> {
+    let offered = req
+        .headers()
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("sip"));
+    if !offered {
+        return Err(refusal(
+            http::StatusCode::BAD_REQUEST,
+            "the WebSocket subprotocol \"sip\" is required (RFC 7118)",
+        ));
+    }
+    if let Some(origin) = req.headers().get(http::header::ORIGIN)
+        && !origins.is_empty()
+        && !origins
+            .iter()
+            .any(|o| origin.to_str().is_ok_and(|v| v.eq_ignore_ascii_case(o)))
+    {
+        return Err(refusal(
+            http::StatusCode::FORBIDDEN,
+            "this Origin is not in websocket.origins",
+        ));
+    }
+    Ok(())
 }
 
 fn refusal(status: http::StatusCode, why: &str) -> ErrorResponse {

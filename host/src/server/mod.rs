@@ -15,6 +15,13 @@ mod ws;
 pub use admission::Admission;
 pub use send::Sender;
 
+/// The WebSocket pieces that need no connection (the upgrade's check, the limits, what a
+/// message is to SIP), for the fuzz target.
+pub mod websocket {
+    pub use super::handshake::{upgrade_allowed, ws_config};
+    pub use super::ws::{Incoming, incoming};
+}
+
 use crate::config::{Config, Listen, StoreKind, Transport};
 use crate::core::Core;
 use crate::tls::{ClientTls, PeerCert, ServerTls};

@@ -57,18 +57,16 @@ where
             Ok(Some(Err(e))) => break Err(closed_by(&e, &peer, &sender)),
             Ok(Some(Ok(m))) => m,
         };
-        let bytes: &[u8] = match &message {
-            Message::Text(t) => t.as_bytes(),
-            Message::Binary(b) => b,
-            _ => continue, // ping, pong: answered and read by tungstenite
-        };
-        if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
-            // RFC 5626 section 4.4.1's ping over WebSocket, as SIP.js and JsSIP send it.
-            if bytes == b"\r\n\r\n" && tx.send(b"\r\n".to_vec()).await.is_err() {
-                break Ok(());
+        let bytes = match incoming(&message) {
+            Incoming::Sip(bytes) => bytes,
+            Incoming::Ping => {
+                if tx.send(b"\r\n".to_vec()).await.is_err() {
+                    break Ok(());
+                }
+                continue;
             }
-            continue;
-        }
+            Incoming::Nothing => continue,
+        };
         out.clear();
         let packet = Packet {
             bytes,
@@ -86,6 +84,34 @@ where
     drop(_registered);
     let _ = write.await;
     result
+}
+
+/// What a WebSocket message is to SIP.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A SIP message (one per text or binary message, RFC 7118 section 5.1).
+    Sip(&'a [u8]),
+    /// RFC 5626 section 4.4.1's CRLF CRLF ping, as SIP.js and JsSIP send it: answer CRLF.
+    Ping,
+    /// Nothing to answer: line ends alone, a WebSocket ping or pong (tungstenite answers
+    /// pings), a close.
+    Nothing,
+}
+
+/// What `message` is to SIP.
+pub fn incoming(message: &Message) -> Incoming<'_> {
+    let bytes: &[u8] = match message {
+        Message::Text(t) => t.as_bytes(),
+        Message::Binary(b) => b,
+        _ => return Incoming::Nothing,
+    };
+    if bytes == b"\r\n\r\n" {
+        Incoming::Ping
+    } else if bytes.iter().all(|b| matches!(b, b'\r' | b'\n')) {
+        Incoming::Nothing
+    } else {
+        Incoming::Sip(bytes)
+    }
 }
 
 /// The error that ended a connection: a broken limit is logged on the support log and
