@@ -99,9 +99,13 @@ where
 }
 
 /// The limits of a WebSocket connection: `max` bytes per frame and per message, and
-/// unmasked client frames refused (RFC 6455 section 5.1).
+/// unmasked client frames refused (RFC 6455 section 5.1). Buffers of 4 KiB (tungstenite's
+/// default of 128 KiB per connection would make an idle browser cost 150 KB here; a SIP
+/// message is mostly under 2 KB) and each message written at once.
 pub fn ws_config(max: usize) -> WebSocketConfig {
     WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
         .accept_unmasked_frames(false)

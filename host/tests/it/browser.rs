@@ -132,15 +132,21 @@ impl Browser {
             .collect()
     }
 
-    pub fn type_into(&self, css: &str, text: &str) {
+    /// The reference of the element `css` selects.
+    fn element(&self, css: &str) -> String {
         let e = self.send(
             "POST",
             "/element",
             Some(json!({ "using": "css selector", "value": css })),
         );
-        let id = e[ELEMENT]
+        e[ELEMENT]
             .as_str()
-            .unwrap_or_else(|| panic!("no {css}: {e}"));
+            .unwrap_or_else(|| panic!("no {css}: {e}"))
+            .to_owned()
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
         self.send(
             "POST",
             &format!("/element/{id}/value"),
@@ -150,14 +156,7 @@ impl Browser {
 
     /// Clicks the element `css` selects.
     pub fn click(&self, css: &str) {
-        let e = self.send(
-            "POST",
-            "/element",
-            Some(json!({ "using": "css selector", "value": css })),
-        );
-        let id = e[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {css}: {e}"));
+        let id = self.element(css);
         self.send("POST", &format!("/element/{id}/click"), Some(json!({})));
     }
 

@@ -3,7 +3,8 @@
 //! RFC 7118's subprotocol and keep-alives, and what a hostile peer gets.
 
 use crate::secure_client::{
-    cert_dir, exchange, read_message, tls, tls_table, trusting, websocket, ws_exchange, ws_next,
+    cert_dir, exchange, invite, read_message, tls, tls_table, trusting, websocket, ws_exchange,
+    ws_next,
 };
 use crate::support::{Reply, Served, app, conf, now_ms, serve};
 use sipreg::config::{self, Transport};
@@ -80,9 +81,7 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let me = caller.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:alice@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKcall1\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:alice@127.0.0.1>\r\nCall-ID: call1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n"
-    );
+    let invite = invite("sip:alice@127.0.0.1", me, "call1");
     caller
         .send_to(invite.as_bytes(), r.addr(Transport::Udp).unwrap())
         .unwrap();
@@ -198,9 +197,7 @@ fn ws_and_wss_register_with_the_sip_subprotocol_and_answer_keepalives() {
     // A call to the WS user reaches its connection, whatever the .invalid Contact says.
     let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
     let me = caller.local_addr().unwrap();
-    let invite = format!(
-        "INVITE sip:carol@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKws1\r\nMax-Forwards: 70\r\nFrom: <sip:bob@127.0.0.1>;tag=b1\r\nTo: <sip:carol@127.0.0.1>\r\nCall-ID: ws1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@{me}>\r\nContent-Length: 0\r\n\r\n"
-    );
+    let invite = invite("sip:carol@127.0.0.1", me, "ws1");
     caller
         .send_to(invite.as_bytes(), r.addr(Transport::Udp).unwrap())
         .unwrap();
@@ -445,4 +442,47 @@ fn an_alias_may_be_limited_to_the_secure_transports() {
         (no.code, no.reason.as_str()),
         (403, "Forbidden (UDP not enabled for alias)")
     );
+}
+
+/// RFC 5626 section 4.4.1's CRLF keep-alive over TLS, and TLS and WSS listeners on IPv6.
+#[test]
+fn tls_keepalives_and_ipv6_listeners() {
+    let certs = cert_dir();
+    let toml = conf(
+        "configs/loopback.toml",
+        &format!(
+            "[server]\nlisten = [\"udp:[::1]:0\", \"tls:[::1]:0\", \"wss:[::1]:0\"]\ndomains = [\"127.0.0.1\", \"[::1]\"]\n\n{}",
+            tls_table(certs.path())
+        ),
+    );
+    let cfg = config::parse(&toml, "v6.toml").unwrap_or_else(|e| panic!("{e}"));
+    let served = serve(&cfg, app(&cfg, Vec::new()).core);
+    let r = &served.running;
+    let tls_addr = r.addr(Transport::Tls).unwrap();
+    assert!(tls_addr.is_ipv6());
+    let config = trusting(&certs.path().join("cert.pem"));
+    let mut phone = tls(tls_addr, "localhost", config.clone()).unwrap();
+    phone.write_all(b"\r\n\r\n").unwrap();
+    phone.flush().unwrap();
+    let mut pong = [0u8; 2];
+    phone.read_exact(&mut pong).unwrap();
+    assert_eq!(&pong, b"\r\n");
+    let ok = reply(&exchange(
+        &mut phone,
+        &register("six", "TLS", "[::1]:5999", "v1"),
+    ));
+    assert_eq!(ok.code, 200, "{}", ok.text);
+    assert_eq!(binding_transport(&served, "six@127.0.0.1"), Transport::Tls);
+    let mut wss = websocket(
+        r.addr(Transport::Wss).unwrap(),
+        Some(config),
+        Some("sip"),
+        None,
+    )
+    .unwrap();
+    let ok = reply(&ws_exchange(
+        &mut wss,
+        &register("sixws", "WSS", "v6.invalid", "v2"),
+    ));
+    assert_eq!(ok.code, 200, "{}", ok.text);
 }

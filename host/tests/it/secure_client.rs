@@ -29,22 +29,31 @@ pub fn tls_table(dir: &Path) -> String {
     )
 }
 
-/// A client configuration trusting the certificates in `pem` (and nothing else).
-pub fn trusting(pem: &Path) -> Arc<rustls::ClientConfig> {
+/// The certificates in `pem` as trust anchors.
+fn roots(pem: &Path) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     let text = std::fs::read(pem).unwrap();
     use rustls::pki_types::pem::PemObject;
     for c in CertificateDer::pem_slice_iter(&text) {
         roots.add(c.unwrap()).unwrap();
     }
+    roots
+}
+
+/// A client configuration builder trusting the certificates in `pem` (and nothing else).
+fn builder(
+    pem: &Path,
+) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(pem))
+}
+
+/// A client configuration trusting the certificates in `pem` (and nothing else).
+pub fn trusting(pem: &Path) -> Arc<rustls::ClientConfig> {
+    Arc::new(builder(pem).with_no_client_auth())
 }
 
 /// A TLS connection (blocking).
@@ -64,6 +73,13 @@ pub fn tls(addr: SocketAddr, name: &str, config: Arc<rustls::ClientConfig>) -> R
         s.conn.complete_io(&mut s.sock).map_err(|e| e.to_string())?;
     }
     Ok(s)
+}
+
+/// An INVITE from a caller at `me` (UDP) to `ruri`, Call-ID and branch from `id`.
+pub fn invite(ruri: &str, me: std::net::SocketAddr, id: &str) -> String {
+    format!(
+        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c1\r\nTo: <{ruri}>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@{me}>\r\nContent-Length: 0\r\n\r\n"
+    )
 }
 
 /// Reads from a byte stream until a whole SIP message (with its body) is in.

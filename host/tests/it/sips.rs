@@ -3,19 +3,15 @@
 //! sips: gateway goes out on a new TLS connection that verifies the gateway's certificate
 //! against `[tls] ca` for the URI's name (RFC 5922), sent as SNI.
 
-use crate::secure_client::{Ca, cert_dir, exchange, read_message, tls, tls_table, trusting};
+use crate::secure_client::{
+    Ca, cert_dir, exchange, invite, read_message, tls, tls_table, trusting,
+};
 use crate::support::{Reply, app, conf, serve};
 use sipreg::config::{self, Transport};
 use std::net::{TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn invite(ruri: &str, me: std::net::SocketAddr, id: &str) -> String {
-    format!(
-        "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK{id}\r\nMax-Forwards: 70\r\nFrom: <sip:carol@127.0.0.1>;tag=c1\r\nTo: <{ruri}>\r\nCall-ID: {id}\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@{me}>\r\nContent-Length: 0\r\n\r\n"
-    )
-}
 
 fn caller() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
