@@ -41,6 +41,26 @@ fn reply(text: &str) -> Reply {
     Reply::parse(text.as_bytes())
 }
 
+/// A WSS connection to `r` that sends one REGISTER of `user` (Contact host `host`): the
+/// connection and the answer.
+fn wss_register(
+    r: &sipreg::server::Running,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    user: &str,
+    host: &str,
+    id: &str,
+) -> (crate::secure_client::Ws, Reply) {
+    let mut wss = websocket(
+        r.addr(Transport::Wss).unwrap(),
+        Some(config),
+        Some("sip"),
+        None,
+    )
+    .unwrap();
+    let answer = reply(&ws_exchange(&mut wss, &register(user, "WSS", host, id)));
+    (wss, answer)
+}
+
 fn binding_transport(served: &Served, aor: &str) -> Transport {
     let b = served
         .running
@@ -247,10 +267,12 @@ fn websocket_without_the_sip_subprotocol_or_from_an_unlisted_origin_is_refused()
         &register("erin", "WS", "a.invalid", "w3"),
     ));
     assert_eq!(reg.code, 200);
-    assert_eq!(
-        r.core.counters.ws_upgrades_failed.load(Ordering::Relaxed),
-        3
-    );
+    // counted once the refusal is written: a moment after the client read it
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while r.core.counters.ws_upgrades_failed.load(Ordering::Relaxed) != 3 {
+        assert!(Instant::now() < deadline, "three refusals counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -406,17 +428,7 @@ fn an_alias_may_be_limited_to_the_secure_transports() {
         &register("sec", "TLS", "127.0.0.1:5999", "s1"),
     ));
     assert_eq!(ok.code, 200, "{}", ok.text);
-    let mut wss = websocket(
-        r.addr(Transport::Wss).unwrap(),
-        Some(config),
-        Some("sip"),
-        None,
-    )
-    .unwrap();
-    let ok = reply(&ws_exchange(
-        &mut wss,
-        &register("sec", "WSS", "s.invalid", "s2"),
-    ));
+    let (_wss, ok) = wss_register(r, config, "sec", "s.invalid", "s2");
     assert_eq!(ok.code, 200, "{}", ok.text);
     let mut ws = websocket(r.addr(Transport::Ws).unwrap(), None, Some("sip"), None).unwrap();
     let no = reply(&ws_exchange(
@@ -473,16 +485,48 @@ fn tls_keepalives_and_ipv6_listeners() {
     ));
     assert_eq!(ok.code, 200, "{}", ok.text);
     assert_eq!(binding_transport(&served, "six@127.0.0.1"), Transport::Tls);
-    let mut wss = websocket(
-        r.addr(Transport::Wss).unwrap(),
-        Some(config),
-        Some("sip"),
-        None,
-    )
-    .unwrap();
-    let ok = reply(&ws_exchange(
-        &mut wss,
-        &register("sixws", "WSS", "v6.invalid", "v2"),
-    ));
+    let (_wss, ok) = wss_register(r, config, "sixws", "v6.invalid", "v2");
     assert_eq!(ok.code, 200, "{}", ok.text);
+}
+
+/// A WebSocket client that never finishes its upgrade is closed at `upgrade_timeout` and
+/// counted; one that upgrades and then says nothing, at `tcp_idle_timeout` (3 s here).
+#[test]
+fn websocket_deadlines_close_a_stalled_upgrade_and_an_idle_connection() {
+    let certs = cert_dir();
+    let served = start(certs.path(), "[websocket]\nupgrade_timeout = 1\n");
+    let r = &served.running;
+    let addr = r.addr(Transport::Ws).unwrap();
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stalled.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 256];
+    assert_eq!(
+        stalled.read(&mut buf).unwrap_or(0),
+        0,
+        "closed without an answer"
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while r.core.counters.ws_upgrades_failed.load(Ordering::Relaxed) != 1 {
+        assert!(Instant::now() < deadline, "the stalled upgrade is counted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut idle = websocket(addr, None, Some("sip"), None).unwrap();
+    let t = Instant::now();
+    loop {
+        match idle.read() {
+            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(_) => {}
+        }
+        assert!(t.elapsed() < Duration::from_secs(6), "still open");
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
 }
