@@ -43,15 +43,17 @@ pub(crate) enum Section {
     Decision,
     Store,
     Log,
+    Data,
     Script,
 }
 
 impl Section {
-    const ALL: [Section; 5] = [
+    const ALL: [Section; 6] = [
         Section::Request,
         Section::Decision,
         Section::Store,
         Section::Log,
+        Section::Data,
         Section::Script,
     ];
 
@@ -61,6 +63,7 @@ impl Section {
             Section::Decision => "Decisions",
             Section::Store => "Bindings and the shared store",
             Section::Log => "Logging",
+            Section::Data => "Data",
             Section::Script => "The script",
         }
     }
@@ -386,6 +389,22 @@ pub(crate) static REGISTRY: &[Entry] = &[
         Log,
         "As `sip.log.info`, at debug level.",
         |lua, args| log_line(lua, tracing::Level::DEBUG, args)
+    ),
+    entry!(
+        "json.encode",
+        "sip.json.encode(value) -> string",
+        ANY,
+        Data,
+        "JSON text of a value: a table whose keys are exactly 1..n is an array, any other table an object (string or integer keys; an empty table is `{}`), nil is `null`. A function, a NaN or infinity, text that is not UTF-8, or nesting over 64 deep (a table that holds itself) raises an error naming where. Each value costs one unit of the instruction budget.",
+        super::json::encode
+    ),
+    entry!(
+        "json.decode",
+        "sip.json.decode(text) -> value",
+        ANY,
+        Data,
+        "The value of JSON text: objects and arrays become tables (arrays from 1), `null` becomes nil (so a key whose value is null is absent), integers stay integers. Text that is not JSON, or nesting over 64 deep, raises an error with the position. Each value costs one unit of the instruction budget.",
+        super::json::decode
     ),
     entry!(
         "config",

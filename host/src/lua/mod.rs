@@ -14,6 +14,7 @@ mod decision;
 mod error;
 mod files;
 mod functions;
+mod json;
 mod limits;
 mod patterns;
 mod pool;

@@ -83,3 +83,60 @@ fn api_reference_is_up_to_date() {
         "docs/lua-api.md is stale: run `cargo run -- lua-api > docs/lua-api.md`"
     );
 }
+
+/// `sip.json`: encode and decode round trips, the errors a script can catch, and a huge
+/// document paid for from the instruction budget.
+#[test]
+fn json_encodes_decodes_and_refuses_what_json_cannot_hold() {
+    let h = lua(r#"
+        local function check(ok, what) if not ok then error("failed: " .. what) end end
+        return { on_request = function()
+          local j = sip.json
+          check(j.encode({ a = 1, b = { true, false, "x" }, c = 1.5 }) == '{"a":1,"b":[true,false,"x"],"c":1.5}', "encode")
+          check(j.encode({}) == "{}", "empty table")
+          check(j.encode({ [1] = "a", [3] = "c" }) == '{"1":"a","3":"c"}', "sparse keys")
+          local t = j.decode([[{"ha1":"abc","n":3,"list":[1,2],"nul":null,"f":2.5,"s":"caf\u00e9"}]])
+          check(t.ha1 == "abc" and math.type(t.n) == "integer" and #t.list == 2, "decode")
+          check(t.nul == nil and t.f == 2.5 and t.s == "café", "null, float, unicode")
+          local loop = {}; loop.self = loop
+          local ok, e = pcall(j.encode, loop)
+          check(not ok and e:find("nested deeper than 64", 1, true), "cycle: " .. tostring(e))
+          ok, e = pcall(j.encode, { f = print })
+          check(not ok and e:find("value.f is a function", 1, true), "function: " .. tostring(e))
+          ok, e = pcall(j.encode, 0/0)
+          check(not ok and e:find("which JSON cannot hold", 1, true), "nan: " .. tostring(e))
+          ok, e = pcall(j.decode, "{bad")
+          check(not ok and e:find("json.decode", 1, true), "bad text: " .. tostring(e))
+          ok, e = pcall(j.decode, string.rep("[", 100) .. string.rep("]", 100))
+          check(not ok, "too deep")
+          return sip.respond(403, "json ok")
+        end }
+    "#);
+    let mut r = None;
+    let lines = logged(|| r = Some(h.send(&register("alice@example.com").text())));
+    let r = r.unwrap();
+    assert_eq!(
+        (r.code, r.reason.as_str()),
+        (403, "json ok"),
+        "{}",
+        lines.join("\n")
+    );
+
+    // A document of 100,001 numbers costs 100,002 units: over a budget of 50,000.
+    let cfg = format!("{OPEN}{HOOK}instruction_budget = 50000\n");
+    let h = Harness::with_files(
+        &cfg,
+        &[(
+            "policy.lua",
+            r#"return { on_request = function()
+                 local t = sip.json.decode("[" .. string.rep("1,", 100000) .. "1]")
+                 return sip.respond(403, "decoded " .. #t)
+               end }"#,
+        )],
+    );
+    let lines = logged(|| {
+        let r = h.send(&register("alice@example.com").text());
+        assert_eq!(r.code, 500, "{}", r.text);
+    });
+    find(&lines, &["instruction"]);
+}
