@@ -326,16 +326,31 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
                 "authentication is on: give password or ha1",
             ));
         }
-        if let Some(h) = &a.ha1 {
-            let alg = match h.len() {
-                32 => Some(crate::sip::digest::Algorithm::Md5),
-                64 => Some(crate::sip::digest::Algorithm::Sha256),
-                _ => None,
+        if a.ha1_algorithm.is_some() && a.ha1.is_none() {
+            out.push(problem(
+                at("ha1_algorithm"),
+                "ha1_algorithm says what ha1 was computed with: give ha1 too",
+            ));
+        } else if let Some(name) = &a.ha1_algorithm
+            && crate::sip::digest::Algorithm::from_token(name).is_none()
+        {
+            out.push(problem(
+                at("ha1_algorithm"),
+                format!(
+                    "unknown algorithm \"{name}\", expected \"SHA-512-256\", \"SHA-256\" or \"MD5\""
+                ),
+            ));
+        } else if let Some(h) = &a.ha1 {
+            use crate::sip::digest::Algorithm;
+            let alg = a.ha1_algorithm();
+            let digits = match alg {
+                Some(Algorithm::Md5) => 32,
+                _ => 64,
             };
-            if alg.is_none() || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if alg.is_none() || h.len() != digits || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
                 out.push(problem(
                     at("ha1"),
-                    "ha1 must be 32 (MD5) or 64 (SHA-256) hex digits",
+                    "ha1 must be 32 (MD5) or 64 (SHA-256, SHA-512-256 with ha1_algorithm) hex digits",
                 ));
             } else if let Some(alg) = alg
                 && !c.auth.algorithms.contains(&alg)

@@ -247,6 +247,22 @@ pub struct Admin {
     pub history: usize,
 }
 
+impl Alias {
+    /// The algorithm of `ha1`: `ha1_algorithm`, else by its length (32 hex digits MD5, 64
+    /// SHA-256). None when neither says one (the checks refuse that).
+    pub fn ha1_algorithm(&self) -> Option<Algorithm> {
+        let h = self.ha1.as_ref()?;
+        match &self.ha1_algorithm {
+            Some(name) => Algorithm::from_token(name),
+            None => match h.len() {
+                32 => Some(Algorithm::Md5),
+                64 => Some(Algorithm::Sha256),
+                _ => None,
+            },
+        }
+    }
+}
+
 impl Config {
     /// The entries the registration history keeps.
     pub fn history_capacity(&self) -> usize {
@@ -529,7 +545,7 @@ fn algorithms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, 
     for n in names {
         let a = Algorithm::from_token(&n).ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "unknown algorithm \"{n}\", expected \"SHA-256\" or \"MD5\""
+                "unknown algorithm \"{n}\", expected \"SHA-512-256\", \"SHA-256\" or \"MD5\""
             ))
         })?;
         if out.contains(&a) {
@@ -553,9 +569,14 @@ pub struct Alias {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256.
+    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256 (or for
+    /// SHA-512-256 with `ha1_algorithm`).
     #[serde(default)]
     pub ha1: Option<String>,
+    /// The algorithm `ha1` was computed with, when its length does not say (64 digits:
+    /// SHA-256 unless this says "SHA-512-256").
+    #[serde(default)]
+    pub ha1_algorithm: Option<String>,
     /// Transports this alias may register over; all when absent.
     #[serde(default)]
     pub transports: Option<Vec<Transport>>,

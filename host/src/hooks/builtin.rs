@@ -43,11 +43,7 @@ impl Builtin {
             let secret = match (&a.password, &a.ha1) {
                 (Some(p), _) => Some(Secret::Password(p.clone())),
                 (None, Some(h)) => Some(Secret::Ha1 {
-                    algorithm: if h.len() == 64 {
-                        Algorithm::Sha256
-                    } else {
-                        Algorithm::Md5
-                    },
+                    algorithm: a.ha1_algorithm().unwrap_or(Algorithm::Md5),
                     hex: h.to_ascii_lowercase(),
                 }),
                 (None, None) => None,

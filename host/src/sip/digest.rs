@@ -10,6 +10,8 @@ use std::fmt::{self, Write};
 pub enum Algorithm {
     Md5,
     Sha256,
+    /// SHA-512/256 (RFC 7616, RFC 8760 for SIP).
+    Sha512_256,
 }
 
 impl Algorithm {
@@ -18,6 +20,7 @@ impl Algorithm {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha512_256 => "SHA-512-256",
         }
     }
 
@@ -27,6 +30,8 @@ impl Algorithm {
             Some(Algorithm::Md5)
         } else if t.eq_ignore_ascii_case("SHA-256") {
             Some(Algorithm::Sha256)
+        } else if t.eq_ignore_ascii_case("SHA-512-256") {
+            Some(Algorithm::Sha512_256)
         } else {
             None
         }

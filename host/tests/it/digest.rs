@@ -306,3 +306,46 @@ fn the_digest_uri_must_name_the_request_uri() {
     );
     assert_eq!(r.code, 200, "the host compares without case: {}", r.text);
 }
+
+/// RFC 8760's SHA-512-256 beside the others: offered first when configured so, a
+/// password answers it, and an HA1 stored for it (`ha1_algorithm`) too; an HA1 of it
+/// never passes for SHA-256 (both are 64 hex digits).
+#[test]
+fn sha_512_256_credentials_register() {
+    use sha2::Digest;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let dave = hex(&sha2::Sha512_256::digest(b"dave:example.com:sesame"));
+    let toml = config("www", "").replace(
+        "algorithms = [\"SHA-256\", \"MD5\"]",
+        "algorithms = [\"SHA-512-256\", \"SHA-256\", \"MD5\"]",
+    ) + &format!(
+        "\n[[aliases]]\nalias = \"dave@example.com\"\nha1 = \"{dave}\"\nha1_algorithm = \"SHA-512-256\"\n"
+    );
+    let h = Harness::new(&toml);
+    let c = challenges(&h);
+    assert_eq!(c.len(), 3);
+    assert_eq!(challenge_param(&c[0], "algorithm"), Some("SHA-512-256"));
+    let auth = authorization(&c[0], "alice", "wonderland", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 200, "{}", r.text);
+    let dave_reg = || Register::new("dave@example.com").contact("<sip:dave@192.0.2.11>");
+    for (i, alg) in [(0, "SHA-512-256"), (1, "SHA-256")] {
+        let r = h.send(&dave_reg().cseq(10 + 2 * i).text());
+        let ch = &r.all("WWW-Authenticate")[i as usize];
+        assert_eq!(challenge_param(ch, "algorithm"), Some(alg));
+        let auth = authorization(ch, "dave", "sesame", "sip:example.com", 1);
+        let r = h.send(
+            &dave_reg()
+                .cseq(11 + 2 * i)
+                .header(&format!("Authorization: {auth}"))
+                .text(),
+        );
+        let want = if alg == "SHA-512-256" { 200 } else { 401 };
+        assert_eq!(r.code, want, "{alg}: {}", r.text);
+    }
+}

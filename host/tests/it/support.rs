@@ -507,12 +507,16 @@ pub fn authorization(challenge: &str, user: &str, password: &str, uri: &str, nc:
     let realm = challenge_param(challenge, "realm").unwrap();
     let nonce = challenge_param(challenge, "nonce").unwrap();
     let alg = challenge_param(challenge, "algorithm").unwrap_or("MD5");
-    let h = |s: &str| {
-        if alg == "SHA-256" {
-            sha256_hex(s)
-        } else {
-            md5_hex(s)
+    let h = |s: &str| match alg {
+        "SHA-256" => sha256_hex(s),
+        "SHA-512-256" => {
+            use sha2::Digest;
+            sha2::Sha512_256::digest(s.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
         }
+        _ => md5_hex(s),
     };
     let ha1 = h(&format!("{user}:{realm}:{password}"));
     let ha2 = h(&format!("REGISTER:{uri}"));
