@@ -32,12 +32,24 @@ pub fn reason(reason: &str) -> Result<(), String> {
     }
 }
 
-/// An extra header of a refusal: a token name, not one the registrar writes itself, and
-/// a value without line breaks.
+/// Headers the registrar writes itself, or that belong to the authentication and the
+/// registration procedure: no hook adds or overrides them.
+/// (Besides those `HeaderName` names.)
+const RESERVED: &[&str] = &[
+    "Min-Expires",
+    "WWW-Authenticate",
+    "Proxy-Authenticate",
+    "Authentication-Info",
+];
+
+/// An extra header of a refusal or redirection (`code`): a token name, none the
+/// registrar writes itself (Via, From, To, Call-ID, CSeq, Content-Length, the
+/// authentication's, Path, Min-Expires, Require, Supported, Expires, Date; Contact except
+/// in a 3xx, where it names the targets), and a value without CR, LF or NUL.
 ///
 /// # Errors
 /// A message naming the header.
-pub fn header(name: &str, value: &str) -> Result<(), String> {
+pub fn header(code: u16, name: &str, value: &str) -> Result<(), String> {
     if name.is_empty()
         || !name
             .bytes()
@@ -45,19 +57,26 @@ pub fn header(name: &str, value: &str) -> Result<(), String> {
     {
         return Err(format!("\"{name}\" is not a header name"));
     }
-    if matches!(
-        HeaderName::parse(name),
+    let reserved = match HeaderName::parse(name) {
         HeaderName::Via
-            | HeaderName::From
-            | HeaderName::To
-            | HeaderName::CallId
-            | HeaderName::CSeq
-            | HeaderName::ContentLength
-    ) {
+        | HeaderName::From
+        | HeaderName::To
+        | HeaderName::CallId
+        | HeaderName::CSeq
+        | HeaderName::ContentLength
+        | HeaderName::Path
+        | HeaderName::Require
+        | HeaderName::Supported
+        | HeaderName::Expires
+        | HeaderName::Date => true,
+        HeaderName::Contact => !(300..400).contains(&code),
+        _ => RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)),
+    };
+    if reserved {
         return Err(format!("{name} is written by the registrar, not by a hook"));
     }
-    if value.chars().any(|c| c == '\r' || c == '\n') {
-        return Err(format!("the value of {name} holds a line break"));
+    if value.chars().any(|c| matches!(c, '\r' | '\n' | '\0')) {
+        return Err(format!("the value of {name} holds CR, LF or NUL"));
     }
     Ok(())
 }
@@ -88,4 +107,50 @@ pub fn credentials(username: String, secret: String, is_ha1: bool) -> Result<Cre
         Secret::Password(secret)
     };
     Ok(Credentials { username, secret })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header;
+
+    #[test]
+    fn reserved_headers_and_line_breaks_are_refused() {
+        assert!(header(403, "X-Reason", "locked out").is_ok());
+        assert!(header(503, "Retry-After", "60").is_ok());
+        assert!(header(302, "Contact", "<sip:bob@192.0.2.1>").is_ok());
+        for name in [
+            "Via",
+            "v",
+            "call-id",
+            "Content-Length",
+            "l",
+            "Contact",
+            "m",
+            "WWW-Authenticate",
+            "proxy-authenticate",
+            "Authentication-Info",
+            "Path",
+            "Min-Expires",
+            "Require",
+            "Supported",
+            "k",
+            "Expires",
+            "Date",
+        ] {
+            let e = header(403, name, "x").unwrap_err();
+            assert!(e.contains("written by the registrar"), "{name}: {e}");
+        }
+        for bad in ["a\rb", "a\nb", "a\0b"] {
+            assert!(
+                header(403, "X-Note", bad)
+                    .unwrap_err()
+                    .contains("CR, LF or NUL")
+            );
+        }
+        assert!(
+            header(403, "Bad Name", "x")
+                .unwrap_err()
+                .contains("not a header name")
+        );
+    }
 }

@@ -165,7 +165,7 @@ fn respond(code: Value, reason: Value, headers: Value) -> Result<Reply, String> 
                         value.type_name()
                     ));
                 };
-                policy::header(&name, &value).map_err(|e| format!("sip.respond: {e}"))?;
+                policy::header(code, &name, &value).map_err(|e| format!("sip.respond: {e}"))?;
                 reply = reply.header(name, value);
             }
         }

@@ -168,7 +168,7 @@ impl NativeHooks {
                 .split_once(':')
                 .ok_or_else(|| fail(format!("header line without a colon: {line}")))?;
             let (name, value) = (name.trim(), value.trim());
-            policy::header(name, value).map_err(fail)?;
+            policy::header(code, name, value).map_err(fail)?;
             reply = reply.header(name.to_owned(), value);
         }
         Ok(reply)

@@ -96,6 +96,10 @@ fn decisions_of_on_request() {
           if t == "continue" then return sip.CONTINUE end
           if t == "bad-code" then return sip.respond(200, "OK") end
           if t == "bad-header" then return sip.respond(403, "x", {Via = "x"}) end
+          if t == "auth-header" then return sip.respond(403, "x", {["WWW-Authenticate"] = "Digest x"}) end
+          if t == "contact-header" then return sip.respond(403, "x", {Contact = "<sip:x@y>"}) end
+          if t == "nul-header" then return sip.respond(403, "x", {["X-Note"] = "a\0b"}) end
+          if t == "redirect" then return sip.respond(302, "Moved", {Contact = "<sip:a@192.0.2.9>"}) end
           if t == "number" then return 42 end
           if t == "challenge" then return sip.challenge() end
           return nil
@@ -114,10 +118,27 @@ fn decisions_of_on_request() {
     assert_eq!(h.send(&with("continue")).code, 200);
     assert_eq!(h.send(&register("b@example.com").text()).code, 200);
     let lines = logged(|| {
-        for bad in ["bad-code", "bad-header", "number", "challenge"] {
+        for bad in [
+            "bad-code",
+            "bad-header",
+            "auth-header",
+            "contact-header",
+            "nul-header",
+            "number",
+            "challenge",
+        ] {
             assert_eq!(h.send(&with(bad)).code, 500, "{bad}");
         }
     });
+    find(&lines, &["WWW-Authenticate is written by the registrar"]);
+    find(&lines, &["Contact is written by the registrar"]);
+    find(&lines, &["the value of X-Note holds CR, LF or NUL"]);
+    // a redirection names its targets in Contact
+    let r = h.send(&with("redirect"));
+    assert_eq!(
+        (r.code, r.header("Contact")),
+        (302, Some("<sip:a@192.0.2.9>"))
+    );
     find(
         &lines,
         &[
