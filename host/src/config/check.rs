@@ -353,11 +353,20 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
                     "ha1 must be 32 (MD5) or 64 (SHA-256, SHA-512-256 with ha1_algorithm) hex digits",
                 ));
             } else if let Some(alg) = alg
-                && !c.auth.algorithms.contains(&alg)
+                && !a
+                    .algorithms
+                    .as_ref()
+                    .unwrap_or(&c.auth.algorithms)
+                    .contains(&alg)
             {
+                let list = if a.algorithms.is_some() {
+                    "the alias's algorithms do"
+                } else {
+                    "auth.algorithms does"
+                };
                 out.push(problem(
                     at("ha1"),
-                    format!("ha1 is for {alg}, which auth.algorithms does not list"),
+                    format!("ha1 is for {alg}, which {list} not list"),
                 ));
             }
         }

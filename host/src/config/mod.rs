@@ -536,6 +536,12 @@ impl Default for GuardSettings {
     }
 }
 
+fn some_algorithms<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Algorithm>>, D::Error> {
+    algorithms(d).map(Some)
+}
+
 fn algorithms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
     let names = Vec::<String>::deserialize(d)?;
     if names.is_empty() {
@@ -580,6 +586,10 @@ pub struct Alias {
     /// Transports this alias may register over; all when absent.
     #[serde(default)]
     pub transports: Option<Vec<Transport>>,
+    /// The digest algorithms this alias is challenged with, in order, instead of
+    /// `[auth] algorithms` (e.g. `["MD5"]` for a phone that cannot answer SHA-256).
+    #[serde(default, deserialize_with = "some_algorithms")]
+    pub algorithms: Option<Vec<Algorithm>>,
 }
 
 mod defaults {

@@ -95,7 +95,7 @@ impl Registrar {
             .authenticate(req, &ask)
             .map_err(|e| Outcome::Reply(e.reply()))?;
         let challenge = |stale, reason: &'static str| {
-            let reply = self.challenge_reply(stale, now_ms);
+            let reply = self.challenge_reply(aor, stale, now_ms);
             if supplied.is_some() {
                 let user = ask.username.unwrap_or("");
                 self.log.auth_failed(req, aor, user, reply.code, reason);
@@ -130,7 +130,7 @@ impl Registrar {
                 let Some(c) = supplied.as_ref() else {
                     return Err(challenge(false, "No credentials"));
                 };
-                match self.check_digest(req.msg, c, &creds, now_ms) {
+                match self.check_digest(req.msg, aor, c, &creds, now_ms) {
                     Verdict::Ok => succeeded(creds.username),
                     Verdict::Malformed(why) => {
                         Err(self.refuse(req, aor, Reply::with_reason(400, why), why))
@@ -167,6 +167,7 @@ impl Registrar {
     pub(crate) fn check_digest(
         &self,
         msg: &Message,
+        aor: &str,
         supplied: &Credentials<'_>,
         creds: &HookCredentials,
         now_ms: u64,
@@ -196,7 +197,7 @@ impl Registrar {
                 None => return challenge("Unsupported digest algorithm"),
             },
         };
-        if !self.auth.algorithms.contains(&algorithm) {
+        if !self.auth.algorithms_for(aor).contains(&algorithm) {
             return challenge("Digest algorithm not offered");
         }
         let (Some("auth"), Some(nc), Some(cnonce)) = (supplied.qop, supplied.nc, supplied.cnonce)
@@ -237,15 +238,15 @@ impl Registrar {
         }
     }
 
-    /// The 401 or 407 with one challenge per configured algorithm.
-    pub(crate) fn challenge_reply(&self, stale: bool, now_ms: u64) -> Reply {
+    /// The 401 or 407 with one challenge per algorithm configured for `aor`.
+    pub(crate) fn challenge_reply(&self, aor: &str, stale: bool, now_ms: u64) -> Reply {
         let (code, header) = match self.auth.mode {
             Challenge::Proxy => (407, "Proxy-Authenticate"),
             _ => (401, "WWW-Authenticate"),
         };
         let mut reply = Reply::new(code);
         let nonce = self.auth.nonces.issue(now_ms);
-        for alg in &self.auth.algorithms {
+        for alg in self.auth.algorithms_for(aor) {
             let mut value = String::with_capacity(160);
             crate::sip::digest::write_challenge(&mut value, &self.auth.realm, &nonce, *alg, stale);
             reply = reply.header(header, value);

@@ -41,10 +41,23 @@ pub(crate) struct AuthState {
     pub mode: Challenge,
     pub realm: String,
     pub algorithms: Vec<Algorithm>,
+    /// The aliases (`user@domain`, domain in lower case) with a challenge list of their
+    /// own (`[[aliases]] algorithms`).
+    pub alias_algorithms: std::collections::HashMap<String, Vec<Algorithm>>,
     pub nonces: Nonces,
     pub counts: NonceCounts,
     /// The failed-authentication guard, unless it is off.
     pub guard: Option<Guard>,
+}
+
+impl AuthState {
+    /// The algorithms an AOR is challenged with and may answer with: its alias's own
+    /// list, else `[auth] algorithms` (an unknown alias gets the global list too).
+    pub fn algorithms_for(&self, aor: &str) -> &[Algorithm] {
+        self.alias_algorithms
+            .get(aor)
+            .map_or(&self.algorithms, |a| a)
+    }
 }
 
 /// What the registrar answers.
@@ -115,6 +128,15 @@ impl Registrar {
                 mode: config.auth.challenge,
                 realm,
                 algorithms: config.auth.algorithms.clone(),
+                alias_algorithms: config
+                    .aliases
+                    .iter()
+                    .filter_map(|a| {
+                        let list = a.algorithms.clone()?;
+                        let (user, host) = a.alias.split_once('@')?;
+                        Some((format!("{user}@{}", host.to_ascii_lowercase()), list))
+                    })
+                    .collect(),
                 nonces,
                 counts: NonceCounts::new(config.auth.nonce_ttl),
                 guard: Guard::new(&config.auth.guard, stores.kv.clone()),

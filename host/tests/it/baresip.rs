@@ -18,7 +18,13 @@ fn need() {
     );
 }
 
+/// alice is challenged with MD5 alone (all baresip answers), the others with
+/// `[auth] algorithms`, SHA-256 and MD5.
 fn server(certs: &Path) -> Served {
+    server_with(certs, "algorithms = [\"MD5\"]\n")
+}
+
+fn server_with(certs: &Path, more: &str) -> Served {
     let toml = conf(
         "configs/loopback.toml",
         &format!(
@@ -27,12 +33,13 @@ listen = ["udp:127.0.0.1:0", "tcp:127.0.0.1:0", "tls:127.0.0.1:0"]
 
 [auth]
 challenge = "www"
+algorithms = ["SHA-256", "MD5"]
 
 [[aliases]]
 alias = "alice@127.0.0.1"
 password = "wonderland"
 transports = ["udp", "tcp", "tls"]
-
+{more}
 {}"#,
             tls_table(certs)
         ),
@@ -56,6 +63,16 @@ impl Drop for Baresip {
 }
 
 fn baresip(to: SocketAddr, transport: Transport, ca: &Path) -> Baresip {
+    baresip_as("alice", "wonderland", to, transport, ca)
+}
+
+fn baresip_as(
+    user: &str,
+    password: &str,
+    to: SocketAddr,
+    transport: Transport,
+    ca: &Path,
+) -> Baresip {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "poll_method epoll\nsip_listen 127.0.0.1:0\nsip_cafile {}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\nmodule_app account.so\naudio_player none\naudio_source none\naudio_alert none\n",
@@ -64,7 +81,7 @@ fn baresip(to: SocketAddr, transport: Transport, ca: &Path) -> Baresip {
     std::fs::write(dir.path().join("config"), config).unwrap();
     let t = transport.as_str();
     let account = format!(
-        "<sip:alice@127.0.0.1;transport={t}>;auth_pass=wonderland;outbound=\"sip:{to};transport={t}\";regint=600\n"
+        "<sip:{user}@127.0.0.1;transport={t}>;auth_pass={password};outbound=\"sip:{to};transport={t}\";regint=600\n"
     );
     std::fs::write(dir.path().join("accounts"), account).unwrap();
     let child = Command::new("baresip")
@@ -163,4 +180,38 @@ fn a_call_reaches_baresip_on_its_tls_connection() {
     let to = answer.lines().find(|l| l.starts_with("To:")).unwrap();
     assert!(to.contains("tag="), "{answer}");
     assert!(!answer.starts_with("SIP/2.0 480"), "{answer}");
+}
+
+/// baresip 1.0.0 cannot answer a challenge that offers SHA-256 beside MD5 (it registers
+/// nobody then); an alias with `algorithms = ["MD5"]` is challenged with MD5 alone, so the
+/// deployment can offer SHA-256 to the phones that speak it.
+#[test]
+fn an_alias_of_its_own_algorithms_lets_baresip_register_beside_sha_256() {
+    need();
+    let certs = cert_dir();
+    let served = server_with(
+        certs.path(),
+        "algorithms = [\"MD5\"]\n\n[[aliases]]\nalias = \"bob@127.0.0.1\"\npassword = \"builder\"\n",
+    );
+    let udp = served.running.addr(Transport::Udp).unwrap();
+    let ca = certs.path().join("cert.pem");
+    let lookup = |aor: &str| {
+        served
+            .running
+            .core
+            .registrar()
+            .location()
+            .lookup(aor, now_ms())
+            .unwrap()
+            .len()
+    };
+    let _alice = baresip_as("alice", "wonderland", udp, Transport::Udp, &ca);
+    let _bob = baresip_as("bob", "builder", udp, Transport::Udp, &ca);
+    served.wait_registered("alice@127.0.0.1");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lookup("bob@127.0.0.1"),
+        0,
+        "bob, challenged with SHA-256 and MD5, is not"
+    );
 }

@@ -349,3 +349,46 @@ fn sha_512_256_credentials_register() {
         assert_eq!(r.code, want, "{alg}: {}", r.text);
     }
 }
+
+/// `[[aliases]] algorithms`: the alias is challenged with its own list only, and an
+/// answer with another algorithm is refused; the others keep `[auth] algorithms`.
+#[test]
+fn an_alias_is_challenged_with_its_own_algorithms() {
+    let toml = config("www", "").replace(
+        "alias = \"alice@example.com\"",
+        "alias = \"alice@example.com\"\nalgorithms = [\"MD5\"]",
+    );
+    assert!(
+        toml.contains("algorithms = [\"MD5\"]"),
+        "the battery's alice: {toml}"
+    );
+    let h = Harness::new(&toml);
+    let c = challenges(&h);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(challenge_param(&c[0], "algorithm"), Some("MD5"));
+    // an answer computed for SHA-256 on that nonce is not accepted
+    let sha = c[0].replace("algorithm=MD5", "algorithm=SHA-256");
+    let auth = authorization(&sha, "alice", "wonderland", "sip:example.com", 1);
+    let r = h.send(
+        &reg()
+            .cseq(2)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 401, "{}", r.text);
+    let auth = authorization(&c[0], "alice", "wonderland", "sip:example.com", 2);
+    let r = h.send(
+        &reg()
+            .cseq(3)
+            .header(&format!("Authorization: {auth}"))
+            .text(),
+    );
+    assert_eq!(r.code, 200, "{}", r.text);
+    // bob keeps the global list
+    let r = h.send(
+        &Register::new("bob@example.com")
+            .contact("<sip:bob@192.0.2.12>")
+            .text(),
+    );
+    assert_eq!(r.all("WWW-Authenticate").len(), 2);
+}
