@@ -56,7 +56,9 @@ pub(crate) struct Peer {
 #[derive(Debug)]
 pub(crate) struct Secure {
     pub server: Option<Arc<ServerTls>>,
-    pub client: Option<ClientTls>,
+    /// Outgoing TLS, made when first needed: the system's anchors and `[tls] ca`.
+    client: std::sync::OnceLock<Result<ClientTls, String>>,
+    ca: Option<std::path::PathBuf>,
     pub handshake_timeout: Duration,
     pub upgrade_timeout: Duration,
     pub origins: Vec<String>,
@@ -67,27 +69,43 @@ impl Secure {
     fn load(config: &Config) -> io::Result<Secure> {
         let invalid =
             |errors: Vec<String>| io::Error::new(io::ErrorKind::InvalidInput, errors.join("\n"));
-        let (server, client) = match &config.tls {
+        let server = match &config.tls {
             Some(t) => {
                 let (server, warnings) = ServerTls::load(t, &config.base_dir).map_err(invalid)?;
                 for w in warnings {
                     tracing::warn!(target: "sipreg::server", "{w}");
                 }
-                let ca = t.ca.as_ref().map(|c| config.base_dir.join(c));
-                let client = ClientTls::new(ca.as_deref()).map_err(|e| invalid(vec![e]))?;
-                (Some(Arc::new(server)), Some(client))
+                Some(Arc::new(server))
             }
-            None => (None, None),
+            None => None,
         };
-        Ok(Secure {
+        let ca = config.tls.as_ref().and_then(|t| t.ca.as_ref());
+        let secure = Secure {
             server,
-            client,
+            client: std::sync::OnceLock::new(),
+            ca: ca.map(|c| config.base_dir.join(c)),
             handshake_timeout: Duration::from_secs(
                 config.tls.as_ref().map_or(10, |t| t.handshake_timeout),
             ),
             upgrade_timeout: Duration::from_secs(config.websocket.upgrade_timeout),
             origins: config.websocket.origins.clone(),
-        })
+        };
+        // A `ca` that cannot be read is a start-up error, not a failed call later.
+        if secure.ca.is_some() {
+            secure.client().map_err(|e| invalid(vec![e.to_owned()]))?;
+        }
+        Ok(secure)
+    }
+
+    /// The configuration of outgoing TLS (read once: the system's anchors and `[tls] ca`).
+    ///
+    /// # Errors
+    /// `ca` could not be read (checked at start when `[tls]` names it).
+    pub fn client(&self) -> Result<&ClientTls, &str> {
+        self.client
+            .get_or_init(|| ClientTls::new(self.ca.as_deref()))
+            .as_ref()
+            .map_err(String::as_str)
     }
 }
 

@@ -53,8 +53,9 @@ pub(super) fn connector(
                 };
                 let served = match transport {
                     Transport::Tls => {
-                        let Some(client) = serving.secure.client.as_ref() else {
-                            return failed(to, &"outgoing TLS needs a [tls] table");
+                        let client = match serving.secure.client() {
+                            Ok(c) => c,
+                            Err(e) => return failed(to, &e),
                         };
                         // RFC 5922 section 7.2: the URI's domain, sent as SNI and
                         // looked for in the certificate; an IP address otherwise.
