@@ -3,8 +3,8 @@
 //! RFC 7118's subprotocol and keep-alives, and what a hostile peer gets.
 
 use crate::secure_client::{
-    cert_dir, exchange, invite, read_message, tls, tls_table, trusting, websocket, ws_exchange,
-    ws_next,
+    caller, cert_dir, exchange, invite, read_message, recv, tls, tls_table, trusting, websocket,
+    ws_exchange, ws_next,
 };
 use crate::support::{Reply, Served, app, conf, now_ms, serve};
 use sipreg::config::{self, Transport};
@@ -96,10 +96,7 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
     );
 
     // A call from a UDP phone: it goes out on the TLS connection, record-routed with it.
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
-    caller
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    let caller = caller();
     let me = caller.local_addr().unwrap();
     let invite = invite("sip:alice@127.0.0.1", me, "call1");
     caller
@@ -138,9 +135,7 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
     ringing.push_str("Content-Length: 0\r\n\r\n");
     phone.write_all(ringing.as_bytes()).unwrap();
     phone.flush().unwrap();
-    let mut buf = [0u8; 4096];
-    let n = caller.recv(&mut buf).unwrap();
-    let back = String::from_utf8_lossy(&buf[..n]);
+    let back = recv(&caller);
     assert!(back.starts_with("SIP/2.0 180 Ringing"), "{back}");
     assert!(
         back.contains("branch=z9hG4bKcall1") && !back.contains("SIP/2.0/TLS"),
@@ -162,8 +157,7 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
             r.addr(Transport::Udp).unwrap(),
         )
         .unwrap();
-    let n = caller.recv(&mut buf).unwrap();
-    let gone = String::from_utf8_lossy(&buf[..n]);
+    let gone = recv(&caller);
     assert!(gone.starts_with("SIP/2.0 480"), "{gone}");
 }
 
@@ -215,7 +209,7 @@ fn ws_and_wss_register_with_the_sip_subprotocol_and_answer_keepalives() {
     assert_eq!(binding_transport(&served, "dave@127.0.0.1"), Transport::Wss);
 
     // A call to the WS user reaches its connection, whatever the .invalid Contact says.
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let caller = caller();
     let me = caller.local_addr().unwrap();
     let invite = invite("sip:carol@127.0.0.1", me, "ws1");
     caller

@@ -82,6 +82,20 @@ pub fn invite(ruri: &str, me: std::net::SocketAddr, id: &str) -> String {
     )
 }
 
+/// A UDP phone on a free loopback port, reading with a 5 s timeout.
+pub fn caller() -> std::net::UdpSocket {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s
+}
+
+/// The next datagram, as text.
+pub fn recv(s: &std::net::UdpSocket) -> String {
+    let mut buf = [0u8; 8192];
+    let n = s.recv(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).to_string()
+}
+
 /// Reads from a byte stream until a whole SIP message (with its body) is in.
 pub fn read_message(s: &mut impl Read) -> String {
     let mut buf = Vec::new();

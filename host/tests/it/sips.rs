@@ -4,26 +4,14 @@
 //! against `[tls] ca` for the URI's name (RFC 5922), sent as SNI.
 
 use crate::secure_client::{
-    Ca, cert_dir, exchange, invite, read_message, tls, tls_table, trusting,
+    Ca, caller, cert_dir, exchange, invite, read_message, recv, tls, tls_table, trusting,
 };
 use crate::support::{Reply, app, conf, serve};
 use sipreg::config::{self, Transport};
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn caller() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s
-}
-
-fn recv(s: &UdpSocket) -> String {
-    let mut buf = [0u8; 8192];
-    let n = s.recv(&mut buf).unwrap();
-    String::from_utf8_lossy(&buf[..n]).to_string()
-}
 
 #[test]
 fn a_sips_request_reaches_only_a_secure_binding() {
