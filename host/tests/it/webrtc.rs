@@ -163,4 +163,16 @@ password = "builder"
     alice.click("#hangup");
     bob.until("bob's call ended", || status(&bob) == "Call ended");
     alice.until("alice's call ended", || status(&alice) == "Call ended");
+    // The operator's status page: bob's binding as WSS, and alice's history (her page
+    // unregistered as it was left for this one).
+    alice.go(&format!("{api}/"));
+    alice.until("the status page", || {
+        alice.texts("#registrations tbody td.transport") == ["WSS"]
+            && alice.texts("#history tbody tr.deleted td.alias") == ["alice@example.com"]
+    });
+    let protos = alice.texts("#history tbody td.transport");
+    assert!(
+        !protos.is_empty() && protos.iter().all(|p| p == "WSS"),
+        "{protos:?}"
+    );
 }
