@@ -55,7 +55,8 @@ impl Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Secret {
     Password(String),
-    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256.
+    /// HA1 in hex for the configured realm: 32 digits for MD5, 64 for SHA-256 (SHA-512-256
+    /// needs the password).
     Ha1(String),
 }
 

@@ -299,7 +299,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         "sip.credentials{username = ..., password = ... | ha1 = ...}",
         AUTH,
         Decision,
-        "Check the request's digest against these credentials: a password, or HA1 in hex (32 digits for MD5, 64 for SHA-256, for the configured realm). A wrong digest is challenged again; a right one authenticates `username`.",
+        "Check the request's digest against these credentials: a password (any algorithm), or HA1 in hex (32 digits for MD5, 64 for SHA-256, for the configured realm; SHA-512-256 needs the password). A wrong digest is challenged again; a right one authenticates `username`.",
         lua
     ),
     entry!(
