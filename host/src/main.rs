@@ -403,28 +403,26 @@ fn main() -> ExitCode {
             self_signed: _,
             hosts,
             out,
-        } => match sipreg::tls::self_signed::write(&hosts, &out, "cert") {
-            Ok((cert, key)) => {
-                let key_to = out.join("key.pem");
-                if let Err(e) = std::fs::rename(&key, &key_to) {
-                    eprintln!("cannot write {}: {e}", key_to.display());
-                    return ExitCode::FAILURE;
+        } => {
+            let (cert, key) = (out.join("cert.pem"), out.join("key.pem"));
+            match sipreg::tls::self_signed::write(&hosts, &cert, &key) {
+                Ok(()) => {
+                    println!(
+                        "wrote {} and {} (self-signed for {}; valid 365 days)\n[tls]\ncert = \"{}\"\nkey = \"{}\"",
+                        cert.display(),
+                        key.display(),
+                        hosts.join(", "),
+                        cert.display(),
+                        key.display()
+                    );
+                    ExitCode::SUCCESS
                 }
-                println!(
-                    "wrote {} and {} (self-signed for {}; valid 365 days)\n[tls]\ncert = \"{}\"\nkey = \"{}\"",
-                    cert.display(),
-                    key_to.display(),
-                    hosts.join(", "),
-                    cert.display(),
-                    key_to.display()
-                );
-                ExitCode::SUCCESS
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Check { config } => match load(Some(&config)) {
             Ok(c) if !check_tls(&c) => ExitCode::from(2),
             Ok(c) => match App::build(&c, Options::offline()) {

@@ -130,10 +130,14 @@ mod tests {
     #[test]
     fn a_pair_that_does_not_match_is_refused_naming_both_files() {
         let dir = tempfile::tempdir().unwrap();
-        let a =
-            super::super::self_signed::write(&["a.example.com".into()], dir.path(), "a").unwrap();
-        let b =
-            super::super::self_signed::write(&["b.example.com".into()], dir.path(), "b").unwrap();
+        let pair = |stem: &str| {
+            let cert = dir.path().join(format!("{stem}.pem"));
+            let key = dir.path().join(format!("{stem}.key"));
+            let host = format!("{stem}.example.com");
+            super::super::self_signed::write(&[host], &cert, &key).unwrap();
+            (cert, key)
+        };
+        let (a, b) = (pair("a"), pair("b"));
         let ok = load(&a.0, &a.1).unwrap();
         assert_eq!(ok.names, ["a.example.com"]);
         assert!(ok.not_after > 1_700_000_000);

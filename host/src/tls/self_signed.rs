@@ -1,17 +1,17 @@
 //! A self-signed certificate and its key, for trying TLS and WSS without a CA
 //! (`sipreg cert --self-signed`). Clients must be told to trust it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How long the certificate is valid, in days.
 const DAYS: i64 = 365;
 
-/// Writes `<stem>.pem` and `<stem>.key` (the key readable by its owner only) into `dir`
-/// for these host names (or IP addresses), and returns their paths.
+/// Writes a certificate for these host names (or IP addresses) to `cert_path` and its key
+/// to `key_path` (readable by its owner only), making their folders.
 ///
 /// # Errors
 /// A name rcgen refuses, or a file that cannot be written.
-pub fn write(hosts: &[String], dir: &Path, stem: &str) -> Result<(PathBuf, PathBuf), String> {
+pub fn write(hosts: &[String], cert_path: &Path, key_path: &Path) -> Result<(), String> {
     let mut params = rcgen::CertificateParams::new(hosts.to_vec())
         .map_err(|e| format!("cannot make a certificate for {hosts:?}: {e}"))?;
     let now = time::OffsetDateTime::now_utc();
@@ -28,13 +28,16 @@ pub fn write(hosts: &[String], dir: &Path, stem: &str) -> Result<(PathBuf, PathB
     let cert = params
         .self_signed(&key)
         .map_err(|e| format!("cannot sign the certificate: {e}"))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let cert_path = dir.join(format!("{stem}.pem"));
-    let key_path = dir.join(format!("{stem}.key"));
-    std::fs::write(&cert_path, cert.pem())
+    for dir in [cert_path.parent(), key_path.parent()]
+        .into_iter()
+        .flatten()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(cert_path, cert.pem())
         .map_err(|e| format!("cannot write {}: {e}", cert_path.display()))?;
-    write_private(&key_path, key.serialize_pem().as_bytes())?;
-    Ok((cert_path, key_path))
+    write_private(key_path, key.serialize_pem().as_bytes())
 }
 
 /// Writes a file only its owner may read.

@@ -180,8 +180,7 @@ pub fn build(settings: &Tls, base_dir: &Path, now: i64) -> Result<Built, Vec<Str
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder.with_cert_resolver(Arc::new(Sni { identities }));
-    config.alpn_protocols = Vec::new();
+    let config = builder.with_cert_resolver(Arc::new(Sni { identities }));
     Ok(Built { config, warnings })
 }
 

@@ -14,9 +14,8 @@ use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 pub fn cert_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let (cert, key) = sipreg::tls::self_signed::write(&hosts, dir.path(), "cert").unwrap();
-    std::fs::rename(key, dir.path().join("key.pem")).unwrap();
-    assert!(cert.ends_with("cert.pem"));
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    sipreg::tls::self_signed::write(&hosts, &cert, &key).unwrap();
     dir
 }
 
