@@ -77,13 +77,15 @@ async fn open(
     };
     match transport {
         Transport::Udp => Ok(()),
-        Transport::Tcp => stream::serve(stream, peer, sender, ticket, limits, None).await,
+        Transport::Tcp => {
+            stream::serve(stream.into_split(), peer, sender, ticket, limits, None).await
+        }
         Transport::Tls => {
             let Some((tls, cert)) = handshake::tls(stream, &peer, secure, &sender).await else {
                 return Ok(());
             };
             peer.cert = cert;
-            stream::serve(tls, peer, sender, ticket, limits, None).await
+            stream::serve(tokio::io::split(tls), peer, sender, ticket, limits, None).await
         }
         Transport::Ws => {
             let Some(ws) = handshake::websocket(stream, &peer, secure, &sender, limits).await

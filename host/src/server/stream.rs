@@ -18,9 +18,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 /// Serves one connection, accepted or opened by us (then `first` is what we opened it
-/// for), until the peer closes it, it idles out or breaks the framing.
-pub(super) async fn serve<S>(
-    stream: S,
+/// for), until the peer closes it, it idles out or breaks the framing. It comes as its
+/// two halves: TCP's own (`into_split`, no lock), TLS's through `tokio::io::split`.
+pub(super) async fn serve<R, W>(
+    (mut reader, mut writer): (R, W),
     peer: Peer,
     sender: Arc<Sender>,
     _ticket: Ticket,
@@ -28,9 +29,9 @@ pub(super) async fn serve<S>(
     first: Option<Vec<u8>>,
 ) -> io::Result<()>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(QUEUE);
     let core = sender.core().clone();
     let _registered = core.flows().register(peer.transport, peer.addr, tx.clone());

@@ -71,14 +71,14 @@ pub(super) fn connector(
                             .await
                         {
                             Ok(Ok(tls)) => {
-                                stream::serve(tls, peer, sender, ticket, limits, Some(c.first))
+                                stream::serve(tokio::io::split(tls), peer, sender, ticket, limits, Some(c.first))
                                     .await
                             }
                             Ok(Err(e)) => return failed(to, &format!("TLS: {e}")),
                             Err(_) => return failed(to, &"TLS handshake timed out"),
                         }
                     }
-                    _ => stream::serve(tcp, peer, sender, ticket, limits, Some(c.first)).await,
+                    _ => stream::serve(tcp.into_split(), peer, sender, ticket, limits, Some(c.first)).await,
                 };
                 if let Err(e) = served {
                     tracing::debug!(target: "sipreg::server", peer = %to, error = %e, "connection ended");
