@@ -50,6 +50,7 @@ fn main() {
         vars: &vars,
         now_ms: 1_800_000_000_000,
         peer_cert: None,
+        deadline: None,
     };
     let auth = AuthRequest {
         aor: "user0042@127.0.0.1",

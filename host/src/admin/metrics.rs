@@ -97,6 +97,33 @@ pub fn render(core: &crate::core::Core) -> String {
         out.family(name, help, "counter");
         out.sample(name, &[], value.load(Ordering::Relaxed));
     }
+    let parking = core.parking();
+    out.family(
+        "sipreg_requests_waiting",
+        "Requests parked now while their hooks wait (an HTTP or SQL lookup)",
+        "gauge",
+    );
+    out.sample("sipreg_requests_waiting", &[], parking.waiting() as u64);
+    for (name, help, value) in [
+        (
+            "sipreg_requests_parked_total",
+            "Requests parked while their hooks waited",
+            &parking.parked,
+        ),
+        (
+            "sipreg_requests_wait_refused_total",
+            "Requests refused with 503 because max_waiting requests were parked",
+            &parking.refused,
+        ),
+        (
+            "sipreg_retransmissions_absorbed_total",
+            "Retransmissions of parked requests absorbed or answered again (RFC 3261 17.2.2)",
+            &parking.absorbed,
+        ),
+    ] {
+        out.family(name, help, "counter");
+        out.sample(name, &[], value.load(Ordering::Relaxed));
+    }
     out.family(
         "sipreg_history_entries_total",
         "Entries recorded in the registration history",

@@ -115,7 +115,10 @@ impl App {
         let mut chain = options.extra;
         chain.extend(configured.chain);
         chain.push(Arc::new(Builtin::new(config)));
-        let core = Arc::new(Core::new(config, HookChain::new(chain), &stores));
+        let chain = HookChain::new(chain).with_wait_deadline(std::time::Duration::from_millis(
+            config.server.wait_deadline_ms,
+        ));
+        let core = Arc::new(Core::new(config, chain, &stores));
         Ok(App {
             core,
             stores,

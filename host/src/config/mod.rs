@@ -145,6 +145,14 @@ pub struct Server {
     /// whatever a hook is doing.
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace: u64,
+    /// Milliseconds a request may wait in its hooks (an HTTP or SQL lookup), all calls
+    /// together; past them the hook waiting fails the request.
+    #[serde(default = "defaults::wait_deadline_ms")]
+    pub wait_deadline_ms: u64,
+    /// The most requests parked at once while their hooks wait; one more gets 503 with
+    /// Retry-After.
+    #[serde(default = "defaults::max_waiting")]
+    pub max_waiting: usize,
 }
 
 /// `[qualify]`: OPTIONS to registered devices, their round-trip time and reachability.
@@ -620,6 +628,12 @@ mod defaults {
     }
     pub fn shutdown_grace() -> u64 {
         10
+    }
+    pub fn wait_deadline_ms() -> u64 {
+        2_000
+    }
+    pub fn max_waiting() -> usize {
+        10_000
     }
     pub fn tcp_message_timeout() -> u64 {
         30

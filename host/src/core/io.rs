@@ -2,6 +2,7 @@
 //! [`Output`] it produced (a reply, a forward, a reply that waits for the store), and what
 //! became of it ([`Handled`]).
 
+use super::Parked;
 use crate::config::Transport;
 use crate::proxy::Outgoing;
 use crate::store::Durable;
@@ -31,6 +32,8 @@ pub enum Handled {
     Silent,
     /// Unusable: no reply possible; counted.
     Dropped,
+    /// Its hooks wait: `Output::parked` ends it.
+    Parked,
 }
 
 /// What handling one message produced: at most a reply to the sender and at most one
@@ -48,6 +51,9 @@ pub struct Output {
     /// When set, `reply` goes out only after this pause (the guard's backoff): the
     /// transport hands it to a timer rather than waiting.
     pub delay: Option<std::time::Duration>,
+    /// When set, the request is parked while its hooks wait: this ends it with the
+    /// output to send (the transport drives it on its runtime).
+    pub parked: Option<Parked>,
 }
 
 impl Output {
@@ -58,11 +64,25 @@ impl Output {
         self.durable = None;
         self.fallback.clear();
         self.delay = None;
+        self.parked = None;
     }
 
-    /// Waits for the store when the reply waits for it, and leaves in `reply` what is to
-    /// be sent (for callers that may block: tests, `sipreg try`).
+    /// Waits for the hooks of a parked request and for the store when the reply waits
+    /// for it, and leaves in `reply` what is to be sent (for callers that may block, off
+    /// any runtime: tests, `sipreg try`).
     pub fn settle(&mut self) {
+        if let Some(Parked(rest)) = self.parked.take() {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => *self = rt.block_on(rest),
+                Err(e) => {
+                    tracing::error!(target: "sipreg::server", error = %e, "no runtime for a parked request");
+                    return;
+                }
+            }
+        }
         if let Some(d) = self.durable.take()
             && !d.wait()
         {

@@ -17,14 +17,21 @@ use crate::sip::response::{encode, encode_salvaged};
 use crate::sip::{HeaderName, Message, Reply, StartLine};
 use crate::store::{Durable, Stores};
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use summary::{summarise_request, summarise_response};
 
 mod io;
+mod park;
 mod summary;
 
 pub use io::{Handled, Output, Packet};
+use park::Seen;
+pub use park::{Parked, Parking};
+
+/// Seconds a device is asked to wait (Retry-After) when too many requests are parked.
+const PARKED_RETRY_AFTER: &str = "5";
 
 /// Option tags this registrar supports (a `Require` naming any other gets 420).
 pub const SUPPORTED: &[&str] = &["outbound", "path"];
@@ -51,6 +58,18 @@ struct Wait {
     delay: Option<std::time::Duration>,
 }
 
+/// Where and when a request came from, as `decide` reads it (a parked request's future
+/// owns the certificate this borrows).
+#[derive(Debug)]
+struct Arrival<'a> {
+    source: SocketAddr,
+    transport: Transport,
+    now_ms: u64,
+    peer_cert: Option<&'a crate::tls::PeerCert>,
+    /// When a request that may wait must be answered.
+    deadline: Option<std::time::Instant>,
+}
+
 /// The request handler shared by all transports.
 #[derive(Debug)]
 pub struct Core {
@@ -62,6 +81,8 @@ pub struct Core {
     kv: Arc<dyn KvStore>,
     clock: Clock,
     pub counters: Counters,
+    /// Requests parked while their hooks wait.
+    parking: Parking,
 }
 
 /// The To tag of our responses: a hash of Call-ID and From, so a retransmitted request
@@ -92,6 +113,7 @@ impl Core {
             kv: stores.kv.clone(),
             clock: stores.clock.clone(),
             counters: Counters::default(),
+            parking: Parking::new(config.server.max_waiting),
         }
     }
 
@@ -115,6 +137,11 @@ impl Core {
         &self.proxy
     }
 
+    /// The requests parked while their hooks wait.
+    pub fn parking(&self) -> &Parking {
+        &self.parking
+    }
+
     /// The open TCP connections.
     pub fn flows(&self) -> &Arc<Flows> {
         &self.flows
@@ -122,7 +149,7 @@ impl Core {
 
     /// [`Core::handle`], with a panic (a bug; none is known) turned into a logged, counted
     /// drop, so that a transport's reader goes on serving.
-    pub fn handle_guarded(&self, p: Packet<'_>, out: &mut Output) -> Handled {
+    pub fn handle_guarded(self: &Arc<Self>, p: Packet<'_>, out: &mut Output) -> Handled {
         let src = p.source;
         let run = std::panic::AssertUnwindSafe(|| self.handle(p, out));
         match std::panic::catch_unwind(run) {
@@ -137,8 +164,10 @@ impl Core {
     }
 
     /// Handles one message; a reply, if any, is appended to `out.reply`, a message for
-    /// elsewhere put in `out.forward`.
-    pub fn handle(&self, p: Packet<'_>, out: &mut Output) -> Handled {
+    /// elsewhere put in `out.forward`. A request whose hooks wait is parked: `out.parked`
+    /// ends it (the caller drives it and sends what it produces) and [`Handled::Parked`]
+    /// is returned.
+    pub fn handle(self: &Arc<Self>, p: Packet<'_>, out: &mut Output) -> Handled {
         let Packet {
             bytes,
             source: src,
@@ -173,10 +202,113 @@ impl Core {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
             return Handled::Dropped;
         };
-        let gate = self.registrar.log_gate();
-        summarise_request(gate, &msg, src, transport, now_ms);
+        summarise_request(self.registrar.log_gate(), &msg, src, transport, now_ms);
+        let arrival = Arrival {
+            source: src,
+            transport,
+            now_ms,
+            peer_cert: p.peer_cert,
+            deadline: None,
+        };
+        if self.chain.may_wait() {
+            return self.parkable(msg, &arrival, out);
+        }
+        // No hook of the chain waits: the request is decided here and now.
         let mut wait = Wait::default();
-        let reply = match self.decide(&msg, top_via, &p, &mut wait) {
+        let routed = park::poll_once(pin!(self.decide(&msg, top_via, &arrival, &mut wait)))
+            .unwrap_or_else(|| {
+                tracing::error!(target: "sipreg::hooks", "a hook waited in a chain that does not wait; request answered 500");
+                Routed::Reply(Reply::new(500))
+            });
+        self.answer(&msg, &top_via, &arrival, routed, wait, out)
+    }
+
+    /// A request in a chain that may wait: decided at once when its hooks do not wait,
+    /// else parked (a retransmission of a parked request is absorbed or answered again).
+    fn parkable(self: &Arc<Self>, msg: Message, a: &Arrival<'_>, out: &mut Output) -> Handled {
+        let msg = Arc::new(msg);
+        let Some(top_via) = request::top_via(&msg) else {
+            return Handled::Dropped; // read before: cannot fail
+        };
+        let key = park::key(&msg, &top_via);
+        match self.parking.seen(&key, a.now_ms) {
+            Seen::New => {}
+            Seen::Waiting => return Handled::Silent,
+            Seen::Answered(reply) => {
+                out.reply = reply;
+                return Handled::Replied;
+            }
+        }
+        let (core, m) = (self.clone(), msg.clone());
+        let (source, transport, now_ms) = (a.source, a.transport, a.now_ms);
+        let cert = a.peer_cert.cloned();
+        let deadline = std::time::Instant::now() + self.chain.wait_deadline();
+        let mut decided = Box::pin(async move {
+            let a = Arrival {
+                source,
+                transport,
+                now_ms,
+                peer_cert: cert.as_ref(),
+                deadline: Some(deadline),
+            };
+            let mut out = Output::default();
+            let handled = match request::top_via(&m) {
+                Some(via) => {
+                    let mut wait = Wait::default();
+                    let routed = core.decide(&m, via, &a, &mut wait).await;
+                    core.answer(&m, &via, &a, routed, wait, &mut out)
+                }
+                None => Handled::Dropped,
+            };
+            (handled, out)
+        });
+        if let Some((handled, o)) = park::poll_once(decided.as_mut()) {
+            *out = o;
+            return handled;
+        }
+        if !self.parking.park(key.clone()) {
+            drop(decided); // its hooks' calls end here
+            if summary::about_source(
+                self.registrar.log_gate(),
+                "Too many waiting",
+                source,
+                now_ms,
+            ) {
+                tracing::warn!(target: "sipreg::support", source = %source, max = self.parking.max(), "Too many requests waiting for hooks; request answered 503");
+            }
+            let reply = Reply::with_reason(503, "Too many requests waiting")
+                .header("Retry-After", PARKED_RETRY_AFTER);
+            encode(
+                &msg,
+                &top_via,
+                source,
+                &reply,
+                &to_tag(&msg),
+                &mut out.reply,
+            );
+            return Handled::Replied;
+        }
+        let core = self.clone();
+        out.parked = Some(Parked(Box::pin(async move {
+            let (_, out) = decided.await;
+            core.parking
+                .answered(key, &out.reply, transport, core.clock.now_ms());
+            out
+        })));
+        Handled::Parked
+    }
+
+    /// What `decide` routed, written into `out`.
+    fn answer(
+        &self,
+        msg: &Message,
+        top_via: &crate::sip::via::Via<'_>,
+        a: &Arrival<'_>,
+        routed: Routed,
+        wait: Wait,
+        out: &mut Output,
+    ) -> Handled {
+        let reply = match routed {
             Routed::Reply(r) => r,
             Routed::Drop => return Handled::Silent,
             Routed::Forward(f) => {
@@ -184,15 +316,16 @@ impl Core {
                 return Handled::Forwarded;
             }
         };
-        let tag = to_tag(&msg);
-        encode(&msg, &top_via, src, &reply, &tag, &mut out.reply);
+        let tag = to_tag(msg);
+        encode(msg, top_via, a.source, &reply, &tag, &mut out.reply);
         if let Some(d) = wait.durable {
             let failed = Reply::with_reason(500, "Location store failure");
-            encode(&msg, &top_via, src, &failed, &tag, &mut out.fallback);
+            encode(msg, top_via, a.source, &failed, &tag, &mut out.fallback);
             out.durable = Some(d);
         }
         out.delay = wait.delay;
-        summarise_response(gate, &msg, src, transport, &reply, now_ms);
+        let gate = self.registrar.log_gate();
+        summarise_response(gate, msg, a.source, a.transport, &reply, a.now_ms);
         Handled::Replied
     }
 
@@ -244,11 +377,11 @@ impl Core {
         }
     }
 
-    fn decide(
+    async fn decide(
         &self,
         msg: &Message,
         top_via: crate::sip::via::Via<'_>,
-        p: &Packet<'_>,
+        p: &Arrival<'_>,
         wait: &mut Wait,
     ) -> Routed {
         let (src, transport, now_ms) = (p.source, p.transport, p.now_ms);
@@ -307,8 +440,9 @@ impl Core {
             vars: &vars,
             now_ms,
             peer_cert: p.peer_cert,
+            deadline: p.deadline,
         };
-        match self.chain.on_request(&req) {
+        match self.chain.on_request(&req).await {
             Ok(Decision::Continue | Decision::Accept) => {}
             Ok(Decision::Respond(r)) => return Routed::Reply(r),
             Ok(Decision::Drop) => return Routed::Drop,
@@ -320,7 +454,7 @@ impl Core {
                 // The INVITE was answered at once: nothing is left to cancel.
                 return Routed::Reply(Reply::new(481));
             }
-            return match self.proxy.route(&req, &checked, &self.chain) {
+            return match self.proxy.route(&req, &checked, &self.chain).await {
                 // An ACK is never answered (RFC 3261 section 17.2.1); one that cannot be
                 // routed is dropped (the proxy logged why).
                 Routed::Reply(_) if method.is_ack() => Routed::Drop,
@@ -328,7 +462,7 @@ impl Core {
             };
         }
         match method {
-            Method::Register => match self.registrar.register(&req, &checked, now_ms) {
+            Method::Register => match self.registrar.register(&req, &checked, now_ms).await {
                 Outcome::Reply(r) => Routed::Reply(r),
                 Outcome::Stored(r, d) => {
                     wait.durable = Some(d);
@@ -348,7 +482,7 @@ impl Core {
             ),
             Method::Other(_) => Routed::Reply(Reply::new(501).header("Allow", ALLOW)),
             // The proxy is off: nothing is routed (a route hook may still answer).
-            Method::Known(_) => self.proxy.route(&req, &checked, &self.chain),
+            Method::Known(_) => self.proxy.route(&req, &checked, &self.chain).await,
         }
     }
 

@@ -2,12 +2,16 @@
 
 use super::timing::Timings;
 use super::{
-    AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, Hook, HookError, Hooks,
-    RequestInfo, RouteDecision,
+    Answer, AuthDecision, AuthRequest, BindRequest, Decision, ExpireEvent, Hook, HookError, Hooks,
+    Later, RequestInfo, RouteDecision,
 };
 use crate::metrics::Text;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a request may wait in its hooks when the chain is not told
+/// (`[server] wait_deadline_ms` sets it).
+pub const WAIT_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The tracing target of the decision trail: one debug event per hook asked, with its
 /// answer (`sipreg try` prints them).
@@ -31,6 +35,10 @@ pub struct HookChain {
     timings: Arc<Timings>,
     /// Some implementation reads the stored bindings in `bind`.
     reads_bindings: bool,
+    /// Some implementation may wait ([`Hooks::may_wait`]).
+    may_wait: bool,
+    /// How long a request may wait in its hooks, all calls together.
+    wait_deadline: Duration,
 }
 
 impl std::fmt::Debug for HookChain {
@@ -46,10 +54,78 @@ impl HookChain {
     pub fn new(hooks: Vec<Arc<dyn Hooks>>) -> HookChain {
         let timings = Arc::new(Timings::new(hooks.len()));
         let reads_bindings = hooks.iter().any(|h| h.reads_bindings());
+        let may_wait = hooks.iter().any(|h| h.may_wait());
         HookChain {
             hooks,
             timings,
             reads_bindings,
+            may_wait,
+            wait_deadline: WAIT_DEADLINE,
+        }
+    }
+
+    /// The same chain, whose requests may wait this long in their hooks.
+    #[must_use]
+    pub fn with_wait_deadline(mut self, deadline: Duration) -> HookChain {
+        self.wait_deadline = deadline;
+        self
+    }
+
+    /// Whether some implementation may wait: then a request may be parked.
+    pub fn may_wait(&self) -> bool {
+        self.may_wait
+    }
+
+    /// How long a request may wait in its hooks.
+    pub fn wait_deadline(&self) -> Duration {
+        self.wait_deadline
+    }
+
+    /// Asks hook `hook` of implementation `i`, which may wait (until the request's
+    /// deadline: past it, the call is a hook error): timed, counted, and on the trail.
+    async fn ask<D: std::fmt::Debug>(
+        &self,
+        i: usize,
+        hook: Hook,
+        req: &RequestInfo<'_>,
+        f: impl FnOnce(&dyn Hooks) -> Answer<D>,
+    ) -> Result<D, HookError> {
+        let h = self.hooks[i].as_ref();
+        let started = Instant::now();
+        let r = match f(h) {
+            Answer::Now(r) => r,
+            Answer::Later(rest) => {
+                let deadline = req.deadline.unwrap_or(started + self.wait_deadline);
+                self.wait(h, hook, rest, deadline).await
+            }
+        };
+        self.timings.record(i, hook, started.elapsed(), r.is_err());
+        trail(hook, h, &r);
+        r
+    }
+
+    async fn wait<D>(
+        &self,
+        h: &dyn Hooks,
+        hook: Hook,
+        rest: Later<D>,
+        deadline: Instant,
+    ) -> Result<D, HookError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Off any runtime (in-process tests, `sipreg try`): the request is parked
+            // first, and the rest runs where it is settled, on a runtime.
+            PendingOnce(false).await;
+        }
+        match tokio::time::timeout_at(deadline.into(), rest).await {
+            Ok(r) => r,
+            Err(_) => Err(HookError {
+                implementation: h.name().to_owned(),
+                hook,
+                message: format!(
+                    "the request's wait deadline of {} ms passed",
+                    self.wait_deadline.as_millis()
+                ),
+            }),
         }
     }
 
@@ -103,9 +179,12 @@ impl HookChain {
     ///
     /// # Errors
     /// The first [`HookError`].
-    pub fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
+    pub async fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, Hook::OnRequest, |h| h.on_request(req))? {
+            match self
+                .ask(i, Hook::OnRequest, req, |h| h.start_on_request(req))
+                .await?
+            {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -117,13 +196,18 @@ impl HookChain {
     ///
     /// # Errors
     /// The first [`HookError`].
-    pub fn authenticate(
+    pub async fn authenticate(
         &self,
         req: &RequestInfo<'_>,
         auth: &AuthRequest<'_>,
     ) -> Result<AuthDecision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, Hook::Authenticate, |h| h.authenticate(req, auth))? {
+            match self
+                .ask(i, Hook::Authenticate, req, |h| {
+                    h.start_authenticate(req, auth)
+                })
+                .await?
+            {
                 AuthDecision::Pass => continue,
                 d => return Ok(d),
             }
@@ -135,13 +219,21 @@ impl HookChain {
     ///
     /// # Errors
     /// The first [`HookError`].
-    pub fn bind(
+    pub async fn bind(
         &self,
         req: &RequestInfo<'_>,
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, Hook::Bind, |h| h.bind(req, bind))? {
+            let (decision, changes) = self
+                .ask(i, Hook::Bind, req, |h| h.start_bind(req, bind))
+                .await?;
+            // A call that waited hands its changes back; one that did not made them.
+            for (p, (expires, q)) in bind.bindings.iter_mut().zip(changes.unwrap_or_default()) {
+                p.expires = expires;
+                p.q = q;
+            }
+            match decision {
                 Decision::Continue => continue,
                 d => return Ok(d),
             }
@@ -160,13 +252,35 @@ impl HookChain {
     ///
     /// # Errors
     /// The first [`HookError`].
-    pub fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
+    pub async fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
         for i in 0..self.hooks.len() {
-            match self.call(i, Hook::Route, |h| h.route(req))? {
+            match self
+                .ask(i, Hook::Route, req, |h| h.start_route(req))
+                .await?
+            {
                 RouteDecision::Pass => continue,
                 d => return Ok(d),
             }
         }
         Ok(RouteDecision::Pass)
+    }
+}
+
+/// A future that is pending once, then ready.
+struct PendingOnce(bool);
+
+impl std::future::Future for PendingOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
     }
 }

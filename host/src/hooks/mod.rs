@@ -1,10 +1,12 @@
 //! The five hooks where policy plugs into the registrar core, and the decisions they return.
 //!
 //! Every implementation (the built-in one, Lua scripts, native plugins) implements
-//! [`Hooks`]; a [`HookChain`] runs them in configured order, the built-in last. Hooks are
-//! synchronous: Lua states and the plugin C ABI are both synchronous, and a call into
-//! either is bounded (instruction budget, plugin contract), so a worker thread runs them
-//! inline without an allocation per call for a boxed future.
+//! [`Hooks`]; a [`HookChain`] runs them in configured order, the built-in last. A call
+//! runs inline on the thread that read the request, bounded (instruction budget, plugin
+//! contract), without an allocation per call for a boxed future. An implementation that
+//! may wait on I/O (`may_wait`) answers through the `start_*` methods, which give the
+//! answer now or the rest of the call as a future ([`Answer`], `wait.rs`): the request
+//! is then parked, not its thread.
 
 pub mod builtin;
 mod chain;
@@ -12,10 +14,12 @@ mod hook;
 pub mod policy;
 mod timing;
 mod types;
+mod wait;
 
 pub use chain::{HookChain, TRAIL};
 pub use hook::Hook;
 pub use types::*;
+pub use wait::{Answer, BindChanges, Later};
 
 /// The hook points, each a method with a no-opinion default.
 ///
@@ -104,5 +108,40 @@ pub trait Hooks: Send + Sync {
     fn route(&self, req: &RequestInfo<'_>) -> Result<RouteDecision, HookError> {
         let _ = req;
         Ok(RouteDecision::Pass)
+    }
+
+    /// Whether a call may wait (answer [`Answer::Later`] from a `start_*` method). A chain
+    /// without such an implementation never parks a request.
+    fn may_wait(&self) -> bool {
+        false
+    }
+
+    /// Starts `on_request`: the answer now, or the rest of the call.
+    fn start_on_request(&self, req: &RequestInfo<'_>) -> Answer<Decision> {
+        self.on_request(req).into()
+    }
+
+    /// Starts `authenticate`: the answer now, or the rest of the call.
+    fn start_authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Answer<AuthDecision> {
+        self.authenticate(req, auth).into()
+    }
+
+    /// Starts `bind`: the answer now (the call changed `bind` itself), or the rest of
+    /// the call, which ends with the decision and each binding's `expires` and `q`.
+    fn start_bind(
+        &self,
+        req: &RequestInfo<'_>,
+        bind: &mut BindRequest<'_>,
+    ) -> Answer<(Decision, Option<BindChanges>)> {
+        self.bind(req, bind).map(|d| (d, None)).into()
+    }
+
+    /// Starts `route`: the answer now, or the rest of the call.
+    fn start_route(&self, req: &RequestInfo<'_>) -> Answer<RouteDecision> {
+        self.route(req).into()
     }
 }

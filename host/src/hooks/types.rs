@@ -6,7 +6,6 @@ use crate::config::Transport;
 use crate::kv::KvValue;
 use crate::sip::{Message, Reply};
 pub use crate::store::ExpireReason;
-use std::cell::RefCell;
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -23,28 +22,31 @@ pub struct RequestInfo<'a> {
     /// The client's verified certificate (TLS or WSS with `[tls] verify_client`), for a
     /// policy that ties an alias to a certificate.
     pub peer_cert: Option<&'a crate::tls::PeerCert>,
+    /// When a request that may wait must have its answer (hooks that wait past it fail);
+    /// unset on the inline path, where no hook waits.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// Values the hooks of one request hand each other (Lua's `ctx.vars`): strings, numbers
 /// and booleans by name. They live as long as the request.
 #[derive(Debug, Default)]
-pub struct Vars(RefCell<Vec<(String, KvValue)>>);
+pub struct Vars(parking_lot::Mutex<Vec<(String, KvValue)>>);
 
 impl Vars {
     /// A copy of every value, in the order they were first set.
     pub fn snapshot(&self) -> Vec<(String, KvValue)> {
-        self.0.borrow().clone()
+        self.0.lock().clone()
     }
 
     /// Whether no value is set.
     pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
+        self.0.lock().is_empty()
     }
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<KvValue> {
         self.0
-            .borrow()
+            .lock()
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone())
@@ -52,7 +54,7 @@ impl Vars {
 
     /// Replaces every value.
     pub fn replace(&self, values: Vec<(String, KvValue)>) {
-        *self.0.borrow_mut() = values;
+        *self.0.lock() = values;
     }
 }
 

@@ -190,9 +190,14 @@ impl Proxy {
     /// Routes a request that `on_request` let through and that is not for the
     /// registrar itself. With `[proxy] mode = "off"` nothing is routed: a route hook may
     /// still answer, else 405.
-    pub fn route(&self, req: &RequestInfo<'_>, checked: &Checked<'_>, chain: &HookChain) -> Routed {
+    pub async fn route(
+        &self,
+        req: &RequestInfo<'_>,
+        checked: &Checked<'_>,
+        chain: &HookChain,
+    ) -> Routed {
         if self.mode == ProxyMode::Off {
-            return match ask_route(req, chain) {
+            return match ask_route(req, chain).await {
                 Err(answered) => answered,
                 Ok(_) => Routed::Reply(Reply::new(405).header("Allow", ALLOW)),
             };
@@ -312,7 +317,7 @@ impl Proxy {
         let (targets, explicit) = if in_dialog {
             (vec![ruri.to_owned()], false)
         } else {
-            match ask_route(req, chain) {
+            match ask_route(req, chain).await {
                 Err(answered) => return answered,
                 Ok(Some(t)) => (t, true),
                 Ok(None) if !self.is_local(checked.request_uri.host) => {
@@ -471,8 +476,11 @@ impl Proxy {
 /// The `route` chain, asked once per request routed outside a dialog: the targets it
 /// named (`None`: no opinion), or what answers the request (its reply, or the 500 of a
 /// hook that failed).
-fn ask_route(req: &RequestInfo<'_>, chain: &HookChain) -> Result<Option<Vec<String>>, Routed> {
-    match chain.route(req) {
+async fn ask_route(
+    req: &RequestInfo<'_>,
+    chain: &HookChain,
+) -> Result<Option<Vec<String>>, Routed> {
+    match chain.route(req).await {
         Ok(RouteDecision::Respond(r)) => Err(Routed::Reply(r)),
         Ok(RouteDecision::Targets(t)) if !t.is_empty() => Ok(Some(t)),
         Ok(_) => Ok(None),

@@ -69,7 +69,7 @@ pub(crate) fn find_credentials<'m>(
 impl Registrar {
     /// Steps 3 and 4: the `authenticate` chain and, when it hands over credentials, the
     /// digest check. `Ok(None)` means authentication is off.
-    pub(super) fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         req: &RequestInfo<'_>,
         aor: &str,
@@ -93,6 +93,7 @@ impl Registrar {
         let decision = self
             .chain
             .authenticate(req, &ask)
+            .await
             .map_err(|e| Outcome::Reply(e.reply()))?;
         let challenge = |stale, reason: &'static str| {
             let reply = self.challenge_reply(aor, stale, now_ms);

@@ -193,8 +193,13 @@ impl Registrar {
     }
 
     /// Handles a REGISTER that passed the syntax checks and `on_request`.
-    pub fn register(&self, req: &RequestInfo<'_>, checked: &Checked, now_ms: u64) -> Outcome {
-        let outcome = self.procedure(req, checked, now_ms);
+    pub async fn register(
+        &self,
+        req: &RequestInfo<'_>,
+        checked: &Checked<'_>,
+        now_ms: u64,
+    ) -> Outcome {
+        let outcome = self.procedure(req, checked, now_ms).await;
         if let Outcome::Reply(r) | Outcome::Stored(r, _) | Outcome::Held(r, _) = &outcome {
             self.log.metrics.register_answered(r.code);
         }

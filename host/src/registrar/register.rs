@@ -8,7 +8,7 @@ use crate::sip::name_addr::NameAddr;
 use crate::sip::request::Checked;
 use crate::sip::uri::SipUri;
 use crate::sip::{HeaderName, Message};
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 /// One REGISTER, as the procedure sees it.
 #[derive(Debug)]
@@ -17,7 +17,7 @@ pub(super) struct Register<'a> {
     pub checked: &'a Checked<'a>,
     /// The address-of-record of To (`user@domain`).
     pub aor: String,
-    contacts: OnceCell<Result<Contacts<'a>, String>>,
+    contacts: OnceLock<Result<Contacts<'a>, String>>,
 }
 
 impl<'a> Register<'a> {
@@ -26,7 +26,7 @@ impl<'a> Register<'a> {
             msg,
             checked,
             aor,
-            contacts: OnceCell::new(),
+            contacts: OnceLock::new(),
         }
     }
 

@@ -36,10 +36,10 @@ fn hash_of(parts: &[&str]) -> u64 {
 
 impl Registrar {
     /// Steps 1 to 8.
-    pub(super) fn procedure(
+    pub(super) async fn procedure(
         &self,
         req: &RequestInfo<'_>,
-        checked: &Checked,
+        checked: &Checked<'_>,
         now_ms: u64,
     ) -> Outcome {
         let aor = match self.address_of_record(req, checked) {
@@ -47,16 +47,16 @@ impl Registrar {
             Err(o) => return o,
         };
         let reg = Register::new(req.msg, checked, aor);
-        self.rest(req, &reg, now_ms).unwrap_or_else(|o| o)
+        self.rest(req, &reg, now_ms).await.unwrap_or_else(|o| o)
     }
 
-    fn rest(&self, req: &RequestInfo<'_>, reg: &Register<'_>, now_ms: u64) -> Step<Outcome> {
+    async fn rest(&self, req: &RequestInfo<'_>, reg: &Register<'_>, now_ms: u64) -> Step<Outcome> {
         self.maintenance_check(req, reg)?;
         self.contacts_readable(req, reg)?;
-        let identity = self.authenticate(req, &reg.aor, now_ms)?;
+        let identity = self.authenticate(req, &reg.aor, now_ms).await?;
         let mut proposal = self.proposal(req, reg, identity.as_ref(), now_ms)?;
         self.outbound_check(req, reg, &proposal)?;
-        self.bind(req, reg, &mut proposal)?;
+        self.bind(req, reg, &mut proposal).await?;
         let applied = self.store(req, reg, &proposal, now_ms)?;
         Ok(self.ok(reg, &proposal, applied, now_ms))
     }
@@ -231,8 +231,13 @@ impl Registrar {
     }
 
     /// Step 4's authorization: the `bind` chain (which may also shorten expiry and set q).
-    fn bind(&self, req: &RequestInfo<'_>, reg: &Register<'_>, p: &mut Proposal<'_>) -> Step<()> {
-        match self.chain.bind(req, &mut p.bind) {
+    async fn bind(
+        &self,
+        req: &RequestInfo<'_>,
+        reg: &Register<'_>,
+        p: &mut Proposal<'_>,
+    ) -> Step<()> {
+        match self.chain.bind(req, &mut p.bind).await {
             Ok(Decision::Continue | Decision::Accept) => Ok(()),
             Ok(Decision::Respond(r)) => Err(self.refused_by_hook(req, &reg.aor, r)),
             Ok(Decision::Drop) => Err(Outcome::Drop),

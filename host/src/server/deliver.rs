@@ -1,10 +1,12 @@
 //! What one message's handling produced, put on the queue of the connection it came on
 //! (every connection-oriented transport): the reply now, or once the store has it, or
 //! after the guard's pause (by a task of its own, so that the next requests on the
-//! connection need not wait); what it forwards goes to the sender.
+//! connection need not wait), or once a parked request's hooks are done (a task of its own
+//! too); what it forwards goes to the sender.
 
 use super::Sender;
-use crate::core::Output;
+use crate::core::{Output, Parked};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The connection's writer is gone.
@@ -18,8 +20,21 @@ pub(super) struct Closed;
 pub(super) async fn deliver(
     out: &mut Output,
     tx: &mpsc::Sender<Vec<u8>>,
-    sender: &Sender,
+    sender: &Arc<Sender>,
 ) -> Result<(), Closed> {
+    if let Some(Parked(rest)) = out.parked.take() {
+        let (tx, sender) = (tx.clone(), sender.clone());
+        tokio::spawn(async move {
+            let mut out = rest.await;
+            let _ = send(&mut out, &tx, &sender).await;
+        });
+        return Ok(());
+    }
+    send(out, tx, sender).await
+}
+
+/// [`deliver`] for an output that is not parked.
+async fn send(out: &mut Output, tx: &mpsc::Sender<Vec<u8>>, sender: &Sender) -> Result<(), Closed> {
     if let Some(d) = out.durable.take() {
         let (tx, runtime) = (tx.clone(), tokio::runtime::Handle::current());
         let (reply, fallback) = (

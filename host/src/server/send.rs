@@ -111,6 +111,11 @@ impl Sender {
         });
     }
 
+    /// The runtime (a reader thread enters it; parked requests run on it).
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+
     /// The core.
     pub fn core(&self) -> &Arc<Core> {
         &self.core

@@ -5,7 +5,7 @@
 use super::Limits;
 use super::send::Sender;
 use crate::config::Transport;
-use crate::core::{Output, Packet};
+use crate::core::{Output, Packet, Parked};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -53,6 +53,8 @@ pub(super) fn spawn(
 
 fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &AtomicBool) {
     let core = sender.core();
+    // A hook that waits starts its I/O and timers here, on the runtime's drivers.
+    let _runtime = sender.runtime().enter();
     let mut buf = vec![0u8; limits.max_message_size + 1];
     let mut out = Output::default();
     out.reply.reserve(2048);
@@ -98,23 +100,37 @@ fn serve(socket: &Arc<UdpSocket>, sender: &Arc<Sender>, limits: Limits, stop: &A
             peer_cert: None,
         };
         core.handle_guarded(packet, &mut out);
-        if let Some(d) = out.durable.take() {
-            // The store's committer sends it once the change is on disk. Copies of just
-            // their length: the buffers keep their capacity for the next request.
-            let (socket, reply, fallback) =
-                (socket.clone(), out.reply.clone(), out.fallback.clone());
-            d.then(move |stored| send(&socket, if stored { &reply } else { &fallback }, src));
-        } else if let Some(pause) = out.delay
-            && !out.reply.is_empty()
-        {
-            let (socket, reply) = (socket.clone(), out.reply.clone());
-            sender.later(pause, move || send(&socket, &reply, src));
-        } else if !out.reply.is_empty() {
-            send(socket, &out.reply, src);
+        if let Some(Parked(rest)) = out.parked.take() {
+            // Its hooks wait: a task of the runtime sends what it produces.
+            let (socket, to) = (socket.clone(), sender.clone());
+            sender.runtime().spawn(async move {
+                let mut out = rest.await;
+                reply(&socket, &to, &mut out, src);
+            });
+            continue;
         }
-        if let Some(f) = out.forward.take() {
-            sender.send(f);
-        }
+        reply(socket, sender, &mut out, src);
+    }
+}
+
+/// Sends what handling a datagram from `src` produced: the reply now, once the store has
+/// it or after the guard's pause; the forward through the sender.
+fn reply(socket: &Arc<UdpSocket>, sender: &Sender, out: &mut Output, src: SocketAddr) {
+    if let Some(d) = out.durable.take() {
+        // The store's committer sends it once the change is on disk. Copies of just
+        // their length: the buffers keep their capacity for the next request.
+        let (socket, reply, fallback) = (socket.clone(), out.reply.clone(), out.fallback.clone());
+        d.then(move |stored| send(&socket, if stored { &reply } else { &fallback }, src));
+    } else if let Some(pause) = out.delay
+        && !out.reply.is_empty()
+    {
+        let (socket, reply) = (socket.clone(), out.reply.clone());
+        sender.later(pause, move || send(&socket, &reply, src));
+    } else if !out.reply.is_empty() {
+        send(socket, &out.reply, src);
+    }
+    if let Some(f) = out.forward.take() {
+        sender.send(f);
     }
 }
 

@@ -42,4 +42,5 @@ mod tcp_limits;
 mod tls_certs;
 mod torture;
 mod transport;
+mod waiting;
 mod webrtc;

@@ -1,0 +1,40 @@
+//! A hook call that may wait: its answer now, or the rest of the call as a future that the
+//! runtime polls while the request is parked (an HTTP or SQL lookup). An implementation
+//! that never waits answers [`Answer::Now`] through the trait's default methods, and a
+//! chain of such implementations never makes the core leave its inline path.
+
+use super::HookError;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The rest of a hook call that waits: it owns what it needs (the request's values were
+/// read when the call began) and ends with the hook's answer.
+pub type Later<D> = Pin<Box<dyn Future<Output = Result<D, HookError>> + Send>>;
+
+/// What a hook call gave at once.
+pub enum Answer<D> {
+    /// The call ended.
+    Now(Result<D, HookError>),
+    /// The call waits: this future ends it.
+    Later(Later<D>),
+}
+
+impl<D> From<Result<D, HookError>> for Answer<D> {
+    fn from(r: Result<D, HookError>) -> Answer<D> {
+        Answer::Now(r)
+    }
+}
+
+impl<D> std::fmt::Debug for Answer<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Answer::Now(_) => "Now",
+            Answer::Later(_) => "Later",
+        })
+    }
+}
+
+/// What a `bind` call that waited hands back for each proposed binding, in order: its
+/// `expires` and `q` as the hook left them (the chain writes them into the request, as a
+/// call that did not wait writes them itself).
+pub type BindChanges = Vec<(u32, Option<u16>)>;
