@@ -37,6 +37,7 @@ fn main() {
         kv_max_keys: 100_000,
         kv_max_bytes: 16 << 20,
         kv_max_value_bytes: 64 << 10,
+        allow_http: Vec::new(),
         origin: String::new(),
     };
     let shared = Stores::memory(Clock::system());

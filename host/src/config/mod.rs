@@ -92,6 +92,10 @@ pub struct HookEntry {
     /// The largest value it may store.
     #[serde(default = "defaults::kv_max_value_bytes")]
     pub kv_max_value_bytes: usize,
+    /// The URLs a script may reach with `sip.http` (each a prefix: scheme, host, port and
+    /// the start of the path); empty, `sip.http` raises.
+    #[serde(default)]
+    pub allow_http: Vec<String>,
     /// Where the entry stands in the configuration (`file:line:column: key
     /// `hooks[i].path``), for the errors of its loading; set by the parser.
     #[serde(skip)]

@@ -28,9 +28,10 @@ pub struct RequestInfo<'a> {
 }
 
 /// Values the hooks of one request hand each other (Lua's `ctx.vars`): strings, numbers
-/// and booleans by name. They live as long as the request.
-#[derive(Debug, Default)]
-pub struct Vars(parking_lot::Mutex<Vec<(String, KvValue)>>);
+/// and booleans by name. They live as long as the request (a clone shares them: a hook
+/// call that waits writes them back when it ends).
+#[derive(Debug, Default, Clone)]
+pub struct Vars(std::sync::Arc<parking_lot::Mutex<Vec<(String, KvValue)>>>);
 
 impl Vars {
     /// A copy of every value, in the order they were first set.

@@ -19,6 +19,16 @@ pub enum Answer<D> {
     Later(Later<D>),
 }
 
+impl<D: 'static> Answer<D> {
+    /// The same answer, read through `f` (now, or when the call ends).
+    pub fn map<E>(self, f: impl FnOnce(D) -> E + Send + 'static) -> Answer<E> {
+        match self {
+            Answer::Now(r) => Answer::Now(r.map(f)),
+            Answer::Later(rest) => Answer::Later(Box::pin(async move { rest.await.map(f) })),
+        }
+    }
+}
+
 impl<D> From<Result<D, HookError>> for Answer<D> {
     fn from(r: Result<D, HookError>) -> Answer<D> {
         Answer::Now(r)

@@ -20,6 +20,8 @@ pub(crate) enum Imp {
     /// The value of the same name in `decisions.lua` (decisions are built in Lua, and
     /// checked when a hook returns them: `phases` says which hooks may).
     Lua,
+    /// A `sip.http` function (`request`, `get`, `post`): one that waits (`http.rs`).
+    Http,
 }
 
 /// One entry of the `sip` table.
@@ -44,16 +46,18 @@ pub(crate) enum Section {
     Store,
     Log,
     Data,
+    Outside,
     Script,
 }
 
 impl Section {
-    const ALL: [Section; 6] = [
+    const ALL: [Section; 7] = [
         Section::Request,
         Section::Decision,
         Section::Store,
         Section::Log,
         Section::Data,
+        Section::Outside,
         Section::Script,
     ];
 
@@ -64,6 +68,7 @@ impl Section {
             Section::Store => "Bindings and the shared store",
             Section::Log => "Logging",
             Section::Data => "Data",
+            Section::Outside => "Outside services",
             Section::Script => "The script",
         }
     }
@@ -85,6 +90,9 @@ const ROUTE: u8 = Phase::In(Hook::Route).bit();
 macro_rules! entry {
     ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, lua) => {
         entry!(@ $name, $syntax, $phases, $section, $doc, Imp::Lua)
+    };
+    ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, http) => {
+        entry!(@ $name, $syntax, $phases, $section, $doc, Imp::Http)
     };
     ($name:literal, $syntax:literal, $phases:expr, $section:ident, $doc:literal, $imp:expr) => {
         entry!(@ $name, $syntax, $phases, $section, $doc, Imp::Rust($imp))
@@ -407,6 +415,30 @@ pub(crate) static REGISTRY: &[Entry] = &[
         super::json::decode
     ),
     entry!(
+        "http.request",
+        "sip.http.request{method, url, headers, body, timeout_ms} -> {status, headers, body}",
+        REQUEST,
+        Outside,
+        "An HTTP or HTTPS request to a URL under one of the entry's `allow_http` prefixes (any other raises, and so does a redirect outside them). `method` defaults to GET, `timeout_ms` to 1000 (the request's `[server] wait_deadline_ms` bounds it too); `headers` is a table of names to values. Written as a plain call: the request the hook serves is parked while the answer is on its way, and the time waited counts against neither the instruction budget nor `time_limit_ms`. Returns the status, the headers (lower-case names) and the body; any status is returned, 5xx included. Raises on a timeout, a refused connection, an answer over 1 MiB, or inside one of the script's coroutines. Connections are pooled, at most 32 to one destination at once.",
+        http
+    ),
+    entry!(
+        "http.get",
+        "sip.http.get(url, [options]) -> {status, headers, body}",
+        REQUEST,
+        Outside,
+        "`sip.http.request` with method GET; `options` holds `headers` and `timeout_ms`.",
+        http
+    ),
+    entry!(
+        "http.post",
+        "sip.http.post(url, body, [options]) -> {status, headers, body}",
+        REQUEST,
+        Outside,
+        "`sip.http.request` with method POST and this body; `options` holds `headers` and `timeout_ms`.",
+        http
+    ),
+    entry!(
         "config",
         "sip.config() -> table",
         ANY,
@@ -445,8 +477,14 @@ fn check(lua: &Lua, e: &Entry) -> mlua::Result<()> {
 
 /// Builds the `sip` global from the registry (`decisions` holds the Lua entries) and
 /// freezes it.
-pub(crate) fn install(lua: &Lua, freeze: &Function, decisions: &Table) -> mlua::Result<()> {
+pub(crate) fn install(
+    lua: &Lua,
+    freeze: &Function,
+    in_coroutine: &Function,
+    decisions: &Table,
+) -> mlua::Result<()> {
     let sip = lua.create_table()?;
+    let http = super::http::functions(lua, in_coroutine)?;
     let mut subtables: Vec<(&str, Table)> = Vec::new();
     for e in REGISTRY {
         let (table, key) = match e.name.split_once('.') {
@@ -471,6 +509,10 @@ pub(crate) fn install(lua: &Lua, freeze: &Function, decisions: &Table) -> mlua::
                     return Err(err(format!("decisions.lua lacks {}", e.name)));
                 }
                 table.raw_set(key, v)?;
+            }
+            Imp::Http => {
+                let f: Function = http.raw_get(key)?;
+                table.raw_set(key, f)?;
             }
             Imp::Rust(imp) => {
                 let f = lua.create_function(move |lua, args: MultiValue| {

@@ -5,10 +5,13 @@ use super::Phase;
 use super::context::CallData;
 use super::convert;
 use super::error::describe;
-use super::limits::{Limit, Meter, Uncapped};
+use super::limits::{Limit, Meter, Paused, Uncapped};
 use super::state::State;
-use crate::hooks::RequestInfo;
+use crate::hooks::{RequestInfo, Vars};
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, Lua, Table};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 /// A failed call: the message for the log, and the limit hit, if that was the cause.
 #[derive(Debug, Clone)]
@@ -69,24 +72,127 @@ pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
         c.msg = None;
     }
     drop(uncapped);
-    result.map(Some).map_err(|e| {
-        let tripped = lua.app_data_ref::<Meter>().and_then(|m| m.tripped());
-        let limit = tripped.or_else(|| {
-            is_memory_error(&e).then(|| {
-                lua.app_data_ref::<Meter>().map(|m| {
-                    m.trip_memory();
-                    m.tripped()
-                })
-            })??
-        });
-        Failure {
-            message: match limit {
-                Some(l) => l.to_string(),
-                None => describe(&e),
-            },
-            limit,
+    result.map(Some).map_err(|e| failure(lua, &e))
+}
+
+/// What a call's error was: a limit hit, or the script's error.
+fn failure(lua: &Lua, e: &mlua::Error) -> Failure {
+    let tripped = lua.app_data_ref::<Meter>().and_then(|m| m.tripped());
+    let limit = tripped.or_else(|| {
+        is_memory_error(e).then(|| {
+            lua.app_data_ref::<Meter>().map(|m| {
+                m.trip_memory();
+                m.tripped()
+            })
+        })??
+    });
+    Failure {
+        message: match limit {
+            Some(l) => l.to_string(),
+            None => describe(e),
+        },
+        limit,
+    }
+}
+
+/// A call that may wait, as a Lua thread (mlua's async call): it yields while a
+/// `sip.http` request is on its way.
+pub(crate) type Thread<T> = Pin<Box<dyn Future<Output = mlua::Result<(Option<Table>, T)>> + Send>>;
+
+/// What a waiting call keeps of the state's per-call values while others run in it.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    data: CallData,
+    meter: Paused,
+}
+
+/// Begins a call that may wait, as [`run`] begins one (`None`: the script has no such
+/// function); [`poll`] runs it.
+pub(crate) fn begin<A: IntoLuaMulti, T: FromLuaMulti + Send + 'static>(
+    state: &State,
+    phase: Phase,
+    budget: u64,
+    req: &RequestInfo<'_>,
+    args: impl FnOnce(&Lua, Function, Option<Table>) -> mlua::Result<A>,
+) -> Result<Option<Thread<T>>, Failure> {
+    let Some(i) = phase.hook_index() else {
+        return Ok(None);
+    };
+    let Some(f) = state.fns[i].as_ref() else {
+        return Ok(None);
+    };
+    let lua = &state.lua;
+    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+        c.phase = phase;
+        c.msg = Some(req.msg.clone());
+        c.source = Some(req.source);
+        c.transport = Some(req.transport);
+        c.peer_cert = req.peer_cert.cloned();
+        c.now_ms = Some(req.now_ms);
+    }
+    if let Some(m) = lua.app_data_ref::<Meter>() {
+        m.start(budget, 1);
+    }
+    let _uncapped = Uncapped::new(lua);
+    let begun = (|| {
+        let vars = (!req.vars.is_empty())
+            .then(|| convert::vars_table(lua, req.vars))
+            .transpose()?;
+        let call_args = args(lua, f.clone(), vars)?;
+        Ok(state.callers[i].call_async::<(Option<Table>, T)>(call_args))
+    })();
+    match begun {
+        Ok(thread) => Ok(Some(Box::pin(thread))),
+        Err(e) => Err(failure(lua, &e)),
+    }
+}
+
+/// Runs a call [`begin`] began until it ends or waits, in its state (the caller holds
+/// it): the state's per-call values are its own while it runs, and kept in `saved` while
+/// it waits. Once it ends, `ctx.vars` goes back into `vars` and `finish` reads its answer.
+pub(crate) fn poll<T, R>(
+    state: &State,
+    thread: &mut Thread<T>,
+    saved: &mut Option<Saved>,
+    cx: &mut Context<'_>,
+    vars: &Vars,
+    finish: impl FnOnce(T) -> mlua::Result<R>,
+) -> Poll<Result<R, Failure>> {
+    let lua = &state.lua;
+    if let Some(s) = saved.take() {
+        if let Some(mut c) = lua.app_data_mut::<CallData>() {
+            *c = s.data;
         }
-    })
+        if let Some(m) = lua.app_data_ref::<Meter>() {
+            m.resume(&s.meter);
+        }
+    }
+    let uncapped = Uncapped::new(lua);
+    let polled = capped(lua, || thread.as_mut().poll(cx));
+    let Poll::Ready(result) = polled else {
+        let data = lua
+            .app_data_mut::<CallData>()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default();
+        let meter = lua.app_data_ref::<Meter>().map(|m| m.pause());
+        if let Some(meter) = meter {
+            *saved = Some(Saved { data, meter });
+        }
+        return Poll::Pending;
+    };
+    let result = result.and_then(|(t, out)| {
+        match t {
+            Some(t) => convert::store_vars(&t, vars)?,
+            None if !vars.is_empty() => vars.replace(Vec::new()),
+            None => {}
+        }
+        finish(out)
+    });
+    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+        c.msg = None;
+    }
+    drop(uncapped);
+    Poll::Ready(result.map_err(|e| failure(lua, &e)))
 }
 
 /// Runs script code with the cap in force (inside an [`Uncapped`] stretch).

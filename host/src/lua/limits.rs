@@ -35,6 +35,15 @@ impl std::fmt::Display for Limit {
     }
 }
 
+/// A waiting call's share of the counters, kept while another call runs in the state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paused {
+    used: u64,
+    budget: u64,
+    allowed: Duration,
+    left: Duration,
+}
+
 /// The state's counters (Lua app data).
 #[derive(Debug)]
 pub(crate) struct Meter {
@@ -57,6 +66,29 @@ impl Meter {
         let allowed = self.time_limit.saturating_mul(time_factor);
         self.allowed.set(allowed);
         self.deadline.set(Instant::now() + allowed);
+        self.tripped.set(None);
+    }
+
+    /// Stops the clock of a call that waits: what it had used and what time it has left.
+    pub fn pause(&self) -> Paused {
+        Paused {
+            used: self.used.get(),
+            budget: self.budget.get(),
+            allowed: self.allowed.get(),
+            left: self
+                .deadline
+                .get()
+                .saturating_duration_since(Instant::now()),
+        }
+    }
+
+    /// Goes on with a call that waited: its budget as it left it, its time left from now
+    /// (waiting does not count).
+    pub fn resume(&self, p: &Paused) {
+        self.used.set(p.used);
+        self.budget.set(p.budget);
+        self.allowed.set(p.allowed);
+        self.deadline.set(Instant::now() + p.left);
         self.tripped.set(None);
     }
 

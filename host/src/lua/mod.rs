@@ -14,6 +14,7 @@ mod decision;
 mod error;
 mod files;
 mod functions;
+mod http;
 mod json;
 mod limits;
 mod patterns;

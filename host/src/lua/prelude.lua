@@ -2,7 +2,8 @@
 -- Arguments: must_propagate(err) -> bool, plain_error(err) -> the message of an error a
 -- sip function raised (else err itself), require(name), print(...), charge(units): counts
 -- work done in C against the call's budget (raising the limit once it is spent).
--- Returns freeze(t, what): makes a table read-only (reads still work, pairs too).
+-- Returns freeze(t, what): makes a table read-only (reads still work, pairs too), and
+-- in_coroutine(): whether the running call is inside one of the script's coroutines.
 local must_propagate, plain_error, sandbox_require, sandbox_print, charge = ...
 local floor = math.floor
 
@@ -31,8 +32,36 @@ end
 xpcall = function(f, handler, ...)
   return pass(raw_xpcall(f, handler, ...))
 end
-coroutine.resume = function(co, ...)
-  return pass(raw_resume(co, ...))
+-- How deep the running call is in coroutines of its own: sip.http waits by yielding the
+-- hook's own thread, which it cannot do from inside one of the script's coroutines.
+local depth = 0
+local function resumed(...)
+  depth = depth - 1
+  return pass(...)
+end
+local function sandbox_resume(co, ...)
+  if type(co) ~= "thread" then
+    return pass(raw_resume(co, ...))
+  end
+  depth = depth + 1
+  return resumed(raw_resume(co, ...))
+end
+coroutine.resume = sandbox_resume
+local raw_create = coroutine.create
+local function unwrapped(ok, ...)
+  if ok then
+    return ...
+  end
+  error((...), 0)
+end
+coroutine.wrap = function(f)
+  local co = raw_create(f)
+  return function(...)
+    return unwrapped(sandbox_resume(co, ...))
+  end
+end
+local function in_coroutine()
+  return depth > 0
 end
 coroutine.close = function(co)
   return pass(raw_close(co))
@@ -157,4 +186,4 @@ for _, name in ipairs({ "string", "table", "math", "utf8", "os", "coroutine" }) 
   freeze(_G[name], name)
 end
 
-return freeze
+return freeze, in_coroutine

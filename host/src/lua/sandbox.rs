@@ -32,8 +32,12 @@ pub(crate) fn base_state(limits: limits::Limits) -> mlua::Result<Lua> {
 }
 
 /// Runs the prelude in a state made by [`base_state`], with the state's own `require` and
-/// `print`; returns `freeze(table, name)`.
-pub(crate) fn run_prelude(lua: &Lua, require: Function, print: Function) -> mlua::Result<Function> {
+/// `print`; returns `freeze(table, name)` and `in_coroutine()`.
+pub(crate) fn run_prelude(
+    lua: &Lua,
+    require: Function,
+    print: Function,
+) -> mlua::Result<(Function, Function)> {
     let g = lua.globals();
     let os: Table = g.get("os")?;
     let kept = lua.create_table()?;

@@ -35,6 +35,9 @@ pub(crate) struct Setup {
     /// The wall-clock time one hook call may take.
     pub time: std::time::Duration,
     pub shared: Stores,
+    /// What `sip.http` may reach (none without `allow_http`): one client for every state
+    /// and reload of the script.
+    pub http: Option<Arc<super::http::Access>>,
 }
 
 /// A loaded state.
@@ -45,7 +48,12 @@ pub(crate) struct State {
     pub fns: [Option<Function>; 5],
     /// The callers of `callers.lua`, in the same order.
     pub callers: [Function; 5],
+    /// Which build of its pool slot this is: a call that waited resumes only in the
+    /// state it began in.
+    pub generation: u64,
 }
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const CALLERS: &str = include_str!("callers.lua");
 const DECISIONS: &str = include_str!("decisions.lua");
@@ -116,6 +124,9 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
     lua.set_app_data(CallData::default());
     lua.set_app_data(setup.shared.clone());
     lua.set_app_data(ScriptName(setup.name.clone()));
+    if let Some(http) = &setup.http {
+        lua.set_app_data(http.clone());
+    }
     lua.set_app_data(LoadCtx::new(
         files.clone(),
         &setup.path,
@@ -126,10 +137,10 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
         lua.set_named_registry_value("sipreg.loaded", lua.create_table()?)?;
         let require = lua.create_function(require)?;
         let print = functions::print_function(&lua)?;
-        let freeze = sandbox::run_prelude(&lua, require, print)?;
+        let (freeze, in_coroutine) = sandbox::run_prelude(&lua, require, print)?;
         let (decisions, flat): (Table, Function) =
             lua.load(DECISIONS).set_name("=sipreg decisions").call(())?;
-        api::install(&lua, &freeze, &decisions)?;
+        api::install(&lua, &freeze, &in_coroutine, &decisions)?;
         let table: Table = lua.load(CALLERS).set_name("=sipreg callers").call(flat)?;
         let mut callers = Vec::with_capacity(5);
         for h in Hook::ALL {
@@ -184,5 +195,11 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
         Ok((fns, callers))
     };
     let (fns, callers) = run().map_err(fail)?;
-    Ok(State { lua, fns, callers })
+    let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(State {
+        lua,
+        fns,
+        callers,
+        generation,
+    })
 }

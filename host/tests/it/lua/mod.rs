@@ -4,6 +4,7 @@
 //! Each test runs a real script in the real states of a core.
 
 mod hooks;
+mod http;
 mod reload;
 mod sandbox;
 mod wedge;
