@@ -28,23 +28,33 @@ const MAX_REDIRECTS: usize = 5;
 /// What a script may reach, and the client it reaches it with (Lua app data).
 #[derive(Debug)]
 pub(crate) struct Access {
-    allow: Vec<String>,
+    allow: Vec<reqwest::Url>,
     client: reqwest::Client,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
-/// Whether `url` lies under one of the allowed prefixes (compared without case in the
-/// scheme and host, exactly in the path).
-fn allowed(allow: &[String], url: &reqwest::Url) -> bool {
-    let text = url.as_str();
-    allow.iter().any(|prefix| {
-        reqwest::Url::parse(prefix).is_ok_and(|p| {
-            p.scheme() == url.scheme()
-                && p.host_str() == url.host_str()
-                && p.port_or_known_default() == url.port_or_known_default()
-                && url.path().starts_with(p.path())
-        }) || text.starts_with(prefix.as_str())
+/// Whether `url` lies under one of the allowed prefixes: the same scheme, host and port,
+/// and a path that starts with the prefix's.
+fn allowed(allow: &[reqwest::Url], url: &reqwest::Url) -> bool {
+    allow.iter().any(|p| {
+        p.scheme() == url.scheme()
+            && p.host_str() == url.host_str()
+            && p.port_or_known_default() == url.port_or_known_default()
+            && url.path().starts_with(p.path())
     })
+}
+
+/// The prefixes of `allow_http`, read once.
+fn prefixes(allow: &[String]) -> Result<Vec<reqwest::Url>, String> {
+    allow
+        .iter()
+        .map(|text| match reqwest::Url::parse(text) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+            _ => Err(format!(
+                "allow_http: `{text}` is not an http:// or https:// URL"
+            )),
+        })
+        .collect()
 }
 
 impl Access {
@@ -52,8 +62,9 @@ impl Access {
     /// anchors and `[tls] ca`).
     ///
     /// # Errors
-    /// The client could not be built.
+    /// A prefix that is not an http(s) URL, or a client that could not be built.
     pub fn new(allow: Vec<String>, tls: rustls::ClientConfig) -> Result<Access, String> {
+        let allow = prefixes(&allow)?;
         let list = allow.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
@@ -288,4 +299,35 @@ fn request(lua: &Lua) -> mlua::Result<mlua::Function> {
         out.raw_set("body", lua.create_string(&answered.body)?)?;
         Ok(Value::Table(out))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> reqwest::Url {
+        reqwest::Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_url_is_allowed_under_its_prefix_only() {
+        let allow = prefixes(&["http://auth.example.com/users/".into()]).unwrap();
+        assert!(allowed(
+            &allow,
+            &url("http://AUTH.example.com:80/users/alice")
+        ));
+        assert!(!allowed(&allow, &url("http://auth.example.com/admin")));
+        assert!(!allowed(
+            &allow,
+            &url("https://auth.example.com/users/alice")
+        ));
+        assert!(!allowed(
+            &allow,
+            &url("http://auth.example.com:8080/users/alice")
+        ));
+        let bare = prefixes(&["http://auth.example.com".into()]).unwrap();
+        assert!(!allowed(&bare, &url("http://auth.example.com.evil.net/")));
+        assert!(prefixes(&["ftp://x/".into()]).is_err());
+        assert!(prefixes(&["auth.example.com".into()]).is_err());
+    }
 }
