@@ -230,13 +230,17 @@ impl Core {
         let Some(top_via) = request::top_via(&msg) else {
             return Handled::Dropped; // read before: cannot fail
         };
-        let key = park::key(&msg, &top_via);
-        match self.parking.seen(&key, a.now_ms) {
-            Seen::New => {}
-            Seen::Waiting => return Handled::Silent,
-            Seen::Answered(reply) => {
-                out.reply = reply;
-                return Handled::Replied;
+        // The transaction's key is made only while something is parked, or to park this.
+        let mut key = None;
+        if self.parking.holds_any() {
+            let k = park::key(&msg, &top_via);
+            match self.parking.seen(&k, a.now_ms) {
+                Seen::New => key = Some(k),
+                Seen::Waiting => return Handled::Silent,
+                Seen::Answered(reply) => {
+                    out.reply = reply;
+                    return Handled::Replied;
+                }
             }
         }
         let (core, m) = (self.clone(), msg.clone());
@@ -266,6 +270,7 @@ impl Core {
             *out = o;
             return handled;
         }
+        let key = key.unwrap_or_else(|| park::key(&msg, &top_via));
         if !self.parking.park(key.clone()) {
             drop(decided); // its hooks' calls end here
             if summary::about_source(

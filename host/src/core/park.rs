@@ -122,12 +122,15 @@ impl Parking {
         self.max
     }
 
+    /// Whether the table holds any transaction (else nothing can be a retransmission of
+    /// a parked request).
+    pub(super) fn holds_any(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > 0
+    }
+
     /// What the table knows of the transaction `key` (answered ones whose Timer J ended
     /// are forgotten first).
     pub(super) fn seen(&self, key: &str, now_ms: u64) -> Seen {
-        if self.held.load(Ordering::Relaxed) == 0 {
-            return Seen::New;
-        }
         let mut t = self.table.lock();
         self.forget_ended(&mut t, now_ms);
         let seen = match t.entries.get(key) {

@@ -99,9 +99,7 @@ impl HookChain {
                 self.wait(h, hook, rest, deadline).await
             }
         };
-        self.timings.record(i, hook, started.elapsed(), r.is_err());
-        trail(hook, h, &r);
-        r
+        self.answered(i, hook, started, r)
     }
 
     async fn wait<D>(
@@ -139,8 +137,20 @@ impl HookChain {
         let h = self.hooks[i].as_ref();
         let started = Instant::now();
         let r = f(h);
+        self.answered(i, hook, started, r)
+    }
+
+    /// Records how call `i` of `hook`, begun at `started`, went, and puts its answer on
+    /// the trail.
+    fn answered<D: std::fmt::Debug>(
+        &self,
+        i: usize,
+        hook: Hook,
+        started: Instant,
+        r: Result<D, HookError>,
+    ) -> Result<D, HookError> {
         self.timings.record(i, hook, started.elapsed(), r.is_err());
-        trail(hook, h, &r);
+        trail(hook, self.hooks[i].as_ref(), &r);
         r
     }
 
@@ -228,7 +238,8 @@ impl HookChain {
             let (decision, changes) = self
                 .ask(i, Hook::Bind, req, |h| h.start_bind(req, bind))
                 .await?;
-            // A call that waited hands its changes back; one that did not made them.
+            // An implementation may hand its changes back (a call that waited must); else
+            // it made them itself.
             for (p, (expires, q)) in bind.bindings.iter_mut().zip(changes.unwrap_or_default()) {
                 p.expires = expires;
                 p.q = q;

@@ -33,12 +33,38 @@ pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
     args: impl FnOnce(&Lua, Function, Option<Table>) -> mlua::Result<A>,
     finish: impl FnOnce(T) -> mlua::Result<R>,
 ) -> Result<Option<R>, Failure> {
-    let Some(i) = phase.hook_index() else {
+    let Some((i, f)) = enter(state, phase, budget, req) else {
         return Ok(None);
     };
-    let Some(f) = state.fns[i].as_ref() else {
-        return Ok(None);
-    };
+    let lua = &state.lua;
+    let uncapped = Uncapped::new(lua);
+    let result = (|| {
+        let vars = vars_in(lua, req)?;
+        let call_args = args(lua, f.clone(), vars)?;
+        let (vars, out): (Option<Table>, T) = capped(lua, || state.callers[i].call(call_args))?;
+        if let Some(r) = req {
+            vars_out(vars, r.vars)?;
+        }
+        finish(out)
+    })();
+    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+        c.msg = None;
+    }
+    drop(uncapped);
+    result.map(Some).map_err(|e| failure(lua, &e))
+}
+
+/// Readies `state` for a call of `phase`: the function to call through caller `i` (none
+/// when the script has no such hook), the call's values for the `sip` functions, its
+/// budget and time limit.
+fn enter<'s>(
+    state: &'s State,
+    phase: Phase,
+    budget: u64,
+    req: Option<&RequestInfo<'_>>,
+) -> Option<(usize, &'s Function)> {
+    let i = phase.hook_index()?;
+    let f = state.fns[i].as_ref()?;
     let lua = &state.lua;
     if let Some(mut c) = lua.app_data_mut::<CallData>() {
         c.phase = phase;
@@ -51,28 +77,27 @@ pub(crate) fn run<A: IntoLuaMulti, T: FromLuaMulti, R>(
     if let Some(m) = lua.app_data_ref::<Meter>() {
         m.start(budget, 1);
     }
-    let uncapped = Uncapped::new(lua);
-    let result = (|| {
-        let vars = match req {
-            Some(r) if !r.vars.is_empty() => Some(convert::vars_table(lua, r.vars)?),
-            _ => None,
-        };
-        let call_args = args(lua, f.clone(), vars)?;
-        let (vars, out): (Option<Table>, T) = capped(lua, || state.callers[i].call(call_args))?;
-        if let Some(r) = req {
-            match vars {
-                Some(t) => convert::store_vars(&t, r.vars)?,
-                None if !r.vars.is_empty() => r.vars.replace(Vec::new()),
-                None => {}
-            }
-        }
-        finish(out)
-    })();
-    if let Some(mut c) = lua.app_data_mut::<CallData>() {
-        c.msg = None;
+    Some((i, f))
+}
+
+/// `ctx.vars` for the call: a table of the request's values, none while it has none.
+fn vars_in(lua: &Lua, req: Option<&RequestInfo<'_>>) -> mlua::Result<Option<Table>> {
+    match req {
+        Some(r) if !r.vars.is_empty() => convert::vars_table(lua, r.vars).map(Some),
+        _ => Ok(None),
     }
-    drop(uncapped);
-    result.map(Some).map_err(|e| failure(lua, &e))
+}
+
+/// `ctx.vars` as the call left it, back into the request's values.
+fn vars_out(t: Option<Table>, vars: &Vars) -> mlua::Result<()> {
+    match t {
+        Some(t) => convert::store_vars(&t, vars),
+        None if !vars.is_empty() => {
+            vars.replace(Vec::new());
+            Ok(())
+        }
+        None => Ok(()),
+    }
 }
 
 /// What a call's error was: a limit hit, or the script's error.
@@ -115,29 +140,13 @@ pub(crate) fn begin<A: IntoLuaMulti, T: FromLuaMulti + Send + 'static>(
     req: &RequestInfo<'_>,
     args: impl FnOnce(&Lua, Function, Option<Table>) -> mlua::Result<A>,
 ) -> Result<Option<Thread<T>>, Failure> {
-    let Some(i) = phase.hook_index() else {
-        return Ok(None);
-    };
-    let Some(f) = state.fns[i].as_ref() else {
+    let Some((i, f)) = enter(state, phase, budget, Some(req)) else {
         return Ok(None);
     };
     let lua = &state.lua;
-    if let Some(mut c) = lua.app_data_mut::<CallData>() {
-        c.phase = phase;
-        c.msg = Some(req.msg.clone());
-        c.source = Some(req.source);
-        c.transport = Some(req.transport);
-        c.peer_cert = req.peer_cert.cloned();
-        c.now_ms = Some(req.now_ms);
-    }
-    if let Some(m) = lua.app_data_ref::<Meter>() {
-        m.start(budget, 1);
-    }
     let _uncapped = Uncapped::new(lua);
     let begun = (|| {
-        let vars = (!req.vars.is_empty())
-            .then(|| convert::vars_table(lua, req.vars))
-            .transpose()?;
+        let vars = vars_in(lua, Some(req))?;
         let call_args = args(lua, f.clone(), vars)?;
         Ok(state.callers[i].call_async::<(Option<Table>, T)>(call_args))
     })();
@@ -181,11 +190,7 @@ pub(crate) fn poll<T, R>(
         return Poll::Pending;
     };
     let result = result.and_then(|(t, out)| {
-        match t {
-            Some(t) => convert::store_vars(&t, vars)?,
-            None if !vars.is_empty() => vars.replace(Vec::new()),
-            None => {}
-        }
+        vars_out(t, vars)?;
         finish(out)
     });
     if let Some(mut c) = lua.app_data_mut::<CallData>() {

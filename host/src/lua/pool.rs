@@ -158,7 +158,7 @@ impl LuaHooks {
         let pool = self.pool.load_full();
         let (_, mut guard) = pick(&pool);
         let result = f(&mut guard);
-        replace_after(&result, &self.setup, &pool, &mut guard);
+        replace_after(result.as_ref().err(), &self.setup, &pool, &mut guard);
         result
     }
 
@@ -182,7 +182,7 @@ impl LuaHooks {
             Ok(Some(t)) => t,
             Ok(None) => return Answer::Now(Ok(None)),
             Err(f) => {
-                replace_after::<()>(&Err(f.clone()), &self.setup, &pool, &mut guard);
+                replace_after(Some(&f), &self.setup, &pool, &mut guard);
                 return Answer::Now(Err(self.failed(hook, f)));
             }
         };
@@ -241,8 +241,8 @@ fn pick(pool: &Pool) -> (usize, parking_lot::MutexGuard<'_, State>) {
 
 /// After a call that hit a limit: the state may hold anything now (a half-built table, a
 /// suspended coroutine), so a fresh one from the same files takes its place.
-fn replace_after<R>(result: &Result<R, Failure>, setup: &Setup, pool: &Pool, state: &mut State) {
-    if let Err(Failure { limit: Some(_), .. }) = result {
+fn replace_after(failure: Option<&Failure>, setup: &Setup, pool: &Pool, state: &mut State) {
+    if let Some(Failure { limit: Some(_), .. }) = failure {
         match state::build(setup, &pool.files) {
             Ok(fresh) => *state = fresh,
             Err(e) => {
@@ -314,7 +314,7 @@ impl<T: 'static, R> Waiting<T, R> {
             return Poll::Pending;
         };
         self.thread = None;
-        replace_after(&result, &self.setup, &self.pool, state);
+        replace_after(result.as_ref().err(), &self.setup, &self.pool, state);
         Poll::Ready(
             result
                 .map(Some)
@@ -350,13 +350,8 @@ impl<T: 'static, R> Drop for Waiting<T, R> {
     fn drop(&mut self) {
         // A call given up (its request's deadline) ends in its state, under its lock.
         if let Some(thread) = self.thread.take() {
-            let state = self.pool.states[self.slot].lock();
-            if state.generation == self.generation {
-                drop(thread);
-            } else {
-                drop(state);
-                drop(thread);
-            }
+            let _state = self.pool.states[self.slot].lock();
+            drop(thread);
         }
     }
 }
