@@ -3,7 +3,7 @@
 //! RFC 7118's subprotocol and keep-alives, and what a hostile peer gets.
 
 use crate::secure_client::{
-    caller, cert_dir, exchange, invite, read_message, recv, tls, tls_table, trusting, websocket,
+    call, caller, cert_dir, exchange, read_message, recv, tls, tls_table, trusting, websocket,
     ws_exchange, ws_next,
 };
 use crate::support::{Reply, Served, app, conf, now_ms, serve};
@@ -97,11 +97,12 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
 
     // A call from a UDP phone: it goes out on the TLS connection, record-routed with it.
     let caller = caller();
-    let me = caller.local_addr().unwrap();
-    let invite = invite("sip:alice@127.0.0.1", me, "call1");
-    caller
-        .send_to(invite.as_bytes(), r.addr(Transport::Udp).unwrap())
-        .unwrap();
+    call(
+        &caller,
+        "sip:alice@127.0.0.1",
+        "call1",
+        r.addr(Transport::Udp).unwrap(),
+    );
     let arrived = read_message(&mut phone);
     assert!(
         arrived.starts_with("INVITE sip:alice@127.0.0.1:5999;transport=tls SIP/2.0"),
@@ -148,15 +149,12 @@ fn tls_register_then_a_call_reaches_the_binding_on_its_connection() {
     while !r.core.flows().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    caller
-        .send_to(
-            invite
-                .replace("z9hG4bKcall1", "z9hG4bKcall2")
-                .replace("call1", "call2")
-                .as_bytes(),
-            r.addr(Transport::Udp).unwrap(),
-        )
-        .unwrap();
+    call(
+        &caller,
+        "sip:alice@127.0.0.1",
+        "call2",
+        r.addr(Transport::Udp).unwrap(),
+    );
     let gone = recv(&caller);
     assert!(gone.starts_with("SIP/2.0 480"), "{gone}");
 }
@@ -210,11 +208,12 @@ fn ws_and_wss_register_with_the_sip_subprotocol_and_answer_keepalives() {
 
     // A call to the WS user reaches its connection, whatever the .invalid Contact says.
     let caller = caller();
-    let me = caller.local_addr().unwrap();
-    let invite = invite("sip:carol@127.0.0.1", me, "ws1");
-    caller
-        .send_to(invite.as_bytes(), r.addr(Transport::Udp).unwrap())
-        .unwrap();
+    call(
+        &caller,
+        "sip:carol@127.0.0.1",
+        "ws1",
+        r.addr(Transport::Udp).unwrap(),
+    );
     let arrived = ws_next(&mut ws);
     assert!(
         arrived.starts_with("INVITE sip:carol@df7jal23ls0d.invalid;transport=ws SIP/2.0"),

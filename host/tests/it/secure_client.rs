@@ -81,6 +81,13 @@ pub fn invite(ruri: &str, me: std::net::SocketAddr, id: &str) -> String {
     )
 }
 
+/// `phone` sends `to` an INVITE for `ruri` (Call-ID and branch from `id`); its text.
+pub fn call(phone: &std::net::UdpSocket, ruri: &str, id: &str, to: std::net::SocketAddr) -> String {
+    let text = invite(ruri, phone.local_addr().unwrap(), id);
+    phone.send_to(text.as_bytes(), to).unwrap();
+    text
+}
+
 /// A UDP phone on a free loopback port, reading with a 5 s timeout.
 pub fn caller() -> std::net::UdpSocket {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

@@ -4,7 +4,7 @@
 //! against `[tls] ca` for the URI's name (RFC 5922), sent as SNI.
 
 use crate::secure_client::{
-    Ca, caller, cert_dir, exchange, invite, read_message, recv, tls, tls_table, trusting,
+    Ca, call, caller, cert_dir, exchange, read_message, recv, tls, tls_table, trusting,
 };
 use crate::support::{Reply, app, conf, serve};
 use sipreg::config::{self, Transport};
@@ -41,24 +41,17 @@ fn a_sips_request_reaches_only_a_secure_binding() {
     assert_eq!(Reply::parse(exchange(&mut bob, reg).as_bytes()).code, 200);
 
     let carol = caller();
-    let c = carol.local_addr().unwrap();
-    carol
-        .send_to(invite("sips:alice@127.0.0.1", c, "s1").as_bytes(), udp)
-        .unwrap();
+    call(&carol, "sips:alice@127.0.0.1", "s1", udp);
     let no = recv(&carol);
     assert!(
         no.starts_with("SIP/2.0 480 No binding over a secure transport"),
         "{no}"
     );
     // the same call as sip: reaches alice
-    carol
-        .send_to(invite("sip:alice@127.0.0.1", c, "s2").as_bytes(), udp)
-        .unwrap();
+    call(&carol, "sip:alice@127.0.0.1", "s2", udp);
     assert!(recv(&alice).starts_with("INVITE sip:alice@"));
 
-    carol
-        .send_to(invite("sips:bob@127.0.0.1", c, "s3").as_bytes(), udp)
-        .unwrap();
+    call(&carol, "sips:bob@127.0.0.1", "s3", udp);
     let arrived = read_message(&mut bob);
     assert!(
         arrived.starts_with("INVITE sips:bob@127.0.0.1:5999 SIP/2.0"),
@@ -133,10 +126,7 @@ fn a_sips_gateway_is_reached_over_tls_verified_for_its_name() {
     let served = serve(&cfg, app(&cfg, Vec::new()).core);
     let udp = served.running.addr(Transport::Udp).unwrap();
     let carol = caller();
-    let c = carol.local_addr().unwrap();
-    carol
-        .send_to(invite("sip:9123@127.0.0.1", c, "g1").as_bytes(), udp)
-        .unwrap();
+    call(&carol, "sip:9123@127.0.0.1", "g1", udp);
     let m = got
         .recv_timeout(Duration::from_secs(10))
         .expect("the gateway got it");
@@ -147,9 +137,7 @@ fn a_sips_gateway_is_reached_over_tls_verified_for_its_name() {
     let via = m.lines().find(|l| l.starts_with("Via:")).unwrap();
     assert!(via.starts_with("Via: SIP/2.0/TLS "), "{m}");
     // A gateway whose certificate names another host: the connection is refused by us.
-    carol
-        .send_to(invite("sip:8123@127.0.0.1", c, "g2").as_bytes(), udp)
-        .unwrap();
+    call(&carol, "sip:8123@127.0.0.1", "g2", udp);
     let m = refused
         .recv_timeout(Duration::from_secs(10))
         .expect("a connection came");
