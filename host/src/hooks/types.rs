@@ -28,25 +28,33 @@ pub struct RequestInfo<'a> {
 }
 
 /// Values the hooks of one request hand each other (Lua's `ctx.vars`): strings, numbers
-/// and booleans by name. They live as long as the request (a clone shares them: a hook
-/// call that waits writes them back when it ends).
-#[derive(Debug, Default, Clone)]
-pub struct Vars(std::sync::Arc<parking_lot::Mutex<Vec<(String, KvValue)>>>);
+/// and booleans by name. They live as long as the request; their storage is made when a
+/// value is first set, or when a hook call that waits takes a handle on them
+/// ([`Vars::share`]) to write them back when it ends.
+#[derive(Debug, Default)]
+pub struct Vars(std::sync::OnceLock<Shared>);
+
+type Shared = std::sync::Arc<parking_lot::Mutex<Vec<(String, KvValue)>>>;
 
 impl Vars {
+    fn shared(&self) -> &Shared {
+        self.0.get_or_init(Shared::default)
+    }
+
     /// A copy of every value, in the order they were first set.
     pub fn snapshot(&self) -> Vec<(String, KvValue)> {
-        self.0.lock().clone()
+        self.0.get().map(|v| v.lock().clone()).unwrap_or_default()
     }
 
     /// Whether no value is set.
     pub fn is_empty(&self) -> bool {
-        self.0.lock().is_empty()
+        self.0.get().is_none_or(|v| v.lock().is_empty())
     }
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<KvValue> {
         self.0
+            .get()?
             .lock()
             .iter()
             .find(|(n, _)| n == name)
@@ -55,7 +63,15 @@ impl Vars {
 
     /// Replaces every value.
     pub fn replace(&self, values: Vec<(String, KvValue)>) {
-        *self.0.lock() = values;
+        if values.is_empty() && self.0.get().is_none() {
+            return;
+        }
+        *self.shared().lock() = values;
+    }
+
+    /// A handle on the same values, for a hook call that ends later.
+    pub fn share(&self) -> Vars {
+        Vars(std::sync::OnceLock::from(self.shared().clone()))
     }
 }
 

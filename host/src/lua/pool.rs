@@ -190,7 +190,7 @@ impl LuaHooks {
         let mut waiting = Waiting {
             thread: Some(thread),
             saved: None,
-            vars: req.vars.clone(),
+            vars: req.vars.share(),
             finish: Some(Box::new(finish)),
             pool: pool.clone(),
             slot,
