@@ -76,7 +76,13 @@ pub fn render(core: &crate::core::Core) -> String {
         let n = core.flows().count(t) as u64;
         out.sample("sipreg_connections_open", &[("transport", t.as_str())], n);
     }
-    let c = &core.counters;
+    let (c, parking) = (&core.counters, core.parking());
+    out.family(
+        "sipreg_requests_waiting",
+        "Requests parked now while their hooks wait (an HTTP or SQL lookup)",
+        "gauge",
+    );
+    out.sample("sipreg_requests_waiting", &[], parking.waiting() as u64);
     for (name, help, value) in [
         (
             "sipreg_tls_handshakes_failed_total",
@@ -93,18 +99,6 @@ pub fn render(core: &crate::core::Core) -> String {
             "STUN Binding requests answered on the UDP SIP port (RFC 5626 keep-alives)",
             &c.stun_answered,
         ),
-    ] {
-        out.family(name, help, "counter");
-        out.sample(name, &[], value.load(Ordering::Relaxed));
-    }
-    let parking = core.parking();
-    out.family(
-        "sipreg_requests_waiting",
-        "Requests parked now while their hooks wait (an HTTP or SQL lookup)",
-        "gauge",
-    );
-    out.sample("sipreg_requests_waiting", &[], parking.waiting() as u64);
-    for (name, help, value) in [
         (
             "sipreg_requests_parked_total",
             "Requests parked while their hooks waited",
