@@ -38,10 +38,15 @@ fn main() {
         kv_max_bytes: 16 << 20,
         kv_max_value_bytes: 64 << 10,
         allow_http: Vec::new(),
+        http_max_connections: 32,
+        cache_max_entries: 10_000,
+        on_outage: Default::default(),
+        outage_retry_after: 30,
         origin: String::new(),
     };
     let shared = Stores::memory(Clock::system());
-    let hooks = LuaHooks::load(&entry, Path::new("."), shared, 1).expect("script loads");
+    let hooks = LuaHooks::load(&entry, Path::new("."), shared, &Default::default(), 1)
+        .expect("script loads");
     let msg = Message::parse(REQUEST.as_bytes()).expect("request parses");
     let vars = Vars::default();
     let req = RequestInfo {

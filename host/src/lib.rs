@@ -24,6 +24,7 @@ pub mod proxy;
 pub mod qualify;
 pub mod registrar;
 pub mod server;
+pub mod services;
 pub mod sip;
 pub mod store;
 pub mod stun;

@@ -63,8 +63,7 @@ pub fn run(
         now_ms: core.clock().now_ms(),
         peer_cert: None,
     };
-    let handled = core.handle(packet, &mut out);
-    out.settle();
+    let handled = core.handle_offline(packet, &mut out);
     Ok((handled, out))
 }
 

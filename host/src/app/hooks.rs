@@ -6,6 +6,7 @@ use crate::hooks::Hooks;
 use crate::kv_quota as quota;
 use crate::lua::LuaHooks;
 use crate::plugin::NativeHooks;
+use crate::services::Services;
 use crate::store::Stores;
 use std::sync::Arc;
 
@@ -33,11 +34,17 @@ pub fn states_per_script() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
-/// Loads every `[[hooks]]` entry.
+/// Loads every `[[hooks]]` entry; the ones that reach outside services record them in
+/// `services`.
 ///
 /// # Errors
 /// Every entry that failed, one message each (`file:line: message`).
-pub fn load(config: &Config, stores: &Stores, states: usize) -> Result<Configured, Vec<String>> {
+pub fn load(
+    config: &Config,
+    stores: &Stores,
+    services: &Arc<Services>,
+    states: usize,
+) -> Result<Configured, Vec<String>> {
     let mut out = Configured::default();
     let mut errors = Vec::new();
     for entry in &config.hooks {
@@ -53,7 +60,7 @@ pub fn load(config: &Config, stores: &Stores, states: usize) -> Result<Configure
         };
         match entry.kind {
             HookKind::Lua => {
-                match LuaHooks::load(entry, &config.base_dir, stores.clone(), states) {
+                match LuaHooks::load(entry, &config.base_dir, stores.clone(), services, states) {
                     Ok(h) => {
                         let h = Arc::new(h);
                         out.chain.push(h.clone());

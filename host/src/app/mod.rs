@@ -12,6 +12,7 @@ use crate::core::Core;
 use crate::hooks::builtin::Builtin;
 use crate::hooks::{HookChain, Hooks};
 use crate::lua::LuaHooks;
+use crate::services::Services;
 use crate::store::{self, StoreError, Stores};
 use std::sync::Arc;
 
@@ -110,14 +111,18 @@ impl App {
                 ..s
             },
         };
-        let configured =
-            hooks::load(config, &stores, options.states_per_script).map_err(BuildError::Hooks)?;
+        let ca = config.tls.as_ref().and_then(|t| t.ca.as_ref());
+        let services = Arc::new(Services::new(ca.map(|c| config.base_dir.join(c))));
+        let configured = hooks::load(config, &stores, &services, options.states_per_script)
+            .map_err(BuildError::Hooks)?;
         let mut chain = options.extra;
         chain.extend(configured.chain);
         chain.push(Arc::new(Builtin::new(config)));
-        let chain = HookChain::new(chain).with_wait_deadline(std::time::Duration::from_millis(
-            config.server.wait_deadline_ms,
-        ));
+        let chain = HookChain::new(chain)
+            .with_wait_deadline(std::time::Duration::from_millis(
+                config.server.wait_deadline_ms,
+            ))
+            .with_services(services);
         let core = Arc::new(Core::new(config, chain, &stores));
         Ok(App {
             core,

@@ -96,6 +96,22 @@ pub struct HookEntry {
     /// the start of the path); empty, `sip.http` raises.
     #[serde(default)]
     pub allow_http: Vec<String>,
+    /// The most `sip.http` connections to one destination at once (lookups beyond them
+    /// wait for one, within their timeout): with answers taking 100 ms, 32 connections
+    /// serve 320 lookups a second.
+    #[serde(default = "defaults::http_max_connections")]
+    pub http_max_connections: usize,
+    /// The most entries a script's `sip.cache` holds.
+    #[serde(default = "defaults::cache_max_entries")]
+    pub cache_max_entries: usize,
+    /// What a request gets when an outside service the implementation reaches fails
+    /// (times out, refuses, answers 5xx or something unreadable): `"503"` (with
+    /// Retry-After), `"500"`, or `"challenge"` (from `authenticate`: challenged again).
+    #[serde(default)]
+    pub on_outage: OnOutage,
+    /// The Retry-After of that 503, in seconds.
+    #[serde(default = "defaults::outage_retry_after")]
+    pub outage_retry_after: u32,
     /// Where the entry stands in the configuration (`file:line:column: key
     /// `hooks[i].path``), for the errors of its loading; set by the parser.
     #[serde(skip)]
@@ -491,6 +507,21 @@ impl Default for Auth {
     }
 }
 
+/// What a request gets when an outside service failed its hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum OnOutage {
+    /// 503 with Retry-After.
+    #[default]
+    #[serde(rename = "503")]
+    Unavailable,
+    /// 500.
+    #[serde(rename = "500")]
+    Error,
+    /// From `authenticate`, a new challenge (elsewhere 503).
+    #[serde(rename = "challenge")]
+    Challenge,
+}
+
 /// What a banned source is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -653,6 +684,15 @@ mod defaults {
     }
     pub fn kv_max_value_bytes() -> usize {
         64 << 10
+    }
+    pub fn http_max_connections() -> usize {
+        32
+    }
+    pub fn cache_max_entries() -> usize {
+        10_000
+    }
+    pub fn outage_retry_after() -> u32 {
+        30
     }
     pub fn default_expires() -> u32 {
         3600

@@ -69,18 +69,12 @@ impl Output {
 
     /// Waits for the hooks of a parked request and for the store when the reply waits
     /// for it, and leaves in `reply` what is to be sent (for callers that may block, off
-    /// any runtime: tests, `sipreg try`).
+    /// any runtime: tests, `sipreg try`; the hooks wait on [`offline`]).
     pub fn settle(&mut self) {
         if let Some(Parked(rest)) = self.parked.take() {
-            match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => *self = rt.block_on(rest),
-                Err(e) => {
-                    tracing::error!(target: "sipreg::server", error = %e, "no runtime for a parked request");
-                    return;
-                }
+            match offline() {
+                Some(rt) => *self = rt.block_on(rest),
+                None => return,
             }
         }
         if let Some(d) = self.durable.take()
@@ -89,4 +83,26 @@ impl Output {
             self.reply = std::mem::take(&mut self.fallback);
         }
     }
+}
+
+/// The runtime that requests handled off any server's runtime (tests, `sipreg try`) wait
+/// on: one for the process, so that what a hook opened (an HTTP client's pooled
+/// connections, its timers) outlives the request that opened it. `None` (logged) when
+/// the system gives no thread for it.
+pub fn offline() -> Option<&'static tokio::runtime::Runtime> {
+    static OFFLINE: std::sync::OnceLock<Option<tokio::runtime::Runtime>> =
+        std::sync::OnceLock::new();
+    OFFLINE
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("sipreg-offline")
+                .enable_all()
+                .build()
+                .inspect_err(|e| {
+                    tracing::error!(target: "sipreg::server", error = %e, "no runtime for requests handled offline");
+                })
+                .ok()
+        })
+        .as_ref()
 }

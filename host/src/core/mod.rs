@@ -163,6 +163,18 @@ impl Core {
         }
     }
 
+    /// [`Core::handle`] for a caller off any server's runtime (tests, `sipreg try`): the
+    /// hooks run in the context of [`io::offline`], and a request that waits is waited for
+    /// ([`Output::settle`]), so `out` holds what is to be sent.
+    pub fn handle_offline(self: &Arc<Self>, p: Packet<'_>, out: &mut Output) -> Handled {
+        let handled = {
+            let _runtime = io::offline().map(|rt| rt.enter());
+            self.handle(p, out)
+        };
+        out.settle();
+        handled
+    }
+
     /// Handles one message; a reply, if any, is appended to `out.reply`, a message for
     /// elsewhere put in `out.forward`. A request whose hooks wait is parked: `out.parked`
     /// ends it (the caller drives it and sends what it produces) and [`Handled::Parked`]

@@ -6,6 +6,7 @@ use super::{
     Later, RequestInfo, RouteDecision,
 };
 use crate::metrics::Text;
+use crate::services::Services;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub struct HookChain {
     may_wait: bool,
     /// How long a request may wait in its hooks, all calls together.
     wait_deadline: Duration,
+    /// The outside services the implementations reach.
+    services: Arc<Services>,
 }
 
 impl std::fmt::Debug for HookChain {
@@ -61,7 +64,16 @@ impl HookChain {
             reads_bindings,
             may_wait,
             wait_deadline: WAIT_DEADLINE,
+            services: Arc::default(),
         }
+    }
+
+    /// The same chain, whose implementations reach the outside services of `services`
+    /// (written into `/metrics` with the chain's families).
+    #[must_use]
+    pub fn with_services(mut self, services: Arc<Services>) -> HookChain {
+        self.services = services;
+        self
     }
 
     /// The same chain, whose requests may wait this long in their hooks.
@@ -116,14 +128,14 @@ impl HookChain {
         }
         match tokio::time::timeout_at(deadline.into(), rest).await {
             Ok(r) => r,
-            Err(_) => Err(HookError {
-                implementation: h.name().to_owned(),
+            Err(_) => Err(HookError::new(
+                h.name(),
                 hook,
-                message: format!(
+                format!(
                     "the request's wait deadline of {} ms passed",
                     self.wait_deadline.as_millis()
                 ),
-            }),
+            )),
         }
     }
 
@@ -168,6 +180,7 @@ impl HookChain {
         let names: Vec<&str> = self.hooks.iter().map(|h| h.name()).collect();
         let counters: Vec<_> = self.hooks.iter().map(|h| h.counters()).collect();
         self.timings.write(&names, &counters, out);
+        self.services.write(out);
     }
 
     /// Whether some implementation looks at the stored bindings in `bind`.

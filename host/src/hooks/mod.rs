@@ -11,6 +11,7 @@
 pub mod builtin;
 mod chain;
 mod hook;
+mod outage;
 pub mod policy;
 mod timing;
 mod types;

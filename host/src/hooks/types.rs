@@ -1,8 +1,9 @@
 //! What hooks see and what they answer.
 
 use super::Hook;
+pub use super::outage::Outage;
 use crate::auth::Secret;
-use crate::config::Transport;
+use crate::config::{OnOutage, Transport};
 use crate::kv::KvValue;
 use crate::sip::{Message, Reply};
 pub use crate::store::ExpireReason;
@@ -182,27 +183,70 @@ pub struct ExpireEvent<'a> {
 /// opinion), `Targets` (forward to these URIs, best first), `Respond` (this reply).
 pub type RouteDecision = plugin_api::RouteDecision<Reply>;
 
-/// A hook that failed: a script error, a plugin failure, a blown budget.
+/// A hook that failed: a script error, a plugin failure, a blown budget, or an outside
+/// service that did not answer (an [`Outage`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookError {
     /// The hook implementation's name (script path, plugin name).
     pub implementation: String,
     pub hook: Hook,
     pub message: String,
+    /// Set when the cause is an outside service that failed: the reply is the outage's.
+    pub outage: Option<Outage>,
 }
 
 impl HookError {
+    /// A failure of `hook` in `implementation` (not an outage).
+    pub fn new(implementation: impl Into<String>, hook: Hook, message: impl Into<String>) -> Self {
+        HookError {
+            implementation: implementation.into(),
+            hook,
+            message: message.into(),
+            outage: None,
+        }
+    }
+
     /// The reply to a request whose hook failed: 500, with the one log line that names
-    /// the implementation and the hook (every caller of the chain answers through this).
+    /// the implementation and the hook (every caller of the chain answers through this);
+    /// for an outage, what `on_outage` says (503 with Retry-After by default). A caller
+    /// that can challenge (`authenticate`) asks [`HookError::challenges`] first.
     pub fn reply(&self) -> Reply {
-        tracing::error!(
-            target: "sipreg::hooks",
-            implementation = %self.implementation,
-            hook = self.hook.name(),
-            error = %self.message,
-            "hook failed; request answered 500"
-        );
-        Reply::new(500)
+        self.log();
+        match &self.outage {
+            Some(o) => o.reply(),
+            None => Reply::new(500),
+        }
+    }
+
+    /// The log line of the failure: an error; for an outage a debug line only (the
+    /// service's record logs the outage once, not per request).
+    pub fn log(&self) {
+        if let Some(o) = &self.outage {
+            tracing::debug!(
+                target: "sipreg::hooks",
+                implementation = %self.implementation,
+                hook = self.hook.name(),
+                service = %o.service,
+                error = %self.message,
+                "outside service failed; request refused"
+            );
+        } else {
+            tracing::error!(
+                target: "sipreg::hooks",
+                implementation = %self.implementation,
+                hook = self.hook.name(),
+                error = %self.message,
+                "hook failed; request answered 500"
+            );
+        }
+    }
+
+    /// Whether the request is to be challenged again (an outage, with `on_outage =
+    /// "challenge"`).
+    pub fn challenges(&self) -> bool {
+        self.outage
+            .as_ref()
+            .is_some_and(|o| o.answer == OnOutage::Challenge)
     }
 }
 

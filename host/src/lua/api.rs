@@ -399,6 +399,22 @@ pub(crate) static REGISTRY: &[Entry] = &[
         |lua, args| log_line(lua, tracing::Level::DEBUG, args)
     ),
     entry!(
+        "cache.get",
+        "sip.cache.get(key) -> value | nil",
+        ANY,
+        Store,
+        "A value of this script's own cache, in this server's memory (every state of the script shares it; other scripts and nodes do not), until its TTL passes; nil once it did or when it was never set. Meant for answers of outside services: cache a user's credentials for `ttl` seconds, and `false` for a user the service does not know, for a shorter one.",
+        super::cache::get
+    ),
+    entry!(
+        "cache.set",
+        "sip.cache.set(key, value, ttl)",
+        ANY,
+        Store,
+        "Caches a string, number or boolean for `ttl` seconds (required, > 0); `nil` removes the key. Keys are at most 1 KiB, strings 64 KiB. The cache holds at most `cache_max_entries` entries (the `[[hooks]]` entry; default 10000): a full cache drops the expired entries, then the one that expires soonest. A reload of the script empties it.",
+        super::cache::set
+    ),
+    entry!(
         "json.encode",
         "sip.json.encode(value) -> string",
         ANY,
@@ -419,7 +435,7 @@ pub(crate) static REGISTRY: &[Entry] = &[
         "sip.http.request{method, url, headers, body, timeout_ms} -> {status, headers, body}",
         REQUEST,
         Outside,
-        "An HTTP or HTTPS request to a URL under one of the entry's `allow_http` prefixes (any other raises, and so does a redirect outside them). `method` defaults to GET, `timeout_ms` to 1000 (the request's `[server] wait_deadline_ms` bounds it too); `headers` is a table of names to values. Written as a plain call: the request the hook serves is parked while the answer is on its way, and the time waited counts against neither the instruction budget nor `time_limit_ms`. Returns the status, the headers (lower-case names) and the body; any status is returned, 5xx included. Raises on a timeout, a refused connection, an answer over 1 MiB, or inside one of the script's coroutines. Connections are pooled, at most 32 to one destination at once.",
+        "An HTTP or HTTPS request to a URL under one of the entry's `allow_http` prefixes (any other raises, and so does a redirect outside them). `method` defaults to GET, `timeout_ms` to 1000 (the request's `[server] wait_deadline_ms` bounds it too); `headers` is a table of names to values. Written as a plain call: the request the hook serves is parked while the answer is on its way, and the time waited counts against neither the instruction budget nor `time_limit_ms`. Returns the status, the headers (lower-case names) and the body, with two methods: `answer:json()` decodes the body (as `sip.json.decode`) and `answer:outage(why)` raises an outage of this service (an answer that lacks what the script needs). A timeout, a refused connection, an answer over 1 MiB, a 5xx (unless `accept_5xx = true`) and a body `json()` cannot read raise an outage: the request gets what the entry's `on_outage` says (503 with Retry-After by default, never a 200), the outage is logged once with the service's address and counted per service in `/metrics` (`pcall` catches it like any error). Raises inside one of the script's coroutines. Connections are pooled, at most `http_max_connections` (the entry's; default 32) to one destination at once.",
         http
     ),
     entry!(

@@ -13,11 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A failed call: the message for the log, and the limit hit, if that was the cause.
+/// A failed call: the message for the log, the limit hit, if that was the cause, and the
+/// outside service that failed, if that was.
 #[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub message: String,
     pub limit: Option<Limit>,
+    pub outage: Option<String>,
 }
 
 /// Calls the state's function for `phase` through its caller (`callers.lua`): `args`
@@ -73,6 +75,7 @@ fn enter<'s>(
         c.transport = req.map(|r| r.transport);
         c.peer_cert = req.and_then(|r| r.peer_cert.cloned());
         c.now_ms = req.map(|r| r.now_ms);
+        c.answered.clear();
     }
     if let Some(m) = lua.app_data_ref::<Meter>() {
         m.start(budget, 1);
@@ -111,12 +114,17 @@ fn failure(lua: &Lua, e: &mlua::Error) -> Failure {
             })
         })??
     });
+    let outage = match limit {
+        Some(_) => None,
+        None => super::http::outage_of(e).map(|u| u.service.clone()),
+    };
     Failure {
         message: match limit {
             Some(l) => l.to_string(),
             None => describe(e),
         },
         limit,
+        outage,
     }
 }
 
@@ -193,11 +201,26 @@ pub(crate) fn poll<T, R>(
         vars_out(t, vars)?;
         finish(out)
     });
-    if let Some(mut c) = lua.app_data_mut::<CallData>() {
+    let answered = lua.app_data_mut::<CallData>().map(|mut c| {
         c.msg = None;
-    }
+        std::mem::take(&mut c.answered)
+    });
     drop(uncapped);
-    Poll::Ready(result.map_err(|e| failure(lua, &e)))
+    let result = result.map_err(|e| failure(lua, &e));
+    // The services that answered served, unless the call ended in an outage (an answer
+    // that did not read is one).
+    if !matches!(
+        &result,
+        Err(Failure {
+            outage: Some(_),
+            ..
+        })
+    ) {
+        for s in answered.into_iter().flatten() {
+            s.healthy();
+        }
+    }
+    Poll::Ready(result)
 }
 
 /// Runs script code with the cap in force (inside an [`Uncapped`] stretch).

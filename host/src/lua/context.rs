@@ -19,6 +19,9 @@ pub(crate) struct CallData {
     pub peer_cert: Option<crate::tls::PeerCert>,
     /// The request's time; the clock's outside requests.
     pub now_ms: Option<u64>,
+    /// The outside services that answered this call (`sip.http`): healthy again once the
+    /// call ends without an outage.
+    pub answered: Vec<Arc<crate::services::Service>>,
 }
 
 /// The script's name as configured (Lua app data), for log lines.

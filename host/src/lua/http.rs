@@ -3,12 +3,15 @@
 //! not followed). The call reads as plain sequential code: underneath, the hook's Lua
 //! thread yields while the request is on the wire (mlua's async functions), and the
 //! request it serves is parked, not a thread. Answers are read up to a size; connections
-//! are pooled, at most so many to one destination at once; HTTPS through rustls, with the
-//! system's anchors and `[tls] ca`.
+//! are pooled, at most `http_max_connections` to one destination at once; HTTPS through
+//! rustls, with the system's anchors and `[tls] ca`. A service that fails (a timeout, a
+//! refused connection, a 5xx, an answer that does not read) raises an outage
+//! ([`Unreachable`]), recorded in the server's [`Services`].
 
 use super::Phase;
 use super::context::CallData;
 use crate::hooks::Hook;
+use crate::services::{Service, Services};
 use mlua::{Lua, Table, Value};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -20,8 +23,6 @@ use tokio::sync::Semaphore;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// The largest answer body read; a longer one fails the call.
 const MAX_BODY: usize = 1 << 20;
-/// Connections to one destination (scheme, host, port) at once.
-const PER_DESTINATION: usize = 32;
 /// Redirects followed (each to an allowed destination).
 const MAX_REDIRECTS: usize = 5;
 
@@ -31,6 +32,56 @@ pub(crate) struct Access {
     allow: Vec<reqwest::Url>,
     client: reqwest::Client,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Connections to one destination (scheme, host, port) at once.
+    per_destination: usize,
+    services: Arc<Services>,
+}
+
+/// The error of a call whose service failed (a timeout, a refused connection, a 5xx, an
+/// answer that does not read): the hook's error is then an outage, answered as the
+/// entry's `on_outage` says.
+#[derive(Debug, Clone)]
+pub(crate) struct Unreachable {
+    pub service: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// The service a failed call's error names, if it is an outage.
+pub(crate) fn outage_of(e: &mlua::Error) -> Option<&Unreachable> {
+    match e {
+        mlua::Error::ExternalError(x) => x.downcast_ref::<Unreachable>(),
+        mlua::Error::CallbackError { cause, .. } | mlua::Error::WithContext { cause, .. } => {
+            outage_of(cause)
+        }
+        _ => None,
+    }
+}
+
+/// Records the failure of `service` and raises it as an outage.
+fn unreachable(service: &Service, took: Option<std::time::Duration>, why: String) -> mlua::Error {
+    service.failed(took, &why);
+    mlua::Error::external(Unreachable {
+        service: service.name().to_owned(),
+        message: format!("sip.http: {why}"),
+    })
+}
+
+/// A destination's name: `scheme://host:port`.
+fn destination(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
 }
 
 /// Whether `url` lies under one of the allowed prefixes: the same scheme, host and port,
@@ -63,7 +114,13 @@ impl Access {
     ///
     /// # Errors
     /// A prefix that is not an http(s) URL, or a client that could not be built.
-    pub fn new(allow: Vec<String>, tls: rustls::ClientConfig) -> Result<Access, String> {
+    pub fn new(
+        allow: Vec<String>,
+        tls: rustls::ClientConfig,
+        per_destination: usize,
+        services: Arc<Services>,
+    ) -> Result<Access, String> {
+        let per_destination = per_destination.max(1);
         let allow = prefixes(&allow)?;
         let list = allow.clone();
         let policy = reqwest::redirect::Policy::custom(move |attempt| {
@@ -83,27 +140,26 @@ impl Access {
             .redirect(policy)
             .no_proxy()
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(PER_DESTINATION)
+            .pool_max_idle_per_host(per_destination)
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Access {
             allow,
             client,
             slots: Mutex::new(HashMap::new()),
+            per_destination,
+            services,
         })
     }
 
-    fn slot(&self, url: &reqwest::Url) -> Arc<Semaphore> {
-        let key = format!(
-            "{}://{}:{}",
-            url.scheme(),
-            url.host_str().unwrap_or(""),
-            url.port_or_known_default().unwrap_or(0)
-        );
+    fn slot(&self, key: &str) -> Arc<Semaphore> {
+        if let Some(s) = self.slots.lock().get(key) {
+            return s.clone();
+        }
         self.slots
             .lock()
-            .entry(key)
-            .or_insert_with(|| Arc::new(Semaphore::new(PER_DESTINATION)))
+            .entry(key.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_destination)))
             .clone()
     }
 }
@@ -115,6 +171,8 @@ struct Asked {
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     timeout: Duration,
+    /// A 5xx is returned to the script rather than raised as an outage.
+    accept_5xx: bool,
 }
 
 fn fail(what: impl std::fmt::Display) -> mlua::Error {
@@ -141,12 +199,14 @@ fn asked(t: &Table) -> mlua::Result<Asked> {
     let timeout = t
         .get::<Option<u64>>("timeout_ms")?
         .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+    let accept_5xx = t.get::<Option<bool>>("accept_5xx")?.unwrap_or(false);
     Ok(Asked {
         method,
         url,
         headers,
         body,
         timeout,
+        accept_5xx,
     })
 }
 
@@ -157,8 +217,8 @@ struct Answered {
     body: Vec<u8>,
 }
 
-async fn fetch(access: &Access, a: Asked) -> Result<Answered, String> {
-    let slot = access.slot(&a.url);
+async fn fetch(access: &Access, key: &str, a: Asked) -> Result<Answered, String> {
+    let slot = access.slot(key);
     let _permit = tokio::time::timeout(a.timeout, slot.acquire_owned())
         .await
         .map_err(|_| "no connection to it free in time".to_owned())?
@@ -222,8 +282,8 @@ fn describe(e: reqwest::Error) -> String {
 }
 
 const WRAPPERS: &str = r#"
-local request, in_coroutine = ...
-local error, pairs, type = error, pairs, type
+local request, in_coroutine, json, fail = ...
+local error, pairs, setmetatable, type = error, pairs, setmetatable, type
 local function copy(options)
   local t = {}
   if type(options) == "table" then
@@ -241,7 +301,15 @@ function http.request(t)
   if type(t) ~= "table" then
     error("sip.http.request: expects a table {method, url, headers, body, timeout_ms}", 2)
   end
-  return request(t)
+  local answer, service = request(t)
+  local methods = {}
+  function methods.json(self)
+    return json(service, self.body)
+  end
+  function methods.outage(self, why)
+    fail(service, why)
+  end
+  return setmetatable(answer, {__index = methods})
 end
 function http.get(url, options)
   local t = copy(options)
@@ -259,9 +327,45 @@ return http
 /// The `sip.http` functions by name (`request`, `get`, `post`): Lua wrappers around the
 /// one function that waits.
 pub(crate) fn functions(lua: &Lua, in_coroutine: &mlua::Function) -> mlua::Result<Table> {
+    let json = lua.create_function(|lua, (service, body): (String, mlua::String)| {
+        let decoded =
+            super::json::decode(lua, mlua::MultiValue::from_vec(vec![Value::String(body)]));
+        match decoded {
+            Ok(v) => Ok(v),
+            Err(e)
+                if lua
+                    .app_data_ref::<super::limits::Meter>()
+                    .is_some_and(|m| m.tripped().is_some()) =>
+            {
+                Err(e)
+            }
+            Err(e) => Err(outage(
+                lua,
+                &service,
+                format!(
+                    "{service}: its answer is not JSON ({})",
+                    super::error::describe(&e)
+                ),
+            )),
+        }
+    })?;
+    let fail = lua.create_function(
+        |lua, (service, why): (String, Option<String>)| -> mlua::Result<()> {
+            let why = why.unwrap_or_else(|| "its answer does not serve".into());
+            Err(outage(lua, &service, format!("{service}: {why}")))
+        },
+    )?;
     lua.load(WRAPPERS)
         .set_name("=sipreg http")
-        .call((request(lua)?, in_coroutine))
+        .call((request(lua)?, in_coroutine, json, fail))
+}
+
+/// The outage of `service` a script found in an answer (`answer:json()`, `answer:outage()`).
+fn outage(lua: &Lua, service: &str, why: String) -> mlua::Error {
+    match lua.app_data_ref::<Arc<Access>>() {
+        Some(access) => unreachable(&access.services.service(service), None, why),
+        None => fail(why),
+    }
 }
 
 /// The function that waits: the request of table `t`, made off the hook's thread.
@@ -285,10 +389,33 @@ fn request(lua: &Lua) -> mlua::Result<mlua::Function> {
         if !allowed(&access.allow, &a.url) {
             return Err(fail(format!("{} is not listed in allow_http", a.url)));
         }
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(fail("no runtime to wait on here"));
+        }
         let url = a.url.to_string();
-        let answered = fetch(&access, a)
-            .await
-            .map_err(|e| fail(format!("{url}: {e}")))?;
+        let key = destination(&a.url);
+        let service = access.services.service(&key);
+        let accept_5xx = a.accept_5xx;
+        let started = std::time::Instant::now();
+        let answered = fetch(&access, &key, a).await;
+        let took = started.elapsed();
+        let answered =
+            answered.map_err(|e| unreachable(&service, Some(took), format!("{url}: {e}")))?;
+        if answered.status >= 500 {
+            let e = unreachable(
+                &service,
+                Some(took),
+                format!("{url}: answered {}", answered.status),
+            );
+            if !accept_5xx {
+                return Err(e);
+            }
+        } else {
+            service.answered(took);
+            if let Some(mut c) = lua.app_data_mut::<CallData>() {
+                c.answered.push(service.clone());
+            }
+        }
         let out = lua.create_table()?;
         out.raw_set("status", answered.status)?;
         let headers = lua.create_table()?;
@@ -297,7 +424,7 @@ fn request(lua: &Lua) -> mlua::Result<mlua::Function> {
         }
         out.raw_set("headers", headers)?;
         out.raw_set("body", lua.create_string(&answered.body)?)?;
-        Ok(Value::Table(out))
+        Ok((Value::Table(out), key))
     })
 }
 

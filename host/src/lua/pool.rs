@@ -17,8 +17,9 @@ use crate::config::HookEntry;
 use crate::hooks::Hook;
 use crate::hooks::{
     Answer, AuthDecision, AuthRequest, BindChanges, BindKind, BindRequest, Decision, ExpireEvent,
-    HookError, Hooks, RequestInfo, RouteDecision,
+    HookError, Hooks, Outage, RequestInfo, RouteDecision,
 };
+use crate::services::Services;
 use crate::store::Stores;
 use arc_swap::ArcSwap;
 use mlua::{FromLuaMulti, Function, IntoLuaMulti, MultiValue, Table, Value};
@@ -86,14 +87,20 @@ impl LuaHooks {
         entry: &HookEntry,
         base_dir: &Path,
         shared: Stores,
+        services: &Arc<Services>,
         size: usize,
     ) -> Result<LuaHooks, LoadError> {
         let http = if entry.allow_http.is_empty() {
             None
         } else {
-            let tls = crate::tls::ClientTls::new(None).map_err(LoadError)?;
-            let access = super::http::Access::new(entry.allow_http.clone(), (*tls.config).clone())
-                .map_err(LoadError)?;
+            let tls = services.tls().map_err(LoadError)?;
+            let access = super::http::Access::new(
+                entry.allow_http.clone(),
+                (*tls.config).clone(),
+                entry.http_max_connections,
+                services.clone(),
+            )
+            .map_err(LoadError)?;
             Some(Arc::new(access))
         };
         let setup = Setup {
@@ -106,6 +113,8 @@ impl LuaHooks {
             time: std::time::Duration::from_millis(entry.time_limit_ms),
             shared,
             http,
+            cache: Arc::new(super::cache::Cache::new(entry.cache_max_entries)),
+            on_outage: (entry.on_outage, entry.outage_retry_after),
         };
         let size = size.max(1);
         let pool = build_pool(&setup, size)?;
@@ -138,6 +147,7 @@ impl LuaHooks {
         match build_pool(&self.setup, self.size) {
             Ok(pool) => {
                 self.pool.store(Arc::new(pool));
+                self.setup.cache.clear();
                 tracing::info!(target: "sipreg::hooks", script = %self.setup.name, "script reloaded");
                 Ok(())
             }
@@ -268,10 +278,16 @@ fn failed(setup: &Setup, stats: &Stats, hook: Hook, f: Failure) -> HookError {
             "Lua limit exceeded; request failed and the state replaced"
         );
     }
+    let (answer, retry_after) = setup.on_outage;
     HookError {
         implementation: setup.name.to_string(),
         hook,
         message: f.message,
+        outage: f.outage.map(|service| Outage {
+            service,
+            answer,
+            retry_after,
+        }),
     }
 }
 
@@ -335,12 +351,11 @@ impl<T: 'static, R> std::future::Future for Waiting<T, R> {
         let mut state = pool.states[this.slot].lock();
         if state.generation != this.generation {
             this.thread = None;
-            return std::task::Poll::Ready(Err(HookError {
-                implementation: this.setup.name.to_string(),
-                hook: this.hook,
-                message: "its Lua state was replaced while it waited (another call hit a limit)"
-                    .into(),
-            }));
+            return std::task::Poll::Ready(Err(HookError::new(
+                this.setup.name.to_string(),
+                this.hook,
+                "its Lua state was replaced while it waited (another call hit a limit)",
+            )));
         }
         this.poll_in(&mut state, cx)
     }
@@ -349,7 +364,14 @@ impl<T: 'static, R> std::future::Future for Waiting<T, R> {
 impl<T: 'static, R> Drop for Waiting<T, R> {
     fn drop(&mut self) {
         // A call given up (its request's deadline) ends in its state, under its lock.
+        // Unwinding from a panic while polling it, this thread holds that lock already:
+        // the call is left to the state's collector (a leaked reference) rather than
+        // waited for forever.
         if let Some(thread) = self.thread.take() {
+            if std::thread::panicking() {
+                std::mem::forget(thread);
+                return;
+            }
             let _state = self.pool.states[self.slot].lock();
             drop(thread);
         }

@@ -38,6 +38,10 @@ pub(crate) struct Setup {
     /// What `sip.http` may reach (none without `allow_http`): one client for every state
     /// and reload of the script.
     pub http: Option<Arc<super::http::Access>>,
+    /// `sip.cache`, shared by every state of the script.
+    pub cache: Arc<super::cache::Cache>,
+    /// What a request gets when a service `sip.http` reaches fails, and its Retry-After.
+    pub on_outage: (crate::config::OnOutage, u32),
 }
 
 /// A loaded state.
@@ -127,6 +131,7 @@ pub(crate) fn build(setup: &Setup, files: &Arc<Files>) -> Result<State, LoadErro
     if let Some(http) = &setup.http {
         lua.set_app_data(http.clone());
     }
+    lua.set_app_data(setup.cache.clone());
     lua.set_app_data(LoadCtx::new(
         files.clone(),
         &setup.path,

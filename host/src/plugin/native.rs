@@ -111,11 +111,7 @@ impl NativeHooks {
     }
 
     fn error(&self, hook: Hook, message: String) -> HookError {
-        HookError {
-            implementation: self.name.clone(),
-            hook,
-            message,
-        }
+        HookError::new(self.name.clone(), hook, message)
     }
 
     /// Calls the plugin and copies its answer.

@@ -90,11 +90,16 @@ impl Registrar {
             username: supplied.as_ref().and_then(|c| c.username),
             realm: &self.auth.realm,
         };
-        let decision = self
-            .chain
-            .authenticate(req, &ask)
-            .await
-            .map_err(|e| Outcome::Reply(e.reply()))?;
+        let decision = match self.chain.authenticate(req, &ask).await {
+            Ok(d) => d,
+            // An outage with `on_outage = "challenge"`: asked again, never counted as a
+            // failure of the device.
+            Err(e) if e.challenges() && self.auth.mode != Challenge::Off => {
+                e.log();
+                return Err(Outcome::Reply(self.challenge_reply(aor, false, now_ms)));
+            }
+            Err(e) => return Err(Outcome::Reply(e.reply())),
+        };
         let challenge = |stale, reason: &'static str| {
             let reply = self.challenge_reply(aor, stale, now_ms);
             if supplied.is_some() {

@@ -22,11 +22,7 @@ impl Hooks for Policy {
         match req.msg.header_by_name("X-Test") {
             Some("maintenance") => Ok(Decision::Respond(Reply::with_reason(503, "Maintenance"))),
             Some("drop") => Ok(Decision::Drop),
-            Some("fail") => Err(HookError {
-                implementation: "test-policy".into(),
-                hook: Hook::OnRequest,
-                message: "boom".into(),
-            }),
+            Some("fail") => Err(HookError::new("test-policy", Hook::OnRequest, "boom")),
             _ => Ok(Decision::Continue),
         }
     }

@@ -195,6 +195,16 @@ impl Harness {
         Harness::loaded(&cfg, dir).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// [`Harness::example`], with the example's text changed by `edit` first (a port).
+    pub fn example_edited(name: &str, edit: impl FnOnce(String) -> String) -> Harness {
+        let dir = copy_examples();
+        let path = dir.path().join("examples").join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, edit(text)).unwrap();
+        let cfg = config::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        Harness::loaded(&cfg, dir).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Writes a file of the harness's folder (a script, a data file).
     pub fn write(&self, name: &str, text: &str) {
         let path = self.dir.as_ref().expect("a folder").path().join(name);
@@ -217,8 +227,7 @@ impl Harness {
     pub fn output(&self, bytes: &[u8]) -> Output {
         self.stores.clock.set(self.now);
         let mut out = Output::default();
-        self.core.handle(self.packet(bytes), &mut out);
-        out.settle();
+        self.core.handle_offline(self.packet(bytes), &mut out);
         out
     }
 

@@ -62,11 +62,11 @@ impl Hooks for Policy {
         match req.msg.header_by_name("X-Test") {
             Some("maintenance") => Ok(Decision::Respond(Reply::with_reason(503, "Maintenance"))),
             Some("drop") => Ok(Decision::Drop),
-            Some("fail") => Err(HookError {
-                implementation: self.name().into(),
-                hook: Hook::OnRequest,
-                message: "asked to fail".into(),
-            }),
+            Some("fail") => Err(HookError::new(
+                self.name(),
+                Hook::OnRequest,
+                "asked to fail",
+            )),
             _ => Ok(Decision::Continue),
         }
     }

@@ -8,16 +8,19 @@ use sipreg::config::{self, Transport};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A user service: `GET /users/<name>` answers `{"password": "pw-<name>"}` after
-/// `pause_ms` (404 for names starting with `nobody`); killed when dropped.
+/// A user service: `GET /users/<name>` answers `{"password": "pw-<name>", "ha1": ...}`
+/// (the MD5 HA1 of that password for `realm`) after `pause_ms`; 404 for names starting
+/// with `nobody`, 500 for `fail...`, a body that is not JSON for `broken...`, `{}` for
+/// `empty...`. Killed when dropped.
 pub struct UserService {
     child: Child,
     pub port: u16,
 }
 
 const SERVICE: &str = r#"
-import http.server, json, sys, time
+import hashlib, http.server, json, sys, time
 pause = int(sys.argv[2]) / 1000.0
+realm = sys.argv[3]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def do_GET(self):
@@ -25,8 +28,16 @@ class H(http.server.BaseHTTPRequestHandler):
         name = self.path.rsplit("/", 1)[-1]
         if not self.path.startswith("/users/") or name.startswith("nobody"):
             body, code = b"{}", 404
+        elif name.startswith("fail"):
+            body, code = b"{}", 500
+        elif name.startswith("broken"):
+            body, code = b"<html>not json</html>", 200
+        elif name.startswith("empty"):
+            body, code = b"{}", 200
         else:
-            body, code = json.dumps({"password": "pw-" + name}).encode(), 200
+            pw = "pw-" + name
+            ha1 = hashlib.md5(f"{name}:{realm}:{pw}".encode()).hexdigest()
+            body, code = json.dumps({"password": pw, "ha1": ha1}).encode(), 200
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -34,16 +45,27 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
     def log_message(self, *a):
         pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
-s.daemon_threads = True
-s.serve_forever()
+class S(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+    daemon_threads = True
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 "#;
 
 impl UserService {
     pub fn start(pause_ms: u64) -> UserService {
-        let port = free_udp_port();
+        UserService::start_on(free_udp_port(), pause_ms, "127.0.0.1")
+    }
+
+    /// The service on `port` (again, after one was stopped), with HA1s for `realm`.
+    pub fn start_on(port: u16, pause_ms: u64, realm: &str) -> UserService {
         let child = Command::new("python3")
-            .args(["-c", SERVICE, &port.to_string(), &pause_ms.to_string()])
+            .args([
+                "-c",
+                SERVICE,
+                &port.to_string(),
+                &pause_ms.to_string(),
+                realm,
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("python3 runs");
@@ -101,11 +123,20 @@ config = {{ url = "http://127.0.0.1:{port}/users/" }}
     )
 }
 
-/// SIPp registers `users` users with digest (`[authentication]`), each its own password.
-fn digest_each_call(users: usize) -> (String, tempfile::TempDir) {
+/// SIPp registers `users` users with digest (`[authentication]`), each its own password
+/// (`pw-u<n>`, users `u<first>` on, of `domain`), and expects `expect` to the
+/// authenticated REGISTER. The Request-URI is `sip:<domain>`: SIPp needs
+/// `-auth_uri <domain>` for its digest `uri` to match it (its default is the address it
+/// sends to).
+pub fn digest_each_call(
+    first: usize,
+    users: usize,
+    domain: &str,
+    expect: u16,
+) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut csv = String::from("SEQUENTIAL\n");
-    for i in 1..=users {
+    for i in first..first + users {
         csv.push_str(&format!(
             "u{i};[authentication username=u{i} password=pw-u{i}]\n"
         ));
@@ -115,11 +146,11 @@ fn digest_each_call(users: usize) -> (String, tempfile::TempDir) {
         format!(
             r#"  <send retrans="500">
     <![CDATA[
-      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      REGISTER sip:{domain} SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
       Max-Forwards: 70
-      From: <sip:[field0]@127.0.0.1>;tag=[pid]SIPpTag[call_number]
-      To: <sip:[field0]@127.0.0.1>
+      From: <sip:[field0]@{domain}>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@{domain}>
       Call-ID: [call_id]
       CSeq: {cseq} REGISTER
       Contact: <sip:[field0]@[local_ip]:[local_port]>
@@ -132,7 +163,7 @@ fn digest_each_call(users: usize) -> (String, tempfile::TempDir) {
         )
     };
     let scenario = crate::sippkit::scenario(&format!(
-        "{}  <recv response=\"401\" auth=\"true\" timeout=\"5000\"/>\n{}  <recv response=\"200\" timeout=\"5000\"/>\n",
+        "{}  <recv response=\"401\" auth=\"true\" timeout=\"5000\"/>\n{}  <recv response=\"{expect}\" timeout=\"5000\"/>\n",
         register(1, ""),
         register(2, "      [field1]\n"),
     ));
@@ -151,7 +182,7 @@ fn sipp_registers_every_user_through_a_script_that_asks_a_slow_http_service() {
     let cfg = config::parse_in(&text, "http.toml", dir.path().to_path_buf()).unwrap();
     let s = serve(&cfg, app(&cfg, Vec::new()).core);
     let users = 300;
-    let (scenario, dir) = digest_each_call(users);
+    let (scenario, dir) = digest_each_call(1, users, "127.0.0.1", 200);
     let csv = dir.path().join("users.csv");
     let run = Background::start(
         s.running.addr(Transport::Udp).unwrap(),
@@ -166,6 +197,8 @@ fn sipp_registers_every_user_through_a_script_that_asks_a_slow_http_service() {
             "1000",
             "-inf",
             csv.to_str().unwrap(),
+            "-auth_uri",
+            "127.0.0.1",
         ],
     );
     run.finish().unwrap();

@@ -5,6 +5,7 @@
 
 mod hooks;
 mod http;
+mod http_auth;
 mod reload;
 mod sandbox;
 mod wedge;
