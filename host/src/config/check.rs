@@ -285,6 +285,18 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
         if h.time_limit_ms == 0 {
             out.push(problem(at("time_limit_ms"), "must be at least 1 ms"));
         }
+        for (j, prefix) in h.allow_http.iter().enumerate() {
+            let url = reqwest::Url::parse(prefix);
+            if !url.is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host()) {
+                out.push(problem(
+                    vec![Key("hooks"), Index(i), Key("allow_http"), Index(j)],
+                    format!("\"{prefix}\" is not an http:// or https:// URL with a host"),
+                ));
+            }
+        }
+        if h.http_max_connections == 0 {
+            out.push(problem(at("http_max_connections"), "must be at least 1"));
+        }
     }
     let mut seen_alias = std::collections::HashMap::new();
     let mut secrets: std::collections::HashMap<String, (Option<&str>, Option<&str>)> =

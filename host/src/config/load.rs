@@ -345,6 +345,40 @@ transports = ["udp"]
     }
 
     #[test]
+    fn outside_service_keys_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.lua"), "return {}").unwrap();
+        let text = format!(
+            "{GOOD}\n[[hooks]]\ntype = \"lua\"\nscript = \"p.lua\"\nallow_http = [\"https://ok.example.com/\", \"ftp://x/\"]\nhttp_max_connections = 0\n"
+        );
+        let e = parse_in(&text, "x.toml", dir.path().to_path_buf())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            has_line(
+                &e,
+                "x.toml:21:42: key `hooks[0].allow_http[1]`: \"ftp://x/\""
+            ),
+            "{e}"
+        );
+        assert!(
+            has_line(
+                &e,
+                "x.toml:22:1: key `hooks[0].http_max_connections`: must be at least 1"
+            ),
+            "{e}"
+        );
+        let bad = text.replace("http_max_connections = 0", "on_outage = \"maybe\"");
+        let e = parse_in(&bad, "x.toml", dir.path().to_path_buf())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `hooks[0].on_outage`") && e.contains("`challenge`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn hooks_know_where_they_are_written() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lib.so"), "not a library").unwrap();
