@@ -2,7 +2,7 @@
 //! `examples/` (a copy, so tests may change its files).
 
 use crate::lua::bump_mtime;
-use crate::support::{Harness, Register, authorization, conf, data, find, logged};
+use crate::support::{Harness, Register, Reply, authorization, conf, data, find, logged};
 
 pub fn register(aor: &str) -> Register {
     Register::new(aor).contact(&format!(
@@ -13,9 +13,14 @@ pub fn register(aor: &str) -> Register {
 
 /// A REGISTER answered 401, then sent again with `user`/`password`; the final code.
 pub fn with_digest(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32) -> u16 {
+    digest_reply(h, aor, user, password, cseq).code
+}
+
+/// [`with_digest`], the final reply whole.
+pub fn digest_reply(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32) -> Reply {
     let r = h.send(&register(aor).cseq(cseq).text());
     if r.code != 401 {
-        return r.code;
+        return r;
     }
     let challenge = r.header("WWW-Authenticate").unwrap().to_owned();
     let auth = authorization(&challenge, user, password, "sip:example.com", 1);
@@ -25,7 +30,6 @@ pub fn with_digest(h: &Harness, aor: &str, user: &str, password: &str, cseq: u32
             .header(&format!("Authorization: {auth}"))
             .text(),
     )
-    .code
 }
 
 /// Alias lookup and credentials: the same requests, the same answers, whether the

@@ -5,7 +5,7 @@
 
 use super::http::{UserService, digest_each_call};
 use crate::admin::sample;
-use crate::scripts::register;
+use crate::scripts::{digest_reply, register};
 use crate::sippkit::{Background, free_udp_port};
 use crate::support::{Harness, Reply, authorization, logged, now_ms, serve};
 use sipreg::config::{self, Transport};
@@ -20,19 +20,7 @@ fn example(port: u16, answer: &str) -> Harness {
 
 /// A REGISTER of `user@example.com` answered 401, then sent again with `password`.
 fn with_digest(h: &Harness, user: &str, password: &str, cseq: u32) -> Reply {
-    let aor = format!("{user}@example.com");
-    let r = h.send(&register(&aor).cseq(cseq).text());
-    if r.code != 401 {
-        return r;
-    }
-    let challenge = r.header("WWW-Authenticate").unwrap().to_owned();
-    let auth = authorization(&challenge, user, password, "sip:example.com", 1);
-    h.send(
-        &register(&aor)
-            .cseq(cseq + 1)
-            .header(&format!("Authorization: {auth}"))
-            .text(),
-    )
+    digest_reply(h, &format!("{user}@example.com"), user, password, cseq)
 }
 
 fn metric(h: &Harness, name: &str, port: u16) -> f64 {
