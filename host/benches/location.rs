@@ -37,6 +37,7 @@ fn update(location: &Location, i: usize, cseq: u32, now_ms: u64) {
         transport: Transport::Udp,
         path: None,
         max_contacts: 10,
+        evict: sipreg::config::Evict::Oldest,
         now_ms,
         remove_all: false,
         changes: vec![Change {

@@ -73,11 +73,11 @@ fn main() {
     let authenticate = t.elapsed();
     let t = Instant::now();
     for _ in 0..n {
-        let mut bind = BindRequest {
-            aor: "user0042@127.0.0.1",
-            identity: Some(&identity),
-            kind: BindKind::Update,
-            bindings: vec![ProposedBinding {
+        let mut bind = BindRequest::new(
+            "user0042@127.0.0.1",
+            Some(&identity),
+            BindKind::Update,
+            vec![ProposedBinding {
                 contact: "<sip:user0042@127.0.0.1:5080>",
                 expires: 3600,
                 q: None,
@@ -86,7 +86,7 @@ fn main() {
                 registration_id: uuid::Uuid::nil(),
                 new: false,
             }],
-        };
+        );
         std::hint::black_box(hooks.bind(&req, &mut bind).unwrap());
     }
     let bind = t.elapsed();

@@ -264,6 +264,7 @@ mod tests {
             transport: Transport::Udp,
             path: None,
             max_contacts: 1,
+            evict: crate::config::Evict::Oldest,
             now_ms: 0,
             remove_all: false,
             changes: vec![change],

@@ -125,6 +125,9 @@ pub struct BindingC {
     pub new: bool,
 }
 
+/// A limit of [`BindC`] the plugin leaves as configured.
+pub const LIMIT_UNSET: u32 = u32::MAX;
+
 /// What `bind` is asked about.
 #[repr(C)]
 #[derive(Debug)]
@@ -136,6 +139,14 @@ pub struct BindC {
     pub kind: u32,
     pub bindings: *mut BindingC,
     pub count: usize,
+    // Added after 7af00ea: read and written only where `HostTable::bind_size` covers them.
+    /// This AOR's limits, which the plugin may set ([`LIMIT_UNSET`]: as configured).
+    pub max_contacts: u32,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    /// Which binding goes past `max_contacts`: 0 as configured, 1 the one refreshed least
+    /// recently, 2 the one with the lowest q, 3 none (the REGISTER is refused).
+    pub evict: u32,
 }
 
 /// A binding that went away.
@@ -175,6 +186,8 @@ pub mod kind {
     pub const AUTHENTICATED: u32 = 6;
     /// Forward to the URIs of `extra`, one per line (`route`).
     pub const TARGETS: u32 = 7;
+    // Of `bind`, CONTINUE and ACCEPT may carry header lines in `extra`: added to the 200
+    // (hosts after 7af00ea).
 }
 
 /// A plugin's answer. Its strings belong to the plugin (`owner`) until the host calls
@@ -212,6 +225,9 @@ pub mod status {
     pub const FAILED: u32 = 1;
     /// The plugin panicked (caught at the boundary).
     pub const PANICKED: u32 = 2;
+    /// The answer comes later, through [`super::HostTable::complete`] with the call's
+    /// handle (only from a function that is given one: `authenticate_later`).
+    pub const PENDING: u32 = 3;
 }
 
 /// Log levels of [`HostTable::log`].
@@ -271,6 +287,16 @@ pub struct HostTable {
     pub request_size: usize,
     /// `size_of::<ExpireC>()` as the host was built.
     pub expire_size: usize,
+    // Added after 7af00ea.
+    /// `size_of::<BindC>()` as the host was built.
+    pub bind_size: usize,
+    /// Ends a call that returned [`status::PENDING`]: `call` is the handle it was given,
+    /// `status` and `answer` what the call itself would have returned. The host copies the
+    /// answer before this returns (the plugin then frees it). Callable from any thread; a
+    /// handle ends once (another completion of it, or of a call that did not return
+    /// PENDING, is ignored). A call given up by the host (its deadline passed) ignores
+    /// its completion too.
+    pub complete: extern "C" fn(ctx: *const c_void, call: u64, status: u32, answer: *const AnswerC),
 }
 
 /// A plugin's function table, returned by its entry point.
@@ -306,4 +332,22 @@ pub struct PluginTable {
         extern "C" fn(instance: *mut c_void, req: *const RequestC, answer: *mut AnswerC) -> u32,
     /// Frees what an answer holds.
     pub release: extern "C" fn(owner: *mut c_void),
+    // Added after 7af00ea: read only where `size` covers it.
+    /// `authenticate` that may end later: as `authenticate`, with a handle `call`; it
+    /// returns [`status::PENDING`] to answer through [`HostTable::complete`] (the request
+    /// waits, no thread of the host does). The request's data is valid during this call
+    /// only. None: the plugin's `authenticate` always answers at once.
+    pub authenticate_later: Option<
+        extern "C" fn(
+            instance: *mut c_void,
+            req: *const RequestC,
+            auth: *const AuthC,
+            answer: *mut AnswerC,
+            call: u64,
+        ) -> u32,
+    >,
 }
+
+/// The size of the function table of plugins built before `authenticate_later` (c01b7a9
+/// to 7af00ea): the smallest a host reads.
+pub const FIRST_TABLE_SIZE: usize = std::mem::offset_of!(PluginTable, authenticate_later);

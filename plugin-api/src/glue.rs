@@ -6,6 +6,7 @@ use crate::ffi::{
     self, AnswerC, AuthC, BindC, ExpireC, HostTable, PluginTable, RStr, RequestC, kind, status,
 };
 use crate::host::Host;
+use crate::later::{Done, Started};
 use crate::request::{Auth, Bind, Expire, Request, text};
 use crate::{AuthDecision, Decision, Plugin, Reply, RouteDecision, Secret};
 use std::ffi::c_void;
@@ -19,6 +20,10 @@ unsafe impl Send for PluginTable {}
 unsafe impl Sync for HostTable {}
 // SAFETY: as above.
 unsafe impl Send for HostTable {}
+
+/// The host's services, for the `Done` of calls that answer later (a library holds one
+/// plugin type, created once).
+static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
 
 /// The strings an answer lends the host.
 struct Owned {
@@ -36,14 +41,29 @@ fn fill(answer: &mut AnswerC, kind_: u32, code: u16, text_: String, extra: Strin
     answer.owner = Box::into_raw(owned) as *mut c_void;
 }
 
-fn respond(answer: &mut AnswerC, r: Reply) {
-    let mut headers = String::new();
-    for (n, v) in &r.headers {
-        headers.push_str(n);
-        headers.push_str(": ");
-        headers.push_str(v);
-        headers.push_str("\r\n");
+/// An answer holding only a message (a failure's).
+pub(crate) fn fill_text(answer: &mut AnswerC, message: String) {
+    fill(answer, kind::CONTINUE, 0, message, String::new(), false);
+}
+
+/// Frees what an answer the plugin filled holds (one the host has copied).
+pub(crate) fn release_answer(answer: &AnswerC) {
+    release(answer.owner);
+}
+
+fn header_lines(headers: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (n, v) in headers {
+        out.push_str(n);
+        out.push_str(": ");
+        out.push_str(v);
+        out.push_str("\r\n");
     }
+    out
+}
+
+fn respond(answer: &mut AnswerC, r: Reply) {
+    let headers = header_lines(&r.headers);
     fill(answer, kind::RESPOND, r.code, r.reason, headers, false);
 }
 
@@ -121,6 +141,7 @@ extern "C" fn create<T: Plugin>(
         crate::request::EXPIRE_SIZE.store(expire_size, Relaxed);
         // SAFETY: checked above.
         let host = unsafe { Host::from_c(host) };
+        let _ = HOST.set(host);
         match T::create(text(config).unwrap_or(""), host) {
             Ok(p) => created = Box::into_raw(Box::new(p)) as *mut c_void,
             Err(e) => fill(answer, kind::CONTINUE, 0, e, String::new(), false),
@@ -167,22 +188,68 @@ extern "C" fn authenticate<T: Plugin>(
     guarded(answer, |a| {
         // SAFETY: as in `with_request`; `auth` is valid for the call.
         let (p, req, auth) = unsafe { (plugin::<T>(instance), &*req, &*auth) };
-        match p.authenticate(&Request::from_c(req), &Auth::from_c(auth)) {
-            AuthDecision::Pass => a.kind = kind::CONTINUE,
-            AuthDecision::Challenge => a.kind = kind::CHALLENGE,
-            AuthDecision::Credentials { username, secret } => {
-                let (secret, ha1) = match secret {
-                    Secret::Password(p) => (p, false),
-                    Secret::Ha1(h) => (h, true),
-                };
-                fill(a, kind::CREDENTIALS, 0, username, secret, ha1);
-            }
-            AuthDecision::Authenticated(user) => {
-                fill(a, kind::AUTHENTICATED, 0, user, String::new(), false)
-            }
-            AuthDecision::Respond(r) => respond(a, r),
-        }
+        auth_answer(
+            a,
+            p.authenticate(&Request::from_c(req), &Auth::from_c(auth)),
+        );
     })
+}
+
+/// `authenticate` of a plugin that may answer later: [`Plugin::start_authenticate`] with
+/// the call's [`Done`]; PENDING when it started the work.
+extern "C" fn authenticate_later<T: Plugin>(
+    instance: *mut c_void,
+    req: *const RequestC,
+    auth: *const AuthC,
+    answer: *mut AnswerC,
+    call: u64,
+) -> u32 {
+    let Some(host) = HOST.get().copied() else {
+        return status::FAILED;
+    };
+    let mut later = false;
+    let mut dropped = false;
+    let st = guarded(answer, |a| {
+        // SAFETY: as in `with_request`; `auth` is valid for the call.
+        let (p, req, auth) = unsafe { (plugin::<T>(instance), &*req, &*auth) };
+        let done = Done::new(host, call);
+        let (started, unused) = crate::later::in_call(call, || {
+            p.start_authenticate(&Request::from_c(req), &Auth::from_c(auth), done)
+        });
+        match started {
+            Started::Now(d) => auth_answer(a, d),
+            Started::Later => (later, dropped) = (true, unused),
+        }
+    });
+    match (st, later, dropped) {
+        (status::OK, true, false) => status::PENDING,
+        (status::OK, true, true) => {
+            // SAFETY: `guarded` checked the answer pointer.
+            let a = unsafe { &mut *answer };
+            fill_text(a, "answered later but dropped the call's Done".into());
+            status::FAILED
+        }
+        (st, _, _) => st,
+    }
+}
+
+/// An `authenticate` decision as an answer.
+pub(crate) fn auth_answer(a: &mut AnswerC, d: AuthDecision) {
+    match d {
+        AuthDecision::Pass => a.kind = kind::CONTINUE,
+        AuthDecision::Challenge => a.kind = kind::CHALLENGE,
+        AuthDecision::Credentials { username, secret } => {
+            let (secret, ha1) = match secret {
+                Secret::Password(p) => (p, false),
+                Secret::Ha1(h) => (h, true),
+            };
+            fill(a, kind::CREDENTIALS, 0, username, secret, ha1);
+        }
+        AuthDecision::Authenticated(user) => {
+            fill(a, kind::AUTHENTICATED, 0, user, String::new(), false)
+        }
+        AuthDecision::Respond(r) => respond(a, r),
+    }
 }
 
 extern "C" fn bind<T: Plugin>(
@@ -197,7 +264,20 @@ extern "C" fn bind<T: Plugin>(
         let (p, req, bind) = unsafe { (plugin::<T>(instance), &*req, &mut *bind) };
         // SAFETY: as above.
         let mut view = unsafe { Bind::from_c(bind) };
-        decision(a, p.bind(&Request::from_c(req), &mut view));
+        let d = p.bind(&Request::from_c(req), &mut view);
+        let (limits, headers) = view.into_settings();
+        crate::request::write_limits(bind, limits);
+        match d {
+            Decision::Continue | Decision::Accept if !headers.is_empty() => {
+                let k = if d == Decision::Accept {
+                    kind::ACCEPT
+                } else {
+                    kind::CONTINUE
+                };
+                fill(a, k, 0, String::new(), header_lines(&headers), false);
+            }
+            d => decision(a, d),
+        }
     })
 }
 
@@ -245,5 +325,10 @@ pub fn table_for<T: Plugin>() -> *const PluginTable {
         expire: expire::<T>,
         route: route::<T>,
         release,
+        authenticate_later: if T::WAITS {
+            Some(authenticate_later::<T>)
+        } else {
+            None
+        },
     }))
 }

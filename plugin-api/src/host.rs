@@ -116,6 +116,11 @@ impl Host {
         }
     }
 
+    /// Ends a call that answered later (`later.rs`).
+    pub(crate) fn complete(&self, call: u64, status: u32, answer: &crate::ffi::AnswerC) {
+        (self.table.complete)(self.table.ctx, call, status, answer);
+    }
+
     /// The folder of sipreg's configuration file: resolve relative paths against it.
     pub fn config_dir(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(text(self.table.config_dir).unwrap_or("."))

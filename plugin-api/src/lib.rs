@@ -30,10 +30,14 @@ mod decision;
 pub mod ffi;
 mod glue;
 mod host;
+mod later;
+mod limits;
 mod request;
 
 pub use decision::{AuthDecision, Decision, Reply, RouteDecision, Secret};
 pub use host::{Host, KvValue, Level, StoredBinding};
+pub use later::{Completes, Done, Started};
+pub use limits::{Evict, Limits};
 pub use request::{Auth, Bind, BindKind, Binding, Expire, ExpireReason, Request, Transport};
 
 #[doc(hidden)]
@@ -63,7 +67,28 @@ pub trait Plugin: Send + Sync + Sized + 'static {
         AuthDecision::Pass
     }
 
-    /// May this identity change these bindings? `expires` and `q` may be changed.
+    /// Whether [`Plugin::start_authenticate`] may answer later: sipreg then asks it
+    /// instead of `authenticate`, and a request whose answer is pending waits without
+    /// holding a thread (`[server] wait_deadline_ms` bounds the wait).
+    const WAITS: bool = false;
+
+    /// `authenticate` that may answer later (with [`Plugin::WAITS`]): answer
+    /// [`Started::Now`], or copy what the lookup needs (the request is valid during this
+    /// call only), move `done` to the thread or runtime that does it, return
+    /// [`Started::Later`] and call [`Done::complete`] with the decision there.
+    fn start_authenticate(
+        &self,
+        req: &Request<'_>,
+        auth: &Auth<'_>,
+        done: Done<AuthDecision>,
+    ) -> Started<AuthDecision> {
+        drop(done);
+        Started::Now(self.authenticate(req, auth))
+    }
+
+    /// May this identity change these bindings? `expires` and `q` may be changed, the
+    /// AOR's limits set ([`Bind::limits_mut`]) and headers added to the 200
+    /// ([`Bind::add_reply_header`]).
     fn bind(&self, req: &Request<'_>, bind: &mut Bind<'_>) -> Decision {
         let _ = (req, bind);
         Decision::Continue

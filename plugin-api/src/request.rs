@@ -1,6 +1,7 @@
 //! Safe views of what the host hands a plugin: a request, an authentication question, the
 //! bindings of `bind`, an expired binding.
 
+use crate::Limits;
 use crate::ffi::{AuthC, BindC, BindingC, ExpireC, RStr, RequestC, TransportC};
 
 /// A transport.
@@ -270,7 +271,8 @@ pub enum BindKind {
     RemoveAll,
 }
 
-/// What `bind` is asked about.
+/// What `bind` is asked about, and what it may set beside its decision: the AOR's
+/// limits and headers for the 200.
 #[derive(Debug)]
 pub struct Bind<'a> {
     pub aor: &'a str,
@@ -278,6 +280,34 @@ pub struct Bind<'a> {
     pub identity: Option<&'a str>,
     pub kind: BindKind,
     pub bindings: Vec<Binding<'a>>,
+    limits: Limits,
+    reply_headers: Vec<(String, String)>,
+}
+
+impl Bind<'_> {
+    /// This AOR's limits over sipreg's configuration: set what this AOR needs of its own
+    /// (`bind.limits_mut().max_contacts = Some(1)`).
+    pub fn limits_mut(&mut self) -> &mut Limits {
+        &mut self.limits
+    }
+
+    /// The limits set so far.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Adds a header to the 200 (`Service-Route`, `P-Associated-URI`, ...). sipreg
+    /// refuses (the request gets 500) a header it writes itself (Contact, Path, Expires,
+    /// Date, Via, From, To, Call-ID, CSeq, Require, Supported, Min-Expires, the
+    /// authentication's) and values with CR, LF or NUL.
+    pub fn add_reply_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        self.reply_headers.push((name.into(), value.into()));
+    }
+
+    /// The headers added so far.
+    pub fn reply_headers(&self) -> &[(String, String)] {
+        &self.reply_headers
+    }
 }
 
 impl Bind<'_> {
@@ -300,8 +330,24 @@ impl Bind<'_> {
                 _ => BindKind::Update,
             },
             bindings: list.iter_mut().map(|raw| Binding { raw }).collect(),
+            limits: Limits::default(),
+            reply_headers: Vec::new(),
         }
     }
+
+    /// What the plugin set: the limits and the headers for the 200.
+    pub(crate) fn into_settings(self) -> (Limits, Vec<(String, String)>) {
+        (self.limits, self.reply_headers)
+    }
+}
+
+/// Writes limits into the host's structure of `bind`.
+pub(crate) fn write_limits(b: &mut BindC, l: Limits) {
+    let or_unset = |v: Option<u32>| v.unwrap_or(crate::ffi::LIMIT_UNSET);
+    b.max_contacts = or_unset(l.max_contacts);
+    b.min_expires = or_unset(l.min_expires);
+    b.max_expires = or_unset(l.max_expires);
+    b.evict = l.evict.map_or(0, crate::Evict::code);
 }
 
 /// Why a binding went away (sipreg's own type too: one definition).

@@ -34,6 +34,7 @@ fn main() {
             transport: Transport::Udp,
             path: None,
             max_contacts: 10,
+            evict: sipreg::config::Evict::Oldest,
             now_ms,
             remove_all: false,
             changes: vec![Change {

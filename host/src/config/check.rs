@@ -388,6 +388,27 @@ pub(super) fn check(c: &Config) -> Vec<Problem> {
                 "an empty list lets the alias register nowhere; omit it for all",
             ));
         }
+        if a.max_contacts == Some(0) {
+            out.push(problem(at("max_contacts"), "must be at least 1"));
+        }
+        let min = a.min_expires.unwrap_or(c.registrar.min_expires);
+        let max = a.max_expires.unwrap_or(c.registrar.max_expires);
+        if min > max {
+            let key = if a.min_expires.is_some() {
+                "min_expires"
+            } else {
+                "max_expires"
+            };
+            out.push(problem(
+                at(key),
+                format!("min_expires {min} is above max_expires {max} for this alias"),
+            ));
+        }
+        for (name, value) in &a.reply_headers {
+            if let Err(e) = crate::hooks::policy::header(200, name, value) {
+                out.push(problem(at("reply_headers"), e));
+            }
+        }
         let username = a.username.clone().unwrap_or_else(|| user.to_owned());
         let secret = (a.password.as_deref(), a.ha1.as_deref());
         if let Some(prev) = secrets.insert(username.clone(), secret)

@@ -451,6 +451,45 @@ transports = ["udp"]
         assert!(has_line(&e, "x.toml:1:"), "{e}");
     }
 
+    /// Issue 20: an alias's own limits and reply headers are checked like `[registrar]`'s.
+    #[test]
+    fn alias_limits_and_reply_headers_name_line_and_key() {
+        let text = GOOD.replace(
+            "transports = [\"udp\"]",
+            "transports = [\"udp\"]\nmax_contacts = 0\nmin_expires = 300\nmax_expires = 100\n\
+             reply_headers = { Via = \"SIP/2.0/UDP x\", \"P-Associated-URI\" = \"<sip:a@example.com>\" }",
+        );
+        let e = error(&text);
+        assert!(
+            has_line(
+                &e,
+                "x.toml:17:1: key `aliases[0].max_contacts`: must be at least 1"
+            ),
+            "{e}"
+        );
+        assert!(
+            has_line(
+                &e,
+                "x.toml:18:1: key `aliases[0].min_expires`: min_expires 300 is above max_expires 100"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.lines()
+                .any(|l| l.contains("key `aliases[0].reply_headers`") && l.contains("Via")),
+            "{e}"
+        );
+        assert!(!e.contains("P-Associated-URI"), "{e}");
+        let fine = GOOD.replace(
+            "transports = [\"udp\"]",
+            "transports = [\"udp\"]\nmax_contacts = 2\nmax_expires = 120\nevict = \"refuse\"\n\
+             reply_headers = { \"P-Associated-URI\" = \"<sip:a@example.com>\" }",
+        );
+        let c = parse(&fine, "x.toml").unwrap();
+        assert_eq!(c.aliases[0].max_contacts, Some(2));
+        assert_eq!(c.aliases[0].evict, Some(super::super::Evict::Refuse));
+    }
+
     #[test]
     fn admin_checks_name_line_and_key() {
         let open = format!("{GOOD}\n[admin]\nlisten = \"0.0.0.0:5080\"\n");

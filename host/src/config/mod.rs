@@ -289,6 +289,13 @@ impl Alias {
             },
         }
     }
+
+    /// The address-of-record it names (`user@domain`, the domain in lower case), as the
+    /// registrar compares them; None when it is not `user@domain`.
+    pub fn aor(&self) -> Option<String> {
+        let (user, host) = split_alias(&self.alias)?;
+        Some(format!("{user}@{}", host.to_ascii_lowercase()))
+    }
 }
 
 impl Config {
@@ -445,6 +452,42 @@ pub struct Registrar {
     /// sent in the 200 to a REGISTER that supports outbound).
     #[serde(default = "defaults::flow_timer")]
     pub flow_timer: u32,
+    /// Which binding goes when a REGISTER would leave an AOR more than `max_contacts`.
+    #[serde(default)]
+    pub evict: Evict,
+}
+
+/// Which binding goes when a REGISTER would leave an AOR more bindings than
+/// `max_contacts` (`[registrar] evict`, `[[aliases]] evict`, or `bind` for one AOR).
+/// Never one the REGISTER itself writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evict {
+    /// The binding refreshed least recently.
+    #[default]
+    Oldest,
+    /// The binding with the lowest q (no q counts as 1.0); of equals, the oldest.
+    LowestQ,
+    /// None: the REGISTER is refused, 403 "Too many contacts".
+    Refuse,
+}
+
+impl Evict {
+    /// The name in configuration and scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evict::Oldest => "oldest",
+            Evict::LowestQ => "lowest_q",
+            Evict::Refuse => "refuse",
+        }
+    }
+
+    /// The eviction a name says (`oldest`, `lowest_q`, `refuse`).
+    pub fn parse(name: &str) -> Option<Evict> {
+        [Evict::Oldest, Evict::LowestQ, Evict::Refuse]
+            .into_iter()
+            .find(|e| e.as_str() == name)
+    }
 }
 
 impl Default for Registrar {
@@ -456,6 +499,7 @@ impl Default for Registrar {
             max_contacts: defaults::max_contacts(),
             unknown_alias: defaults::unknown_alias(),
             flow_timer: defaults::flow_timer(),
+            evict: Evict::default(),
         }
     }
 }
@@ -633,6 +677,19 @@ pub struct Alias {
     /// `[auth] algorithms` (e.g. `["MD5"]` for a phone that cannot answer SHA-256).
     #[serde(default, deserialize_with = "some_algorithms")]
     pub algorithms: Option<Vec<Algorithm>>,
+    /// This alias's limits, over `[registrar]`'s (a `bind` hook may set others).
+    #[serde(default)]
+    pub max_contacts: Option<usize>,
+    #[serde(default)]
+    pub min_expires: Option<u32>,
+    #[serde(default)]
+    pub max_expires: Option<u32>,
+    #[serde(default)]
+    pub evict: Option<Evict>,
+    /// Headers added to the 200 of this alias's REGISTERs, by name (`Service-Route`,
+    /// `P-Associated-URI`, ...).
+    #[serde(default)]
+    pub reply_headers: std::collections::BTreeMap<String, String>,
 }
 
 mod defaults {

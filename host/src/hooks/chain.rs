@@ -253,9 +253,8 @@ impl HookChain {
                 .await?;
             // An implementation may hand its changes back (a call that waited must); else
             // it made them itself.
-            for (p, (expires, q)) in bind.bindings.iter_mut().zip(changes.unwrap_or_default()) {
-                p.expires = expires;
-                p.q = q;
+            if let Some(changes) = changes {
+                bind.apply(changes);
             }
             match decision {
                 Decision::Continue => continue,

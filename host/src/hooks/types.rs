@@ -3,7 +3,7 @@
 use super::Hook;
 pub use super::outage::Outage;
 use crate::auth::Secret;
-use crate::config::{OnOutage, Transport};
+use crate::config::{Evict, OnOutage, Transport};
 use crate::kv::KvValue;
 use crate::sip::{Message, Reply};
 pub use crate::store::ExpireReason;
@@ -152,7 +152,8 @@ pub struct ProposedBinding<'a> {
     pub new: bool,
 }
 
-/// What `bind` is asked about.
+/// What `bind` is asked about, and what it may set beside its decision: limits for this
+/// AOR and headers for the 200.
 #[derive(Debug)]
 pub struct BindRequest<'a> {
     pub aor: &'a str,
@@ -160,6 +161,83 @@ pub struct BindRequest<'a> {
     pub identity: Option<&'a Identity>,
     pub kind: BindKind,
     pub bindings: Vec<ProposedBinding<'a>>,
+    /// This AOR's limits, over `[registrar]`'s (and its alias's): set by the hooks.
+    pub policy: AorPolicy,
+    /// Headers the hooks add to the 200 (checked with [`BindRequest::add_header`]).
+    reply_headers: Vec<(String, String)>,
+}
+
+impl<'a> BindRequest<'a> {
+    /// A question with no limits or headers set yet.
+    pub fn new(
+        aor: &'a str,
+        identity: Option<&'a Identity>,
+        kind: BindKind,
+        bindings: Vec<ProposedBinding<'a>>,
+    ) -> BindRequest<'a> {
+        BindRequest {
+            aor,
+            identity,
+            kind,
+            bindings,
+            policy: AorPolicy::default(),
+            reply_headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header to the 200 (`Service-Route`, `P-Associated-URI`, ...).
+    ///
+    /// # Errors
+    /// A header the registrar writes itself (Contact, Path, Expires, Date, ...), a name
+    /// that is not a token, or a value with CR, LF or NUL ([`super::policy::header`]).
+    pub fn add_header(&mut self, name: &str, value: &str) -> Result<(), String> {
+        super::policy::header(200, name, value)?;
+        self.reply_headers.push((name.to_owned(), value.to_owned()));
+        Ok(())
+    }
+
+    /// The headers added to the 200, in order.
+    pub fn reply_headers(&self) -> &[(String, String)] {
+        &self.reply_headers
+    }
+
+    /// What a call that waited handed back: each binding's expires and q, its limits
+    /// over those set before, its headers after them.
+    pub fn apply(&mut self, changes: super::BindChanges) {
+        for (p, (expires, q)) in self.bindings.iter_mut().zip(changes.bindings) {
+            p.expires = expires;
+            p.q = q;
+        }
+        self.policy.merge(changes.policy);
+        self.reply_headers.extend(changes.reply_headers);
+    }
+}
+
+/// Limits for one AOR that `bind` may set over `[registrar]`'s: unset ones stay as
+/// configured. The registrar applies them after the `bind` chain: a REGISTER asking less
+/// than `min_expires` gets 423, expiry is cut to `max_expires`, and `max_contacts` with
+/// `evict` decides what a REGISTER that adds one binding too many does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AorPolicy {
+    pub max_contacts: Option<usize>,
+    pub min_expires: Option<u32>,
+    pub max_expires: Option<u32>,
+    pub evict: Option<Evict>,
+}
+
+impl AorPolicy {
+    /// `later`'s settings over these (a later hook's, or a waiting call's).
+    pub fn merge(&mut self, later: AorPolicy) {
+        self.max_contacts = later.max_contacts.or(self.max_contacts);
+        self.min_expires = later.min_expires.or(self.min_expires);
+        self.max_expires = later.max_expires.or(self.max_expires);
+        self.evict = later.evict.or(self.evict);
+    }
+
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == AorPolicy::default()
+    }
 }
 
 /// A binding that went away.

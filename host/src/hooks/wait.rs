@@ -44,7 +44,14 @@ impl<D> std::fmt::Debug for Answer<D> {
     }
 }
 
-/// What a `bind` call that waited hands back for each proposed binding, in order: its
-/// `expires` and `q` as the hook left them (the chain writes them into the request, as a
-/// call that did not wait writes them itself).
-pub type BindChanges = Vec<(u32, Option<u16>)>;
+/// What a `bind` call that waited hands back (the chain writes it into the request, as a
+/// call that did not wait writes it itself: [`super::BindRequest::apply`]).
+#[derive(Debug, Default)]
+pub struct BindChanges {
+    /// For each proposed binding, in order: its `expires` and `q` as the hook left them.
+    pub bindings: Vec<(u32, Option<u16>)>,
+    /// The limits it set for the AOR.
+    pub policy: super::AorPolicy,
+    /// The headers it added to the 200, checked ([`super::policy::header`]).
+    pub reply_headers: Vec<(String, String)>,
+}

@@ -1,8 +1,8 @@
 -- How sipreg calls a script's hook: one caller per hook builds the `ctx` table from plain
 -- arguments (a table constructor in Lua costs far less than building it field by field
 -- from Rust), calls the hook, and returns ctx.vars when it holds anything, the decision as
--- kind, a, b, c (decisions.lua's flat), and for `bind` the `expires` and `q` of every
--- binding.
+-- kind, a, b, c (decisions.lua's flat), and for `bind` ctx.limits, ctx.reply_headers
+-- and the `expires` and `q` of every binding.
 local flat = ...
 local error, next, select, type, unpack = error, next, select, type, table.unpack
 
@@ -65,18 +65,19 @@ function callers.bind(f, vars, aor, identity, kind, source, transport, n, ...)
     hook = "bind", vars = vars or empty(), aor = aor, identity = identity, kind = kind, bindings = list,
   }
   local k, a, b, c = flat(f(ctx))
+  local limits, headers = ctx.limits, ctx.reply_headers
   if n == 0 then
-    return vars_out(ctx.vars), k, a, b, c
+    return vars_out(ctx.vars), k, a, b, c, limits, headers
   end
   if n == 1 then
-    return vars_out(ctx.vars), k, a, b, c, list[1].expires, list[1].q
+    return vars_out(ctx.vars), k, a, b, c, limits, headers, list[1].expires, list[1].q
   end
   local out = {}
   for i = 1, n do
     out[2 * i - 1] = list[i].expires
     out[2 * i] = list[i].q
   end
-  return vars_out(ctx.vars), k, a, b, c, unpack(out, 1, 2 * n)
+  return vars_out(ctx.vars), k, a, b, c, limits, headers, unpack(out, 1, 2 * n)
 end
 
 function callers.expire(f, _vars, aor, contact, q, instance, reg_id, registration_id, source, transport,

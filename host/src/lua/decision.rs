@@ -6,7 +6,7 @@ use super::Phase;
 use crate::hooks::Hook;
 use crate::hooks::{AuthDecision, Credentials, Decision, RouteDecision, policy};
 use crate::sip::Reply;
-use mlua::Value;
+use mlua::{Table, Value};
 
 /// A decision a hook returned.
 #[derive(Debug, Clone)]
@@ -153,25 +153,50 @@ fn respond(code: Value, reason: Value, headers: Value) -> Result<Reply, String> 
     match headers {
         Value::Nil => {}
         Value::Table(t) => {
-            for pair in t.pairs::<Value, Value>() {
-                let (name, value) = pair.map_err(|e| e.to_string())?;
-                let Value::String(name) = name else {
-                    return Err("sip.respond: header names are strings".into());
-                };
-                let name = name.to_string_lossy();
-                let Some(value) = text(&value) else {
-                    return Err(format!(
-                        "sip.respond: header {name} must be a string or number, not {}",
-                        value.type_name()
-                    ));
-                };
-                policy::header(code, &name, &value).map_err(|e| format!("sip.respond: {e}"))?;
+            for (name, value) in header_table(&t, code).map_err(|e| format!("sip.respond: {e}"))? {
                 reply = reply.header(name, value);
             }
         }
         _ => return Err("sip.respond: the headers must be a table".into()),
     }
     Ok(reply)
+}
+
+/// A table of headers for a reply of `code`: names to values, a value a string, a number
+/// or a list of them (one header each), every one checked ([`policy::header`]); in the
+/// order of their names.
+///
+/// # Errors
+/// A message naming the header.
+pub(crate) fn header_table(t: &Table, code: u16) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for pair in t.pairs::<Value, Value>() {
+        let (name, value) = pair.map_err(|e| e.to_string())?;
+        let Value::String(name) = name else {
+            return Err("header names are strings".into());
+        };
+        let name = name.to_string_lossy();
+        let values = match &value {
+            Value::Table(list) => list
+                .sequence_values::<Value>()
+                .map(|v| v.ok().as_ref().and_then(text))
+                .collect::<Option<Vec<String>>>(),
+            v => text(v).map(|v| vec![v]),
+        };
+        let Some(values) = values else {
+            return Err(format!(
+                "header {name} must be a string, a number or a list of them, not {}",
+                value.type_name()
+            ));
+        };
+        for v in values {
+            policy::header(code, &name, &v)?;
+            out.push((name.clone(), v));
+        }
+    }
+    // a table's pairs come in no set order: by name, then as listed
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// `sip.targets(uri, ...)` or `sip.targets{uri, ...}`: the arguments as a packed table.

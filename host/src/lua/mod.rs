@@ -7,6 +7,7 @@
 //! script in fresh states and swaps the pool only when every state loaded (`pool.rs`).
 
 mod api;
+mod bind;
 mod cache;
 mod call;
 mod context;

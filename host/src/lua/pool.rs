@@ -455,10 +455,7 @@ impl Hooks for LuaHooks {
             Ok(None) => return Ok(Decision::Continue),
             Err(f) => return Err(self.failed(hook, f)),
         };
-        for (p, (expires, q)) in bind.bindings.iter_mut().zip(changed) {
-            p.expires = expires;
-            p.q = q;
-        }
+        bind.apply(changed);
         Ok(verdict.into_decision())
     }
 
@@ -568,8 +565,9 @@ fn bind_kind(kind: BindKind) -> &'static str {
     }
 }
 
-/// What the `bind` caller returns: the decision, then each binding's expires and q.
-type BindOut = (i64, Value, Value, Value, MultiValue);
+/// What the `bind` caller returns: the decision, ctx.limits, ctx.reply_headers, then each
+/// binding's expires and q.
+type BindOut = (i64, Value, Value, Value, Value, Value, MultiValue);
 
 /// The `bind` caller's arguments: the AOR, the identity, the kind, the source, the
 /// transport and the proposed bindings.
@@ -598,18 +596,24 @@ fn bind_args(
     ))
 }
 
-/// The `bind` caller's answer: the verdict, and `n` bindings' expires and q.
+/// The `bind` caller's answer: the verdict, the limits and headers, and `n` bindings'
+/// expires and q.
 fn read_bind(
     phase: Phase,
     n: usize,
-    (kind, a, b, c, mut rest): BindOut,
+    (kind, a, b, c, limits, headers, mut rest): BindOut,
 ) -> mlua::Result<(Verdict, BindChanges)> {
     let v = read(phase, (kind, a, b, c))?;
-    let mut changed = Vec::with_capacity(n);
+    let mut bindings = Vec::with_capacity(n);
     for _ in 0..n {
         let expires = rest.pop_front().unwrap_or(Value::Nil);
         let q = rest.pop_front().unwrap_or(Value::Nil);
-        changed.push(convert::read_back(expires, q)?);
+        bindings.push(convert::read_back(expires, q)?);
     }
-    Ok((v, changed))
+    let changes = BindChanges {
+        bindings,
+        policy: super::bind::limits(limits)?,
+        reply_headers: super::bind::reply_headers(headers)?,
+    };
+    Ok((v, changes))
 }

@@ -17,8 +17,27 @@ impl fmt::Display for PluginError {
 
 impl std::error::Error for PluginError {}
 
-/// The smallest function table this host can use (ABI 1's).
-pub(crate) const MIN_TABLE: usize = std::mem::size_of::<PluginTable>();
+/// The smallest function table this host can use (ABI 1's, before `authenticate_later`).
+pub(crate) const MIN_TABLE: usize = plugin_api::ffi::FIRST_TABLE_SIZE;
+
+/// A plugin's `authenticate_later`.
+pub(crate) type AuthenticateLater = extern "C" fn(
+    *mut std::ffi::c_void,
+    *const plugin_api::ffi::RequestC,
+    *const plugin_api::ffi::AuthC,
+    *mut plugin_api::ffi::AnswerC,
+    u64,
+) -> u32;
+
+/// The plugin's `authenticate_later`, when its table is new enough to have the field.
+pub(crate) fn authenticate_later(table: &'static PluginTable) -> Option<AuthenticateLater> {
+    let end = std::mem::size_of::<PluginTable>();
+    if table.size < end {
+        return None;
+    }
+    // SAFETY: the table's size covers the field (checked above).
+    unsafe { std::ptr::addr_of!(table.authenticate_later).read() }
+}
 
 /// Opens `path` and returns its function table; the library stays loaded for the life of
 /// the process.

@@ -1,21 +1,22 @@
 //! [`NativeHooks`]: a loaded plugin behind the [`Hooks`] trait. Each hook call builds the
 //! C view of the request (borrowing the host's data for the call), calls the plugin,
-//! copies its answer, hands the answer's memory back (`release`), and checks the answer
-//! like any other hook's (`hooks::policy`): an unknown kind, a bad code, a header the
-//! registrar owns or text that is not UTF-8 fails the request with 500 and a log line.
+//! copies its answer, hands the answer's memory back (`release`), and reads it as a
+//! decision (`answer.rs`). A plugin with `authenticate_later` may answer that hook later
+//! (`later.rs`): the request then waits on the call's end, as for a Lua `sip.http` call.
 
+use super::answer::{self, Reader};
+use super::later::Calls;
 use super::load::{self, PluginError};
 use super::services;
-use crate::config::{HookEntry, Transport};
+use crate::config::{Evict, HookEntry, Transport};
 use crate::hooks::{
-    AuthDecision, AuthRequest, BindKind, BindRequest, Credentials, Decision, ExpireEvent, Hook,
-    HookError, Hooks, RequestInfo, RouteDecision, policy,
+    Answer, AorPolicy, AuthDecision, AuthRequest, BindKind, BindRequest, Decision, ExpireEvent,
+    Hook, HookError, Hooks, RequestInfo, RouteDecision,
 };
-use crate::sip::Reply;
-use crate::sip::uri::SipUri;
 use crate::store::Stores;
 use plugin_api::ffi::{
-    AnswerC, AuthC, BindC, BindingC, ExpireC, PluginTable, RStr, RequestC, TransportC, kind, status,
+    AnswerC, AuthC, BindC, BindingC, ExpireC, LIMIT_UNSET, PluginTable, RStr, RequestC, TransportC,
+    status,
 };
 use std::ffi::c_void;
 use std::path::Path;
@@ -39,16 +40,10 @@ pub struct NativeHooks {
     instance: Instance,
     /// The store the plugin's host table writes to (its quota counts refusals).
     kv: std::sync::Arc<dyn crate::kv::KvStore>,
-}
-
-/// An answer, copied out of the plugin's memory.
-#[derive(Debug)]
-struct Answer {
-    kind: u32,
-    code: u16,
-    ha1: bool,
-    text: Option<String>,
-    extra: Option<String>,
+    /// The plugin's `authenticate` that may answer later, if it has one.
+    authenticate_later: Option<load::AuthenticateLater>,
+    /// Its calls that answer later.
+    calls: &'static Calls,
 }
 
 fn transport(t: Transport) -> TransportC {
@@ -57,18 +52,6 @@ fn transport(t: Transport) -> TransportC {
         // A plugin built before TLS and WebSocket knows only these two: the others run
         // over TCP (the transport's own name is `RequestC::transport_name`).
         Transport::Tcp | Transport::Tls | Transport::Ws | Transport::Wss => TransportC::Tcp,
-    }
-}
-
-/// Text a plugin answered, which must be UTF-8.
-fn owned(s: RStr, what: &str) -> Result<Option<String>, String> {
-    if s.is_none() {
-        return Ok(None);
-    }
-    // SAFETY: an answer's strings stay valid until `release`, which comes after this.
-    match unsafe { s.get() } {
-        Some(t) => Ok(Some(t.to_owned())),
-        None => Err(format!("its {what} is not UTF-8")),
     }
 }
 
@@ -90,10 +73,11 @@ impl NativeHooks {
         let name = format!("{plugin} ({})", path.display());
         let config = toml::to_string(&entry.config).unwrap_or_default();
         let kv = shared.kv.clone();
-        let host = services::table(&plugin, base_dir, shared);
+        let calls: &'static Calls = Box::leak(Box::default());
+        let host = services::table(&plugin, base_dir, shared, calls);
         let mut error = AnswerC::empty();
         let instance = (table.create)(RStr::new(&config), host, &mut error);
-        let message = owned(error.text, "message").ok().flatten();
+        let message = answer::owned(error.text, "message").ok().flatten();
         (table.release)(error.owner);
         if instance.is_null() {
             return Err(PluginError(format!(
@@ -105,13 +89,18 @@ impl NativeHooks {
         Ok(NativeHooks {
             name,
             table,
+            authenticate_later: load::authenticate_later(table),
+            calls,
             instance: Instance(instance),
             kv,
         })
     }
 
-    fn error(&self, hook: Hook, message: String) -> HookError {
-        HookError::new(self.name.clone(), hook, message)
+    fn reader(&self, hook: Hook) -> Reader<'_> {
+        Reader {
+            name: &self.name,
+            hook,
+        }
     }
 
     /// Calls the plugin and copies its answer.
@@ -119,72 +108,12 @@ impl NativeHooks {
         &self,
         hook: Hook,
         f: impl FnOnce(*mut c_void, &mut AnswerC) -> u32,
-    ) -> Result<Answer, HookError> {
+    ) -> Result<answer::Answer, HookError> {
         let mut a = AnswerC::empty();
         let st = f(self.instance.0, &mut a);
-        let copied = (|| {
-            Ok::<_, String>(Answer {
-                kind: a.kind,
-                code: a.code,
-                ha1: a.ha1,
-                text: owned(a.text, "text")?,
-                extra: owned(a.extra, "extra text")?,
-            })
-        })();
+        let copied = answer::Answer::copy(&a);
         (self.table.release)(a.owner);
-        let answer = copied.map_err(|e| self.error(hook, format!("bad answer: {e}")))?;
-        match st {
-            status::OK => Ok(answer),
-            status::PANICKED => Err(self.error(
-                hook,
-                format!("panicked: {}", answer.text.unwrap_or_default()),
-            )),
-            status::FAILED => {
-                Err(self.error(hook, format!("failed: {}", answer.text.unwrap_or_default())))
-            }
-            other => Err(self.error(hook, format!("returned the unknown status {other}"))),
-        }
-    }
-
-    fn reply(&self, hook: Hook, a: &Answer) -> Result<Reply, HookError> {
-        let fail = |e: String| self.error(hook, e);
-        let code = policy::code(i64::from(a.code)).map_err(fail)?;
-        let mut reply = match a.text.as_deref().filter(|r| !r.is_empty()) {
-            Some(r) => {
-                policy::reason(r).map_err(fail)?;
-                Reply::with_reason(code, r.to_owned())
-            }
-            None => Reply::new(code),
-        };
-        for line in a.extra.as_deref().unwrap_or("").split("\r\n") {
-            if line.is_empty() {
-                continue;
-            }
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| fail(format!("header line without a colon: {line}")))?;
-            let (name, value) = (name.trim(), value.trim());
-            policy::header(code, name, value).map_err(fail)?;
-            reply = reply.header(name.to_owned(), value);
-        }
-        Ok(reply)
-    }
-
-    fn wrong(&self, hook: Hook, kind: u32) -> HookError {
-        self.error(
-            hook,
-            format!("answered kind {kind}, which {hook} may not return"),
-        )
-    }
-
-    fn decision(&self, hook: Hook, a: Answer) -> Result<Decision, HookError> {
-        match a.kind {
-            kind::CONTINUE => Ok(Decision::Continue),
-            kind::ACCEPT => Ok(Decision::Accept),
-            kind::DROP => Ok(Decision::Drop),
-            kind::RESPOND => self.reply(hook, &a).map(Decision::Respond),
-            other => Err(self.wrong(hook, other)),
-        }
+        self.reader(hook).ended(st, copied)
     }
 }
 
@@ -226,7 +155,7 @@ impl Hooks for NativeHooks {
         let sans = sans_lines(req);
         let r = request_c(req, &ip, &sans);
         let a = self.call(Hook::OnRequest, |i, a| (self.table.on_request)(i, &r, a))?;
-        self.decision(Hook::OnRequest, a)
+        self.reader(Hook::OnRequest).decision(&a)
     }
 
     fn authenticate(
@@ -238,29 +167,9 @@ impl Hooks for NativeHooks {
         let ip = req.source.ip().to_string();
         let sans = sans_lines(req);
         let r = request_c(req, &ip, &sans);
-        let c = AuthC {
-            aor: RStr::new(auth.aor),
-            username: RStr::opt(auth.username),
-            realm: RStr::new(auth.realm),
-        };
+        let c = auth_c(auth);
         let a = self.call(hook, |i, a| (self.table.authenticate)(i, &r, &c, a))?;
-        match a.kind {
-            kind::CONTINUE => Ok(AuthDecision::Pass),
-            kind::CHALLENGE => Ok(AuthDecision::Challenge),
-            kind::CREDENTIALS => policy::credentials(
-                a.text.unwrap_or_default(),
-                a.extra.unwrap_or_default(),
-                a.ha1,
-            )
-            .map(Credentials::decision)
-            .map_err(|e| self.error(hook, e)),
-            kind::AUTHENTICATED => match a.text.filter(|u| !u.is_empty()) {
-                Some(username) => Ok(AuthDecision::Authenticated(username)),
-                None => Err(self.error(hook, "authenticated nobody (no user name)".into())),
-            },
-            kind::RESPOND => self.reply(hook, &a).map(AuthDecision::Respond),
-            other => Err(self.wrong(hook, other)),
-        }
+        self.reader(hook).auth(a)
     }
 
     fn bind(
@@ -269,6 +178,7 @@ impl Hooks for NativeHooks {
         bind: &mut BindRequest<'_>,
     ) -> Result<Decision, HookError> {
         let hook = Hook::Bind;
+        let reader = self.reader(hook);
         let ip = req.source.ip().to_string();
         let sans = sans_lines(req);
         let r = request_c(req, &ip, &sans);
@@ -301,6 +211,10 @@ impl Hooks for NativeHooks {
             },
             bindings: list.as_mut_ptr(),
             count: list.len(),
+            max_contacts: LIMIT_UNSET,
+            min_expires: LIMIT_UNSET,
+            max_expires: LIMIT_UNSET,
+            evict: 0,
         };
         let a = self.call(hook, |i, a| (self.table.bind)(i, &r, &mut c, a))?;
         for (p, b) in bind.bindings.iter_mut().zip(&list) {
@@ -308,10 +222,18 @@ impl Hooks for NativeHooks {
             p.q = match b.q {
                 -1 => None,
                 q @ 0..=1000 => Some(q as u16),
-                q => return Err(self.error(hook, format!("set q to {q} (thousandths, 0 to 1000)"))),
+                q => return Err(reader.error(format!("set q to {q} (thousandths, 0 to 1000)"))),
             };
         }
-        self.decision(hook, a)
+        bind.policy.merge(limits(&reader, &c)?);
+        let decision = reader.decision(&a)?;
+        if matches!(decision, Decision::Continue | Decision::Accept) {
+            for (name, value) in reader.headers(200, &a)? {
+                bind.add_header(&name, &value)
+                    .map_err(|e| reader.error(e))?;
+            }
+        }
+        Ok(decision)
     }
 
     fn expire(&self, event: &ExpireEvent<'_>) -> Result<(), HookError> {
@@ -344,27 +266,80 @@ impl Hooks for NativeHooks {
         let sans = sans_lines(req);
         let r = request_c(req, &ip, &sans);
         let a = self.call(hook, |i, a| (self.table.route)(i, &r, a))?;
-        match a.kind {
-            kind::CONTINUE => Ok(RouteDecision::Pass),
-            kind::TARGETS => {
-                let uris: Vec<String> = a
-                    .extra
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if uris.is_empty() {
-                    return Err(self.error(hook, "gave no targets".into()));
-                }
-                for u in &uris {
-                    SipUri::parse(u)
-                        .map_err(|e| self.error(hook, format!("target \"{u}\": {e}")))?;
-                }
-                Ok(RouteDecision::Targets(uris))
-            }
-            kind::RESPOND => self.reply(hook, &a).map(RouteDecision::Respond),
-            other => Err(self.wrong(hook, other)),
-        }
+        self.reader(hook).route(a)
     }
+
+    fn may_wait(&self) -> bool {
+        self.authenticate_later.is_some()
+    }
+
+    fn start_authenticate(
+        &self,
+        req: &RequestInfo<'_>,
+        auth: &AuthRequest<'_>,
+    ) -> Answer<AuthDecision> {
+        let Some(later) = self.authenticate_later else {
+            return self.authenticate(req, auth).into();
+        };
+        let hook = Hook::Authenticate;
+        let ip = req.source.ip().to_string();
+        let sans = sans_lines(req);
+        let r = request_c(req, &ip, &sans);
+        let c = auth_c(auth);
+        let pending = self.calls.begin();
+        let mut a = AnswerC::empty();
+        let st = later(self.instance.0, &r, &c, &mut a, pending.call);
+        let copied = answer::Answer::copy(&a);
+        (self.table.release)(a.owner);
+        if st != status::PENDING {
+            drop(pending);
+            return self
+                .reader(hook)
+                .ended(st, copied)
+                .and_then(|a| self.reader(hook).auth(a))
+                .into();
+        }
+        let name = self.name.clone();
+        Answer::Later(Box::pin(async move {
+            let reader = Reader { name: &name, hook };
+            let mut pending = pending;
+            let (st, copied) = (&mut pending.ended).await.unwrap_or((
+                status::FAILED,
+                Err("the call ended without an answer".into()),
+            ));
+            reader.ended(st, copied).and_then(|a| reader.auth(a))
+        }))
+    }
+}
+
+/// The C view of what `authenticate` is asked.
+fn auth_c(auth: &AuthRequest<'_>) -> AuthC {
+    AuthC {
+        aor: RStr::new(auth.aor),
+        username: RStr::opt(auth.username),
+        realm: RStr::new(auth.realm),
+    }
+}
+
+/// The limits a plugin's `bind` set in `c`.
+fn limits(reader: &Reader<'_>, c: &BindC) -> Result<AorPolicy, HookError> {
+    let set = |v: u32| (v != LIMIT_UNSET).then_some(v);
+    let evict = match c.evict {
+        0 => None,
+        n => Some(match plugin_api::Evict::from_code(n) {
+            Some(plugin_api::Evict::Oldest) => Evict::Oldest,
+            Some(plugin_api::Evict::LowestQ) => Evict::LowestQ,
+            Some(plugin_api::Evict::Refuse) => Evict::Refuse,
+            _ => return Err(reader.error(format!("set evict to the unknown value {n}"))),
+        }),
+    };
+    if c.max_contacts == 0 {
+        return Err(reader.error("set max_contacts to 0 (at least 1)".into()));
+    }
+    Ok(AorPolicy {
+        max_contacts: set(c.max_contacts).map(|n| n as usize),
+        min_expires: set(c.min_expires),
+        max_expires: set(c.max_expires),
+        evict,
+    })
 }

@@ -1,8 +1,10 @@
 //! The host's side of `plugin_api::ffi::HostTable`: logging into tracing (target
-//! `sipreg::plugin`), the shared key-value store and location lookups, for one plugin.
+//! `sipreg::plugin`), the shared key-value store, location lookups and the end of a call
+//! that answers later, for one plugin.
 
+use super::later::Calls;
 use crate::store::Stores;
-use plugin_api::ffi::{BindingC, HostTable, KvValueC, RStr, level};
+use plugin_api::ffi::{AnswerC, BindingC, HostTable, KvValueC, RStr, level};
 use std::ffi::c_void;
 use std::path::Path;
 
@@ -12,6 +14,7 @@ struct Services {
     plugin: String,
     config_dir: String,
     shared: Stores,
+    calls: &'static Calls,
 }
 
 /// # Safety
@@ -115,12 +118,32 @@ extern "C" fn location(
     }
 }
 
-/// The host table for one plugin (leaked, like the plugin).
-pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Stores) -> &'static HostTable {
+extern "C" fn complete(ctx: *const c_void, call: u64, status: u32, answer: *const AnswerC) {
+    // SAFETY: the table's ctx.
+    let s = unsafe { services(ctx) };
+    if answer.is_null() {
+        let missing = AnswerC::empty();
+        s.calls
+            .complete(call, plugin_api::ffi::status::FAILED, &missing);
+        return;
+    }
+    // SAFETY: the plugin passes an answer valid for the call, which copies it.
+    s.calls.complete(call, status, unsafe { &*answer });
+}
+
+/// The host table for one plugin (leaked, like the plugin), whose calls that answer later
+/// end in `calls`.
+pub(crate) fn table(
+    plugin: &str,
+    config_dir: &Path,
+    shared: Stores,
+    calls: &'static Calls,
+) -> &'static HostTable {
     let ctx: &'static Services = Box::leak(Box::new(Services {
         plugin: plugin.to_owned(),
         config_dir: config_dir.display().to_string(),
         shared,
+        calls,
     }));
     Box::leak(Box::new(HostTable {
         size: std::mem::size_of::<HostTable>(),
@@ -133,5 +156,7 @@ pub(crate) fn table(plugin: &str, config_dir: &Path, shared: Stores) -> &'static
         location,
         request_size: std::mem::size_of::<plugin_api::ffi::RequestC>(),
         expire_size: std::mem::size_of::<plugin_api::ffi::ExpireC>(),
+        bind_size: std::mem::size_of::<plugin_api::ffi::BindC>(),
+        complete,
     }))
 }

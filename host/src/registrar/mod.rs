@@ -5,6 +5,7 @@
 //! - `register.rs`: a REGISTER read once into one value ([`register::Register`]).
 //! - `steps.rs`: the procedure, one function per step of section 10.3.
 //! - `authenticate.rs`: steps 3 and 4 (the `authenticate` chain and the digest check).
+//! - `limits.rs`: the limits of one AOR (`[registrar]`, its alias's, what `bind` set).
 //! - `ok.rs`: the 200 (step 8).
 //! - `events.rs`: what a change of bindings sets off: the log, the history, qualify and
 //!   the `expire` chain, raised by the registrar in one place.
@@ -13,6 +14,7 @@
 mod authenticate;
 mod date;
 mod events;
+mod limits;
 mod log;
 mod ok;
 mod register;
@@ -31,6 +33,7 @@ use crate::sip::Reply;
 use crate::sip::digest::Algorithm;
 use crate::sip::request::Checked;
 use crate::store::{Durable, LocationStore, Stores};
+use limits::Limits;
 use log::Log;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,20 +74,12 @@ pub enum Outcome {
     Drop,
 }
 
-/// The limits of `[registrar]`.
-#[derive(Debug, Clone, Copy)]
-struct Limits {
-    default_expires: u32,
-    min_expires: u32,
-    max_expires: u32,
-    max_contacts: usize,
-    flow_timer: u32,
-}
-
 /// The registrar: configuration, hook chain and location store.
 #[derive(Debug)]
 pub struct Registrar {
     limits: Limits,
+    /// The aliases with limits or reply headers of their own.
+    alias_settings: std::collections::HashMap<String, limits::AliasSettings>,
     domains: Vec<String>,
     pub(crate) auth: AuthState,
     chain: HookChain,
@@ -113,16 +108,10 @@ impl Registrar {
             Some(s) => s.as_bytes().to_vec(),
             None => rand::random::<[u8; 32]>().to_vec(),
         };
-        let r = &config.registrar;
         let nonces = Nonces::new(&key, &realm, config.auth.nonce_ttl);
         Registrar {
-            limits: Limits {
-                default_expires: r.default_expires,
-                min_expires: r.min_expires,
-                max_expires: r.max_expires,
-                max_contacts: r.max_contacts,
-                flow_timer: r.flow_timer,
-            },
+            limits: Limits::configured(&config.registrar),
+            alias_settings: limits::alias_settings(&config.aliases),
             domains: config.server.domains.clone(),
             auth: AuthState {
                 mode: config.auth.challenge,
@@ -131,11 +120,7 @@ impl Registrar {
                 alias_algorithms: config
                     .aliases
                     .iter()
-                    .filter_map(|a| {
-                        let list = a.algorithms.clone()?;
-                        let (user, host) = a.alias.split_once('@')?;
-                        Some((format!("{user}@{}", host.to_ascii_lowercase()), list))
-                    })
+                    .filter_map(|a| Some((a.aor()?, a.algorithms.clone()?)))
                     .collect(),
                 nonces,
                 counts: NonceCounts::new(config.auth.nonce_ttl),

@@ -1,6 +1,7 @@
 //! Step 8: the 200 to a REGISTER, listing every binding of the AOR with the time it has
 //! left, the Path it was stored with, RFC 5626's `Require: outbound` and Flow-Timer to a
-//! device that registered a flow, and the Date.
+//! device that registered a flow, the headers of the alias and of the `bind` hooks
+//! (`Service-Route`, `P-Associated-URI`, ...), and the Date.
 
 use super::register::Register;
 use super::steps::Proposal;
@@ -39,6 +40,9 @@ impl Registrar {
             reply = reply
                 .header("Require", "outbound")
                 .header("Flow-Timer", self.limits.flow_timer.to_string());
+        }
+        for (name, value) in self.reply_headers(&reg.aor, p) {
+            reply = reply.header(name.clone(), value.clone());
         }
         let reply = reply.header("Date", date::at(now_ms));
         match applied.durable {

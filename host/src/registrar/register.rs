@@ -2,7 +2,7 @@
 //! the first step that needs them, then kept), their expiry, its Path and its RFC 5626
 //! flows. Every step of the procedure reads it; none parses the message again.
 
-use super::Limits;
+use super::limits::Limits;
 use crate::sip::contact::{self, Contact, Contacts};
 use crate::sip::name_addr::NameAddr;
 use crate::sip::request::Checked;

@@ -2,6 +2,7 @@
 //! chain at its decision points. A step either hands the next one what it found or ends
 //! the request with an [`Outcome`] (logged and recorded as a refusal where it is one).
 
+use super::limits::Limits;
 use super::register::{Register, stored_contact};
 use super::{Outcome, Registrar};
 use crate::hooks::{BindKind, BindRequest, Decision, Identity, ProposedBinding, RequestInfo};
@@ -14,17 +15,30 @@ use crate::store::{self, Applied, Change, StoreError, Update, UpdateError};
 const MAINTENANCE_RETRY_AFTER: &str = "60";
 
 /// What step 6 read of the contacts: the `bind` hooks' question, and for each proposed
-/// binding its comparison key, the contact as stored, and the contact URI's host.
+/// binding what the device asked ([`Asked`]).
 #[derive(Debug)]
 pub(super) struct Proposal<'a> {
     pub bind: BindRequest<'a>,
-    pub keys: Vec<(String, String, Option<&'a str>)>,
+    pub asked: Vec<Asked<'a>>,
     /// The Path values (RFC 3327), in order.
     pub path_values: Vec<&'a str>,
     /// The Path values joined with `, `.
     pub path: Option<String>,
     /// A contact with both `+sip.instance` and `reg-id` (RFC 5626).
     pub outbound: bool,
+}
+
+/// One contact as the device sent it.
+#[derive(Debug)]
+pub(super) struct Asked<'a> {
+    /// The RFC 3261 comparison key.
+    pub key: String,
+    /// The contact as stored.
+    pub stored: String,
+    /// The contact URI's host.
+    pub host: Option<&'a str>,
+    /// The expiry it asked for, before any limit.
+    pub expires: u32,
 }
 
 type Step<T> = Result<T, Outcome>;
@@ -57,7 +71,8 @@ impl Registrar {
         let mut proposal = self.proposal(req, reg, identity.as_ref(), now_ms)?;
         self.outbound_check(req, reg, &proposal)?;
         self.bind(req, reg, &mut proposal).await?;
-        let applied = self.store(req, reg, &proposal, now_ms)?;
+        let limits = self.aor_limits(req, reg, &mut proposal)?;
+        let applied = self.store(req, reg, &proposal, &limits, now_ms)?;
         Ok(self.ok(reg, &proposal, applied, now_ms))
     }
 
@@ -130,7 +145,9 @@ impl Registrar {
         }
     }
 
-    /// Step 6: the contacts and their expiry, as the `bind` hooks will be asked about them.
+    /// Step 6: the contacts and their expiry, as the `bind` hooks will be asked about them
+    /// (each expiry under `[registrar] max_expires`; the AOR's own limits, 423 included,
+    /// apply once `bind` has answered: [`Registrar::aor_limits`]).
     fn proposal<'a, 'm: 'a>(
         &self,
         req: &RequestInfo<'_>,
@@ -145,13 +162,8 @@ impl Registrar {
                 return Err(self.refuse(req, aor, Reply::with_reason(400, why.clone()), why));
             }
         };
-        let mut bind = BindRequest {
-            aor,
-            identity,
-            kind: BindKind::Query,
-            bindings: Vec::new(),
-        };
-        let mut keys = Vec::new();
+        let mut bind = BindRequest::new(aor, identity, BindKind::Query, Vec::new());
+        let mut asked = Vec::new();
         match contacts {
             Contacts::None => {}
             Contacts::Wildcard => {
@@ -174,11 +186,6 @@ impl Registrar {
                 };
                 for c in list {
                     let expires = reg.requested_expiry(c, &self.limits);
-                    if expires > 0 && expires < self.limits.min_expires {
-                        let reply = Reply::new(423)
-                            .header("Min-Expires", self.limits.min_expires.to_string());
-                        return Err(self.refuse(req, aor, reply, "Interval too brief"));
-                    }
                     let key = c.key();
                     let existing = stored
                         .iter()
@@ -193,7 +200,12 @@ impl Registrar {
                         registration_id: existing.unwrap_or_else(uuid::Uuid::new_v4),
                         new: existing.is_none(),
                     });
-                    keys.push((key, stored_contact(c), c.host()));
+                    asked.push(Asked {
+                        key,
+                        stored: stored_contact(c),
+                        host: c.host(),
+                        expires,
+                    });
                 }
             }
         }
@@ -204,7 +216,7 @@ impl Registrar {
             .any(|b| b.reg_id.is_some() && b.instance.is_some());
         Ok(Proposal {
             bind,
-            keys,
+            asked,
             path: (!path_values.is_empty()).then(|| path_values.join(", ")),
             path_values,
             outbound,
@@ -252,6 +264,7 @@ impl Registrar {
         req: &RequestInfo<'_>,
         reg: &Register<'_>,
         p: &Proposal<'_>,
+        limits: &Limits,
         now_ms: u64,
     ) -> Step<Applied> {
         let aor = reg.aor.as_str();
@@ -271,15 +284,15 @@ impl Registrar {
             .bind
             .bindings
             .iter()
-            .zip(&p.keys)
-            .map(|(b, (key, stored, host))| Change {
-                contact: stored,
-                key,
-                expires: b.expires.min(self.limits.max_expires),
+            .zip(&p.asked)
+            .map(|(b, a)| Change {
+                contact: &a.stored,
+                key: &a.key,
+                expires: b.expires.min(limits.max_expires),
                 q: b.q,
                 instance: b.instance,
                 reg_id: b.reg_id,
-                natted: differs(via.host) || host.is_some_and(differs),
+                natted: differs(via.host) || a.host.is_some_and(differs),
                 registration_id: b.registration_id,
             })
             .collect();
@@ -290,7 +303,8 @@ impl Registrar {
             source: req.source,
             transport: req.transport,
             path: p.path.as_deref(),
-            max_contacts: self.limits.max_contacts,
+            max_contacts: limits.max_contacts,
+            evict: limits.evict,
             now_ms,
             remove_all: p.bind.kind == BindKind::RemoveAll,
             changes,

@@ -4,7 +4,7 @@
 //! everything above them speak it.
 
 use super::Durable;
-use crate::config::Transport;
+use crate::config::{Evict, Transport};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,6 +97,8 @@ pub struct Update<'a> {
     /// The REGISTER's Path values joined with `, `.
     pub path: Option<&'a str>,
     pub max_contacts: usize,
+    /// Which binding goes when the update leaves more than `max_contacts`.
+    pub evict: Evict,
     pub now_ms: u64,
     /// `Contact: *`: remove every binding.
     pub remove_all: bool,
@@ -108,7 +110,8 @@ pub struct Update<'a> {
 pub enum UpdateError {
     /// Same Call-ID with a CSeq not higher than the stored one.
     OutOfOrder,
-    /// The request alone asks for more bindings than `max_contacts`.
+    /// The request alone asks for more bindings than `max_contacts`, or would leave more
+    /// with `evict = "refuse"`.
     TooManyContacts,
     /// The store did not answer (Redis down or too slow): whether the change was made is
     /// unknown, and the REGISTER gets 503 (its retry is ordered by step 7 as any other).

@@ -397,6 +397,7 @@ mod tests {
             transport: Transport::Udp,
             path: Some("<sip:edge.example.com;lr>"),
             max_contacts: 5,
+            evict: crate::config::Evict::Oldest,
             now_ms,
             remove_all: false,
             changes: vec![Change {

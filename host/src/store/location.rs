@@ -319,6 +319,7 @@ mod tests {
             transport: Transport::Udp,
             path: None,
             max_contacts: 2,
+            evict: crate::config::Evict::Oldest,
             now_ms,
             remove_all: false,
             changes,
@@ -457,6 +458,71 @@ mod tests {
             l.update("a@x", &too_many).unwrap_err(),
             UpdateError::TooManyContacts
         );
+    }
+
+    #[test]
+    fn evict_lowest_q_or_refuse() {
+        use crate::config::Evict;
+        let l = Location::new();
+        let with_q = |key, q| Change {
+            q,
+            ..change(key, 60)
+        };
+        let lowest = |u: Update<'static>| Update {
+            evict: Evict::LowestQ,
+            ..u
+        };
+        l.update(
+            "a@x",
+            &update("c1", 1, 0, vec![with_q("sip:a@1", Some(300))]),
+        )
+        .unwrap();
+        l.update("a@x", &update("c2", 1, 10, vec![with_q("sip:a@2", None)]))
+            .unwrap();
+        // the oldest (a@1) would go; the lowest q goes instead, though it is older too
+        let r = l
+            .update(
+                "a@x",
+                &lowest(update("c3", 1, 20, vec![with_q("sip:a@3", Some(500))])),
+            )
+            .unwrap();
+        let keys: Vec<_> = r.bindings.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(keys, vec!["sip:a@2", "sip:a@3"]);
+        let r = l
+            .update(
+                "a@x",
+                &lowest(update("c4", 1, 30, vec![with_q("sip:a@4", Some(900))])),
+            )
+            .unwrap();
+        let keys: Vec<_> = r.bindings.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(
+            keys,
+            vec!["sip:a@2", "sip:a@4"],
+            "0.5 went before 1.0 (no q)"
+        );
+        // refuse: nothing evicted, nothing written; a refresh and a swap still pass
+        let refuse = |u: Update<'static>| Update {
+            evict: Evict::Refuse,
+            ..u
+        };
+        assert_eq!(
+            l.update(
+                "a@x",
+                &refuse(update("c5", 1, 40, vec![change("sip:a@5", 60)]))
+            )
+            .unwrap_err(),
+            UpdateError::TooManyContacts
+        );
+        assert_eq!(l.lookup("a@x", 40).len(), 2);
+        l.update(
+            "a@x",
+            &refuse(update("c4", 2, 50, vec![change("sip:a@4", 60)])),
+        )
+        .unwrap();
+        let swap = vec![change("sip:a@4", 0), change("sip:a@6", 60)];
+        let r = l.update("a@x", &refuse(update("c4", 3, 60, swap))).unwrap();
+        let keys: Vec<_> = r.bindings.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(keys, vec!["sip:a@2", "sip:a@6"]);
     }
 
     #[test]

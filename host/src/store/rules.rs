@@ -1,7 +1,7 @@
 //! RFC 3261 section 10.3 step 7, once for every store: an AOR's bindings and a REGISTER's
 //! [`Update`] in, the AOR's new bindings and the [`Event`]s out. The CSeq order (a
-//! retransmission changes nothing, a replay is refused), `max_contacts` (the binding
-//! refreshed least recently is evicted), RFC 5626 flows (a contact with `+sip.instance`
+//! retransmission changes nothing, a replay is refused), `max_contacts` (a binding is
+//! evicted as `evict` says, or the update refused), RFC 5626 flows (a contact with `+sip.instance`
 //! and `reg-id` writes the binding with the same pair), upsert, and the removal of
 //! bindings whose time is up (reported as expired, like the timer's).
 //!
@@ -11,6 +11,7 @@
 //! through [`Effects`].
 
 use super::{Binding, Change, Event, ExpireReason, Update, UpdateError};
+use crate::config::Evict;
 use std::sync::Arc;
 
 /// What a store keeps beside the bindings, told of every binding written or dropped.
@@ -52,6 +53,20 @@ fn ordered(b: &Binding, u: &Update<'_>) -> Result<bool, UpdateError> {
     }
 }
 
+/// How many live bindings the update leaves (before any eviction).
+fn left(bindings: &[Binding], u: &Update<'_>) -> usize {
+    if u.remove_all {
+        return 0;
+    }
+    let live = |b: &&Binding| b.expires_at_ms > u.now_ms;
+    let kept = bindings
+        .iter()
+        .filter(live)
+        .filter(|b| !u.changes.iter().any(|c| c.writes(b)))
+        .count();
+    kept + u.changes.iter().filter(|c| c.expires > 0).count()
+}
+
 /// The checks, before anything changes: whether the update is a retransmission.
 fn check(bindings: &[Binding], u: &Update<'_>) -> Result<bool, UpdateError> {
     let adding = u.changes.iter().filter(|c| c.expires > 0).count();
@@ -70,6 +85,9 @@ fn check(bindings: &[Binding], u: &Update<'_>) -> Result<bool, UpdateError> {
                 retransmission |= !ordered(b, u)?;
             }
         }
+    }
+    if !retransmission && u.evict == Evict::Refuse && left(bindings, u) > u.max_contacts {
+        return Err(UpdateError::TooManyContacts);
     }
     Ok(retransmission)
 }
@@ -187,20 +205,26 @@ pub fn apply(
     })
 }
 
-/// `max_contacts`: the binding refreshed least recently goes first (of two refreshed in
-/// the same millisecond, the one listed first), never one this request wrote.
+/// `max_contacts`: with `evict = "oldest"` the binding refreshed least recently goes
+/// first (of two refreshed in the same millisecond, the one listed first); with
+/// `"lowest_q"` the one with the lowest q (none counts as 1.0), the oldest of equals;
+/// never one this request wrote. (`"refuse"` never gets here: [`check`] refused.)
 fn evict(
     bindings: &mut Vec<Binding>,
     u: &Update<'_>,
     effects: &mut impl Effects,
     events: &mut Vec<Event>,
 ) {
+    let q_first = u.evict == Evict::LowestQ;
     while bindings.len() > u.max_contacts {
         let Some((i, _)) = bindings
             .iter()
             .enumerate()
             .filter(|(_, b)| b.refreshed_ms < u.now_ms || b.call_id.as_ref() != u.call_id)
-            .min_by_key(|(_, b)| b.refreshed_ms)
+            .min_by_key(|(_, b)| {
+                let q = if q_first { b.q.unwrap_or(1000) } else { 0 };
+                (q, b.refreshed_ms)
+            })
         else {
             break;
         };

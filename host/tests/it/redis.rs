@@ -97,6 +97,7 @@ fn apply(store: &dyn LocationStore, aor: &str, s: &Step) -> String {
         transport: Transport::Udp,
         path: None,
         max_contacts: 2,
+        evict: sipreg::config::Evict::Oldest,
         now_ms,
         remove_all: s.remove_all,
         changes,

@@ -25,6 +25,7 @@ fn register(
         transport: Transport::Udp,
         path: None,
         max_contacts: 3,
+        evict: sipreg::config::Evict::Oldest,
         now_ms,
         remove_all: false,
         changes: vec![Change {

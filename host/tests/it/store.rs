@@ -249,6 +249,7 @@ fn store_of(path: &Path, n: usize) -> Vec<u8> {
             transport: Transport::Udp,
             path: None,
             max_contacts: 5,
+            evict: sipreg::config::Evict::Oldest,
             now_ms: crate::support::now_ms(),
             remove_all: false,
             changes: vec![sipreg::store::Change {

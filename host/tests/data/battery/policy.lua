@@ -5,8 +5,9 @@
 local aliases = {
   ["alice@example.com"] = { user = "alice", tcp = true },
   ["bob@example.com"] = { user = "bob", tcp = false },
+  ["quinn@example.com"] = { user = "quinn", tcp = true },
 }
-local passwords = { alice = "wonderland", bob = "builder" }
+local passwords = { alice = "wonderland", bob = "builder", quinn = "quinn-pw" }
 
 local M = {}
 
@@ -36,6 +37,13 @@ function M.bind(ctx)
   local a = aliases[ctx.aor]
   if a == nil or ctx.identity ~= a.user or (sip.transport() == "tcp" and not a.tcp) then
     return sip.respond(403)
+  end
+  if ctx.aor == "quinn@example.com" then
+    ctx.limits = { max_contacts = 1, evict = "refuse", min_expires = 60, max_expires = 120 }
+    ctx.reply_headers = {
+      ["P-Associated-URI"] = "<sip:quinn@example.com>",
+      ["Service-Route"] = "<sip:edge.example.com;lr>",
+    }
   end
   return sip.accept()
 end

@@ -13,7 +13,10 @@
 //! - `authenticate`: an unlisted alias gets 403; no credentials or an unknown user name, a
 //!   challenge; otherwise the user's password is handed over for the digest check;
 //! - `bind`: the authenticated user must own the alias, over a transport enabled for it
-//!   (else 403);
+//!   (else 403); `quinn@example.com` (user quinn, password quinn-pw) has limits of her
+//!   own: at most 1 binding with none evicted (a second is refused), expiry from 60 to
+//!   120 s, and her 200 carries `P-Associated-URI: <sip:quinn@example.com>` and
+//!   `Service-Route: <sip:edge.example.com;lr>`;
 //! - `expire`: the reason of the last binding of an AOR that went away is stored in
 //!   `sip.kv` under `expired:<aor>`;
 //! - `route`: `support@example.com` goes to `bob@example.com`; `closed@example.com` gets
@@ -22,13 +25,14 @@
 mod authenticate;
 mod bind;
 mod expire;
+mod limits;
 mod on_request;
 mod route;
 
-use crate::support::{Harness, Register, authorization};
+use crate::support::{Harness, Register, Reply, authorization};
 use sipreg::hooks::{Decision, ExpireEvent, Hook, HookError, Hooks, RequestInfo, RouteDecision};
 use sipreg::kv::{KvStore, KvValue};
-use sipreg::sip::Reply;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -60,7 +64,10 @@ impl Hooks for Policy {
 
     fn on_request(&self, req: &RequestInfo<'_>) -> Result<Decision, HookError> {
         match req.msg.header_by_name("X-Test") {
-            Some("maintenance") => Ok(Decision::Respond(Reply::with_reason(503, "Maintenance"))),
+            Some("maintenance") => Ok(Decision::Respond(sipreg::sip::Reply::with_reason(
+                503,
+                "Maintenance",
+            ))),
             Some("drop") => Ok(Decision::Drop),
             Some("fail") => Err(HookError::new(
                 self.name(),
@@ -83,7 +90,7 @@ impl Hooks for Policy {
         Ok(if uri.starts_with("sip:support@example.com") {
             RouteDecision::Targets(vec!["sip:bob@example.com".into()])
         } else if uri.starts_with("sip:closed@example.com") {
-            RouteDecision::Respond(Reply::with_reason(480, "Closed"))
+            RouteDecision::Respond(sipreg::sip::Reply::with_reason(480, "Closed"))
         } else {
             RouteDecision::Pass
         })
@@ -132,15 +139,20 @@ pub fn register(aor: &str) -> Register {
 
 /// A REGISTER answered 401, then sent again with `user`/`password`: the final code.
 pub fn with_digest(h: &Harness, req: Register, user: &str, password: &str) -> u16 {
+    digest_reply(h, req, user, password).code
+}
+
+/// [`with_digest`], the final reply whole.
+pub fn digest_reply(h: &Harness, req: Register, user: &str, password: &str) -> Reply {
     let r = h.send(&req.clone().text());
     if r.code != 401 {
-        return r.code;
+        return r;
     }
     let challenge = r.header("WWW-Authenticate").unwrap().to_owned();
     let auth = authorization(&challenge, user, password, "sip:example.com", 1);
     let next = req.cseq + 1;
     let again = req.cseq(next).header(&format!("Authorization: {auth}"));
-    h.send(&again.text()).code
+    h.send(&again.text())
 }
 
 /// Alice registered (her digest answered), at `contact`, for `expires` seconds.

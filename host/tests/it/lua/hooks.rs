@@ -308,6 +308,69 @@ fn bind_values_are_checked() {
 }
 
 #[test]
+fn bind_limits_and_reply_headers_are_checked() {
+    let h = lua(r#"
+        local cases = {
+          contact = function(ctx) ctx.reply_headers = { Contact = "<sip:x@192.0.2.1>" } end,
+          expires = function(ctx) ctx.reply_headers = { Expires = "5" } end,
+          crlf = function(ctx) ctx.reply_headers = { ["X-A"] = "a\r\nInjected: yes" } end,
+          notable = function(ctx) ctx.reply_headers = "X-A: b" end,
+          typo = function(ctx) ctx.limits = { max_contact = 1 } end,
+          zero = function(ctx) ctx.limits = { max_contacts = 0 } end,
+          evict = function(ctx) ctx.limits = { evict = "newest" } end,
+          contradiction = function(ctx) ctx.limits = { min_expires = 500, max_expires = 100 } end,
+          list = function(ctx)
+            ctx.reply_headers = { ["P-Associated-URI"] = { "<sip:a@example.com>", "<tel:+15551234>" } }
+          end,
+          longer = function(ctx) ctx.limits = { max_expires = 7200 } end,
+          shorter = function(ctx)
+            ctx.limits = { max_expires = 7200 }
+            ctx.bindings[1].expires = 100
+          end,
+        }
+        return { bind = function(ctx) cases[sip.header("X-Case")](ctx) end }
+    "#);
+    let send = |case: &str, expires: &str, cseq: u32| {
+        h.send(
+            &register("a@example.com")
+                .expires(expires)
+                .cseq(cseq)
+                .header(&format!("X-Case: {case}"))
+                .text(),
+        )
+    };
+    for (i, case) in [
+        "contact",
+        "expires",
+        "crlf",
+        "notable",
+        "typo",
+        "zero",
+        "evict",
+        "contradiction",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = send(case, "600", 10 + i as u32);
+        assert_eq!(r.code, 500, "{case}");
+        assert!(r.header("Injected").is_none());
+    }
+    let r = send("list", "600", 30);
+    assert_eq!(r.code, 200);
+    assert_eq!(
+        r.all("P-Associated-URI"),
+        ["<sip:a@example.com>", "<tel:+15551234>"]
+    );
+    // [registrar] max_expires is 3600: this AOR's own maximum lets the asked 5000 stand,
+    // and an expiry the hook lowered stays lowered
+    let r = send("longer", "5000", 31);
+    assert_eq!(r.contact_expires()[0].1, 5000);
+    let r = send("shorter", "5000", 32);
+    assert_eq!(r.contact_expires()[0].1, 100);
+}
+
+#[test]
 fn vars_are_shared_by_the_hooks_of_one_request_only() {
     let h = lua(r#"
         local M = {}

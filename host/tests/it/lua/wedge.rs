@@ -132,7 +132,8 @@ fn sigterm_exits_within_the_grace_period_whatever_a_hook_does() {
     assert!(
         p.next_with(
             "not stopped within the grace period",
-            Duration::from_secs(2)
+            // the process has exited: its last lines may still be on their way under load
+            Duration::from_secs(5)
         )
         .is_some()
             || p.earlier("not stopped within the grace period").is_some()

@@ -4,14 +4,15 @@
 //! all three.
 
 use plugin_api::{
-    Auth, AuthDecision, Bind, Decision, Expire, Host, KvValue, Plugin, Reply, Request,
-    RouteDecision, Secret, Transport, declare_plugin,
+    Auth, AuthDecision, Bind, Decision, Evict, Expire, Host, KvValue, Limits, Plugin, Reply,
+    Request, RouteDecision, Secret, Transport, declare_plugin,
 };
 
 /// An alias: its owner, the owner's password, and whether TCP is enabled (UDP always is).
-const ALIASES: [(&str, &str, &str, bool); 2] = [
+const ALIASES: [(&str, &str, &str, bool); 3] = [
     ("alice@example.com", "alice", "wonderland", true),
     ("bob@example.com", "bob", "builder", false),
+    ("quinn@example.com", "quinn", "quinn-pw", true),
 ];
 
 /// The plugin.
@@ -62,6 +63,16 @@ impl Plugin for Battery {
         };
         if bind.identity != Some(a.1) || (req.transport() == Transport::Tcp && !a.3) {
             return Decision::Respond(Reply::new(403));
+        }
+        if bind.aor == "quinn@example.com" {
+            *bind.limits_mut() = Limits {
+                max_contacts: Some(1),
+                min_expires: Some(60),
+                max_expires: Some(120),
+                evict: Some(Evict::Refuse),
+            };
+            bind.add_reply_header("P-Associated-URI", "<sip:quinn@example.com>");
+            bind.add_reply_header("Service-Route", "<sip:edge.example.com;lr>");
         }
         Decision::Accept
     }
