@@ -21,10 +21,6 @@ unsafe impl Sync for HostTable {}
 // SAFETY: as above.
 unsafe impl Send for HostTable {}
 
-/// The host's services, for the `Done` of calls that answer later (a library holds one
-/// plugin type, created once).
-static HOST: std::sync::OnceLock<Host> = std::sync::OnceLock::new();
-
 /// The strings an answer lends the host.
 struct Owned {
     text: String,
@@ -100,13 +96,30 @@ fn guarded(answer: *mut AnswerC, f: impl FnOnce(&mut AnswerC)) -> u32 {
     }
 }
 
-/// The plugin's instance behind the `*mut c_void` the host holds.
+/// What the `*mut c_void` the host holds points to: the plugin, and the host table of
+/// this instance (a call that answers later completes through it: one library may be
+/// loaded by several `[[hooks]]` entries, each with its own table).
+struct Instance<T> {
+    host: Host,
+    plugin: T,
+}
+
+/// The instance behind the pointer the host holds.
 ///
 /// # Safety
 /// `instance` is a pointer `create::<T>` returned (instances are never freed).
-unsafe fn plugin<'a, T: Plugin>(instance: *mut c_void) -> &'a T {
+unsafe fn instance<'a, T: Plugin>(instance: *mut c_void) -> &'a Instance<T> {
     // SAFETY: promised by the caller.
-    unsafe { &*(instance as *const T) }
+    unsafe { &*(instance as *const Instance<T>) }
+}
+
+/// The plugin behind the pointer the host holds.
+///
+/// # Safety
+/// As [`instance`].
+unsafe fn plugin<'a, T: Plugin>(p: *mut c_void) -> &'a T {
+    // SAFETY: promised by the caller.
+    unsafe { &instance::<T>(p).plugin }
 }
 
 extern "C" fn create<T: Plugin>(
@@ -141,9 +154,10 @@ extern "C" fn create<T: Plugin>(
         crate::request::EXPIRE_SIZE.store(expire_size, Relaxed);
         // SAFETY: checked above.
         let host = unsafe { Host::from_c(host) };
-        let _ = HOST.set(host);
         match T::create(text(config).unwrap_or(""), host) {
-            Ok(p) => created = Box::into_raw(Box::new(p)) as *mut c_void,
+            Ok(plugin) => {
+                created = Box::into_raw(Box::new(Instance { host, plugin })) as *mut c_void
+            }
             Err(e) => fill(answer, kind::CONTINUE, 0, e, String::new(), false),
         }
     });
@@ -198,21 +212,18 @@ extern "C" fn authenticate<T: Plugin>(
 /// `authenticate` of a plugin that may answer later: [`Plugin::start_authenticate`] with
 /// the call's [`Done`]; PENDING when it started the work.
 extern "C" fn authenticate_later<T: Plugin>(
-    instance: *mut c_void,
+    this: *mut c_void,
     req: *const RequestC,
     auth: *const AuthC,
     answer: *mut AnswerC,
     call: u64,
 ) -> u32 {
-    let Some(host) = HOST.get().copied() else {
-        return status::FAILED;
-    };
     let mut later = false;
     let mut dropped = false;
     let st = guarded(answer, |a| {
         // SAFETY: as in `with_request`; `auth` is valid for the call.
-        let (p, req, auth) = unsafe { (plugin::<T>(instance), &*req, &*auth) };
-        let done = Done::new(host, call);
+        let (i, req, auth) = unsafe { (instance::<T>(this), &*req, &*auth) };
+        let (p, done) = (&i.plugin, Done::new(i.host, call));
         let (started, unused) = crate::later::in_call(call, || {
             p.start_authenticate(&Request::from_c(req), &Auth::from_c(auth), done)
         });

@@ -18,6 +18,7 @@ mod lua;
 mod mutual_tls;
 mod page;
 mod pjsua2;
+mod plugin_waits;
 mod plugins;
 mod process;
 mod proxy;

@@ -81,6 +81,53 @@ pub fn register_message(cseq: u32, user: &str, extra: &str) -> String {
     )
 }
 
+/// SIPp registers `users` users with digest (`[authentication]`), each its own password
+/// (`pw-u<n>`, users `u<first>` on, of `domain`), and expects `expect` to the
+/// authenticated REGISTER. The Request-URI is `sip:<domain>`: SIPp needs
+/// `-auth_uri <domain>` for its digest `uri` to match it (its default is the address it
+/// sends to).
+pub fn digest_each_call(
+    first: usize,
+    users: usize,
+    domain: &str,
+    expect: u16,
+) -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("SEQUENTIAL\n");
+    for i in first..first + users {
+        csv.push_str(&format!(
+            "u{i};[authentication username=u{i} password=pw-u{i}]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("users.csv"), csv).unwrap();
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            r#"  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:{domain} SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];rport;branch=[branch]
+      Max-Forwards: 70
+      From: <sip:[field0]@{domain}>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@{domain}>
+      Call-ID: [call_id]
+      CSeq: {cseq} REGISTER
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      Expires: 300
+{auth}      Content-Length: 0
+
+    ]]>
+  </send>
+"#
+        )
+    };
+    let scenario = scenario(&format!(
+        "{}  <recv response=\"401\" auth=\"true\" timeout=\"5000\"/>\n{}  <recv response=\"{expect}\" timeout=\"5000\"/>\n",
+        register(1, ""),
+        register(2, "      [field1]\n"),
+    ));
+    (scenario, dir)
+}
+
 /// A REGISTER per call for user `u<call number>` at 127.0.0.1 (so `-m N` registers N
 /// users): a 200 is logged `stored u<n>`, and with `refused` a 503 is accepted and logged
 /// `refused u<n>` (read them with `-trace_logs` and [`Background::finish_with_logs`]).

@@ -3,9 +3,10 @@
 //! fails (5xx, not JSON, no field, down) a 503 with Retry-After and never a 200, logged
 //! once per outage and counted in `/metrics`; back, it serves again without a restart.
 
-use super::http::{UserService, digest_each_call};
+use super::http::UserService;
 use crate::admin::sample;
 use crate::scripts::{digest_reply, register};
+use crate::sippkit::digest_each_call;
 use crate::sippkit::{Background, free_udp_port};
 use crate::support::{Harness, Reply, authorization, logged, now_ms, serve};
 use sipreg::config::{self, Transport};
