@@ -60,13 +60,18 @@ pub enum Secret {
     Ha1(String),
 }
 
-/// The answer of `authenticate`; `R` the reply and `S` the secret, as for [`Decision`].
+/// The answer of `authenticate`; `R` the reply and `S` the secret, as for [`Decision`];
+/// `A` a digest algorithm (a plugin names it: `"MD5"`, `"SHA-256"`, `"SHA-512-256"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthDecision<R = Reply, S = Secret> {
+pub enum AuthDecision<R = Reply, S = Secret, A = String> {
     /// No opinion.
     Pass,
-    /// Send a digest challenge.
+    /// Send a digest challenge, one per algorithm the configuration lists for the alias.
     Challenge,
+    /// Send a digest challenge offering these algorithms, in this order, instead (e.g.
+    /// MD5 alone to a phone whose User-Agent cannot register when offered more). The
+    /// device's answer is then held to them, and a wrong one is challenged with them again.
+    ChallengeWith(Vec<A>),
     /// Check the request's digest against this user's secret.
     Credentials { username: String, secret: S },
     /// Trust the request as this user, without digest.

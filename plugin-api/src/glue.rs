@@ -249,6 +249,14 @@ pub(crate) fn auth_answer(a: &mut AnswerC, d: AuthDecision) {
     match d {
         AuthDecision::Pass => a.kind = kind::CONTINUE,
         AuthDecision::Challenge => a.kind = kind::CHALLENGE,
+        AuthDecision::ChallengeWith(algorithms) => fill(
+            a,
+            kind::CHALLENGE,
+            0,
+            String::new(),
+            algorithms.join("\n"),
+            false,
+        ),
         AuthDecision::Credentials { username, secret } => {
             let (secret, ha1) = match secret {
                 Secret::Password(p) => (p, false),

@@ -1,7 +1,11 @@
-//! Stateless nonces: `time . random . HMAC(realm . time . random)` in hex. Any node holding
-//! the key can check a nonce and tell its age without having stored it; the realm is in
-//! the MAC, so a nonce issued for another realm (by a node with the same key) is not ours.
+//! Stateless nonces: `time . offer . random . HMAC(realm . time . offer . random)` in hex.
+//! Any node holding the key can check a nonce and tell its age and the algorithms its
+//! challenge offered (`offer`, one byte: [`Algorithm::pack`]) without having stored
+//! it; the realm is in the MAC, so a nonce issued for another realm (by a node with the
+//! same key) is not ours.
 
+#[cfg(doc)]
+use crate::sip::digest::Algorithm;
 use crate::text::push_hex;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -17,10 +21,11 @@ pub const NONCE_LEN: usize = TIME_HEX + RANDOM_HEX + MAC_HEX;
 /// What a nonce turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
-    /// Ours and fresh; `id` names it for the nonce-count table.
-    Fresh { id: u64 },
+    /// Ours and fresh; `id` names it for the nonce-count table; `offered` the algorithms
+    /// its challenge offered ([`Algorithm::pack`]).
+    Fresh { id: u64, offered: u8 },
     /// Ours, but older than the TTL (answered with `stale=true`).
-    Stale,
+    Stale { offered: u8 },
     /// Not ours, or tampered with.
     Invalid,
 }
@@ -58,11 +63,13 @@ impl Nonces {
         mac.finalize().into_bytes().into()
     }
 
-    /// A new nonce for the time `now_ms` (milliseconds since the Unix epoch).
-    pub fn issue(&self, now_ms: u64) -> String {
+    /// A new nonce for the time `now_ms` (milliseconds since the Unix epoch), for a
+    /// challenge offering the algorithms `offered` ([`Algorithm::pack`]).
+    pub fn issue(&self, now_ms: u64, offered: u8) -> String {
         let mut s = String::with_capacity(NONCE_LEN);
         push_hex(&mut s, now_ms, TIME_HEX);
-        push_hex(&mut s, rand::random::<u64>(), RANDOM_HEX);
+        let random = rand::random::<u64>() >> 8 | u64::from(offered) << 56;
+        push_hex(&mut s, random, RANDOM_HEX);
         let tag = self.tag(&s);
         for b in &tag[..MAC_HEX / 2] {
             push_hex(&mut s, u64::from(*b), 2);
@@ -91,10 +98,11 @@ impl Nonces {
         }
         let issued = u64::from_str_radix(&prefix[..TIME_HEX], 16).unwrap_or(0);
         let id = u64::from_str_radix(&prefix[TIME_HEX..], 16).unwrap_or(0);
+        let offered = (id >> 56) as u8;
         if issued > now_ms.saturating_add(60_000) || now_ms.saturating_sub(issued) > self.ttl_ms {
-            NonceCheck::Stale
+            NonceCheck::Stale { offered }
         } else {
-            NonceCheck::Fresh { id }
+            NonceCheck::Fresh { id, offered }
         }
     }
 }
@@ -107,13 +115,21 @@ mod tests {
     fn fresh_stale_invalid() {
         let n = Nonces::new(b"secret", "example.com", 300);
         let t0 = 1_700_000_000_000;
-        let nonce = n.issue(t0);
+        let nonce = n.issue(t0, 0b011);
         assert_eq!(nonce.len(), NONCE_LEN);
         assert!(matches!(
             n.check(&nonce, t0 + 1000),
-            NonceCheck::Fresh { .. }
+            NonceCheck::Fresh { offered: 0b011, .. }
         ));
-        assert_eq!(n.check(&nonce, t0 + 301_000), NonceCheck::Stale);
+        assert_eq!(
+            n.check(&nonce, t0 + 301_000),
+            NonceCheck::Stale { offered: 0b011 }
+        );
+        let md5 = n.issue(t0, 0b001);
+        assert!(matches!(
+            n.check(&md5, t0),
+            NonceCheck::Fresh { offered: 0b001, .. }
+        ));
         let mut forged = nonce.clone().into_bytes();
         forged[0] = if forged[0] == b'0' { b'1' } else { b'0' };
         assert_eq!(
@@ -129,6 +145,6 @@ mod tests {
             NonceCheck::Invalid,
             "a nonce of another realm"
         );
-        assert_ne!(n.issue(t0), n.issue(t0), "the random part differs");
+        assert_ne!(n.issue(t0, 1), n.issue(t0, 1), "the random part differs");
     }
 }

@@ -109,9 +109,45 @@ pub fn credentials(username: String, secret: String, is_ha1: bool) -> Result<Cre
     Ok(Credentials { username, secret })
 }
 
+/// The algorithms of a challenge a hook chose (`"MD5"`, `"SHA-256"`, `"SHA-512-256"`, in
+/// the order to offer them).
+///
+/// # Errors
+/// A message for an empty list, an unknown name or one named twice.
+pub fn algorithms<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Algorithm>, String> {
+    let mut out = Vec::new();
+    for name in names {
+        let Some(a) = Algorithm::from_token(name) else {
+            return Err(format!(
+                "challenges with the unknown digest algorithm {name:?} (MD5, SHA-256 or SHA-512-256)"
+            ));
+        };
+        if out.contains(&a) {
+            return Err(format!("challenges with {a} twice"));
+        }
+        out.push(a);
+    }
+    if out.is_empty() {
+        return Err("challenges with no algorithm".into());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::header;
+    use super::{algorithms, header};
+
+    #[test]
+    fn challenge_algorithms_are_known_once_each() {
+        use crate::sip::digest::Algorithm;
+        assert_eq!(
+            algorithms(["md5", "SHA-256"]),
+            Ok(vec![Algorithm::Md5, Algorithm::Sha256])
+        );
+        assert!(algorithms(["SHA-1"]).unwrap_err().contains("\"SHA-1\""));
+        assert!(algorithms(["MD5", "MD5"]).unwrap_err().contains("twice"));
+        assert!(algorithms([]).is_err());
+    }
 
     #[test]
     fn reserved_headers_and_line_breaks_are_refused() {

@@ -118,7 +118,7 @@ impl Credentials {
 /// `Pass` (no opinion), `Challenge` (401 or 407 per configuration), `Authenticated`
 /// (this user, trusted without a digest check: an IP allow-list, say), `Credentials`
 /// (check the request's digest against them), `Respond` (this reply now).
-pub type AuthDecision = plugin_api::AuthDecision<Reply, Secret>;
+pub type AuthDecision = plugin_api::AuthDecision<Reply, Secret, crate::sip::digest::Algorithm>;
 
 /// What a REGISTER asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -296,10 +296,10 @@ pub(crate) static REGISTRY: &[Entry] = &[
     ),
     entry!(
         "challenge",
-        "sip.challenge()",
+        "sip.challenge([{algorithms = {...}}])",
         AUTH,
         Decision,
-        "Send a digest challenge (401 or 407, per `[auth] challenge`).",
+        "Send a digest challenge (401 or 407, per `[auth] challenge`), one per algorithm `[auth] algorithms` (or the alias's `algorithms`) lists; or, with `algorithms` (`\"SHA-512-256\"`, `\"SHA-256\"`, `\"MD5\"`, in the order to offer them), one per algorithm given: e.g. MD5 alone when `sip.user_agent()` names a phone that cannot register when offered more. The device's answer is held to what was offered, and a wrong one is challenged with the same algorithms again.",
         lua
     ),
     entry!(

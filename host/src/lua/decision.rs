@@ -6,6 +6,7 @@ use super::Phase;
 use crate::hooks::Hook;
 use crate::hooks::{AuthDecision, Credentials, Decision, RouteDecision, policy};
 use crate::sip::Reply;
+use crate::sip::digest::Algorithm;
 use mlua::{Table, Value};
 
 /// A decision a hook returned.
@@ -16,6 +17,7 @@ pub(crate) enum Verdict {
     Respond(Reply),
     Drop,
     Challenge,
+    ChallengeWith(Vec<Algorithm>),
     Credentials(Credentials),
     Authenticated(String),
     Targets(Vec<String>),
@@ -34,7 +36,7 @@ impl Verdict {
             Verdict::Accept => "sip.accept()",
             Verdict::Respond(_) => "sip.respond()",
             Verdict::Drop => "sip.drop()",
-            Verdict::Challenge => "sip.challenge()",
+            Verdict::Challenge | Verdict::ChallengeWith(_) => "sip.challenge()",
             Verdict::Credentials(_) => "sip.credentials()",
             Verdict::Authenticated(_) => "sip.authenticated()",
             Verdict::Targets(_) => "sip.targets()",
@@ -47,9 +49,10 @@ impl Verdict {
             Verdict::Continue => ON_REQUEST | AUTHENTICATE | BIND | ROUTE,
             Verdict::Accept | Verdict::Drop => ON_REQUEST | BIND,
             Verdict::Respond(_) => ON_REQUEST | AUTHENTICATE | BIND | ROUTE,
-            Verdict::Challenge | Verdict::Credentials(_) | Verdict::Authenticated(_) => {
-                AUTHENTICATE
-            }
+            Verdict::Challenge
+            | Verdict::ChallengeWith(_)
+            | Verdict::Credentials(_)
+            | Verdict::Authenticated(_) => AUTHENTICATE,
             Verdict::Targets(_) => ROUTE,
         }
     }
@@ -88,7 +91,10 @@ pub(crate) fn read(
         0 => Verdict::Continue,
         1 => Verdict::Accept,
         2 => Verdict::Drop,
-        3 => Verdict::Challenge,
+        3 => match a {
+            Value::Nil => Verdict::Challenge,
+            t => Verdict::ChallengeWith(challenge_algorithms(t)?),
+        },
         4 => Verdict::Respond(respond(a, b, c)?),
         5 => Verdict::Credentials(credentials(a, b, c)?),
         6 => match a {
@@ -131,6 +137,26 @@ fn text(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// `sip.challenge{ algorithms = {"MD5", ...} }`: the algorithms, in order.
+fn challenge_algorithms(t: Value) -> Result<Vec<Algorithm>, String> {
+    const USAGE: &str =
+        "sip.challenge: give nothing, or a table {algorithms = {\"SHA-256\", \"MD5\"}}";
+    let Value::Table(t) = t else {
+        return Err(USAGE.into());
+    };
+    let Ok(Value::Table(list)) = t.raw_get::<Value>("algorithms") else {
+        return Err(USAGE.into());
+    };
+    let mut names = Vec::new();
+    for v in list.sequence_values::<Value>() {
+        match v {
+            Ok(Value::String(s)) => names.push(s.to_string_lossy()),
+            _ => return Err("sip.challenge: algorithms must be names such as \"MD5\"".into()),
+        }
+    }
+    policy::algorithms(names.iter().map(String::as_str)).map_err(|e| format!("sip.challenge: {e}"))
 }
 
 /// `sip.respond(code, [reason], [headers])`.
@@ -247,6 +273,7 @@ impl Verdict {
         match self {
             Verdict::Respond(r) => AuthDecision::Respond(r),
             Verdict::Challenge => AuthDecision::Challenge,
+            Verdict::ChallengeWith(a) => AuthDecision::ChallengeWith(a),
             Verdict::Credentials(c) => c.decision(),
             Verdict::Authenticated(username) => AuthDecision::Authenticated(username),
             _ => AuthDecision::Pass,

@@ -38,8 +38,11 @@ function D.drop()
   return DROP
 end
 
-function D.challenge()
-  return CHALLENGE
+function D.challenge(t)
+  if t == nil then
+    return CHALLENGE
+  end
+  return make(CHALLENGE_K, t)
 end
 
 function D.respond(code, reason, headers)

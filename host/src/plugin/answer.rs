@@ -120,7 +120,12 @@ impl Reader<'_> {
     pub fn auth(&self, a: Answer) -> Result<AuthDecision, HookError> {
         match a.kind {
             kind::CONTINUE => Ok(AuthDecision::Pass),
-            kind::CHALLENGE => Ok(AuthDecision::Challenge),
+            kind::CHALLENGE => match a.extra.as_deref().filter(|e| !e.is_empty()) {
+                None => Ok(AuthDecision::Challenge),
+                Some(names) => policy::algorithms(names.lines())
+                    .map(AuthDecision::ChallengeWith)
+                    .map_err(|e| self.error(e)),
+            },
             kind::CREDENTIALS => policy::credentials(
                 a.text.unwrap_or_default(),
                 a.extra.unwrap_or_default(),

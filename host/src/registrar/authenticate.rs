@@ -12,6 +12,7 @@ use crate::hooks::{
 use crate::sip::HeaderName;
 use crate::sip::digest::{Algorithm, Credentials, CredentialsError, parse_credentials};
 use crate::sip::{Message, Reply};
+use std::borrow::Cow;
 
 /// The reason of a wrong password or an unknown user: the failure the guard counts.
 const INVALID: &str = "Invalid credentials";
@@ -90,18 +91,26 @@ impl Registrar {
             username: supplied.as_ref().and_then(|c| c.username),
             realm: &self.auth.realm,
         };
-        let decision = match self.chain.authenticate(req, &ask).await {
+        let decision = self.chain.authenticate(req, &ask).await;
+        // What the supplied nonce is, once (the digest check and a new challenge both
+        // need it): a new challenge offers what the last one offered.
+        let nonce = supplied
+            .as_ref()
+            .and_then(|c| c.nonce)
+            .map(|n| self.auth.nonces.check(n, now_ms));
+        let again = self.offered(aor, nonce);
+        let decision = match decision {
             Ok(d) => d,
             // An outage with `on_outage = "challenge"`: asked again, never counted as a
             // failure of the device.
             Err(e) if e.challenges() && self.auth.mode != Challenge::Off => {
                 e.log();
-                return Err(Outcome::Reply(self.challenge_reply(aor, false, now_ms)));
+                return Err(Outcome::Reply(self.challenge_reply(&again, false, now_ms)));
             }
             Err(e) => return Err(Outcome::Reply(e.reply())),
         };
-        let challenge = |stale, reason: &'static str| {
-            let reply = self.challenge_reply(aor, stale, now_ms);
+        let challenge = |offer: &[Algorithm], stale, reason: &'static str| {
+            let reply = self.challenge_reply(offer, stale, now_ms);
             if supplied.is_some() {
                 let user = ask.username.unwrap_or("");
                 self.log.auth_failed(req, aor, user, reply.code, reason);
@@ -128,15 +137,16 @@ impl Registrar {
         match decision {
             AuthDecision::Pass if self.auth.mode == Challenge::Off => Ok(None),
             // Credentials the hooks did not take (an unknown user name): refused as wrong.
-            AuthDecision::Pass | AuthDecision::Challenge => Err(challenge(false, INVALID)),
+            AuthDecision::Pass | AuthDecision::Challenge => Err(challenge(&again, false, INVALID)),
+            AuthDecision::ChallengeWith(offer) => Err(challenge(&offer, false, INVALID)),
             AuthDecision::Authenticated(username) => succeeded(username),
             AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
             AuthDecision::Credentials { username, secret } => {
                 let creds = HookCredentials { username, secret };
-                let Some(c) = supplied.as_ref() else {
-                    return Err(challenge(false, "No credentials"));
+                let (Some(c), Some(nonce)) = (supplied.as_ref(), nonce) else {
+                    return Err(challenge(&again, false, "No credentials"));
                 };
-                match self.check_digest(req.msg, aor, c, &creds, now_ms) {
+                match self.check_digest(req.msg, &again, c, nonce, &creds, now_ms) {
                     Verdict::Ok => succeeded(creds.username),
                     Verdict::Malformed(why) => {
                         Err(self.refuse(req, aor, Reply::with_reason(400, why), why))
@@ -147,7 +157,7 @@ impl Registrar {
                             self.log
                                 .wrong_credentials(req, aor, &creds.username, supplied);
                         }
-                        Err(challenge(stale, reason))
+                        Err(challenge(&again, stale, reason))
                     }
                 }
             }
@@ -169,12 +179,28 @@ impl Registrar {
         }
     }
 
-    /// Checks the digest of `msg` against `creds`.
+    /// The algorithms a new challenge offers: those the supplied nonce's challenge
+    /// offered when it is ours (a hook may have chosen them), else the alias's.
+    fn offered(&self, aor: &str, nonce: Option<NonceCheck>) -> Cow<'_, [Algorithm]> {
+        let configured = self.auth.algorithms_for(aor);
+        let packed = match nonce {
+            Some(NonceCheck::Fresh { offered, .. } | NonceCheck::Stale { offered }) => offered,
+            _ => return Cow::Borrowed(configured),
+        };
+        if packed == Algorithm::pack(configured) {
+            return Cow::Borrowed(configured);
+        }
+        Algorithm::unpack(packed).map_or(Cow::Borrowed(configured), Cow::Owned)
+    }
+
+    /// Checks the digest of `msg` against `creds`: `offered` what the nonce's challenge
+    /// offered ([`Registrar::offered`]), `nonce` what the nonce is.
     pub(crate) fn check_digest(
         &self,
         msg: &Message,
-        aor: &str,
+        offered: &[Algorithm],
         supplied: &Credentials<'_>,
+        nonce_state: NonceCheck,
         creds: &HookCredentials,
         now_ms: u64,
     ) -> Verdict {
@@ -203,7 +229,7 @@ impl Registrar {
                 None => return challenge("Unsupported digest algorithm"),
             },
         };
-        if !self.auth.algorithms_for(aor).contains(&algorithm) {
+        if !offered.contains(&algorithm) {
             return challenge("Digest algorithm not offered");
         }
         let (Some("auth"), Some(nc), Some(cnonce)) = (supplied.qop, supplied.nc, supplied.cnonce)
@@ -214,6 +240,9 @@ impl Registrar {
             return challenge("Malformed nonce count");
         };
         let method = msg.method().map_or("", |m| m.as_str());
+        if nonce_state == NonceCheck::Invalid {
+            return challenge("Invalid nonce");
+        }
         let input = ResponseInput {
             algorithm,
             username,
@@ -224,15 +253,13 @@ impl Registrar {
             method,
             uri,
         };
-        let nonce_state = self.auth.nonces.check(nonce, now_ms);
-        if nonce_state == NonceCheck::Invalid {
-            return challenge("Invalid nonce");
-        }
         if !verify(&creds.secret, &input, response) {
             return challenge(INVALID);
         }
         match nonce_state {
-            NonceCheck::Fresh { id } if self.auth.counts.advance(id, count, now_ms) => Verdict::Ok,
+            NonceCheck::Fresh { id, .. } if self.auth.counts.advance(id, count, now_ms) => {
+                Verdict::Ok
+            }
             NonceCheck::Fresh { .. } => Verdict::Challenge {
                 stale: true,
                 reason: "Nonce count replayed",
@@ -244,15 +271,15 @@ impl Registrar {
         }
     }
 
-    /// The 401 or 407 with one challenge per algorithm configured for `aor`.
-    pub(crate) fn challenge_reply(&self, aor: &str, stale: bool, now_ms: u64) -> Reply {
+    /// The 401 or 407 with one challenge per algorithm of `offer`.
+    pub(crate) fn challenge_reply(&self, offer: &[Algorithm], stale: bool, now_ms: u64) -> Reply {
         let (code, header) = match self.auth.mode {
             Challenge::Proxy => (407, "Proxy-Authenticate"),
             _ => (401, "WWW-Authenticate"),
         };
         let mut reply = Reply::new(code);
-        let nonce = self.auth.nonces.issue(now_ms);
-        for alg in self.auth.algorithms_for(aor) {
+        let nonce = self.auth.nonces.issue(now_ms, Algorithm::pack(offer));
+        for alg in offer {
             let mut value = String::with_capacity(160);
             crate::sip::digest::write_challenge(&mut value, &self.auth.realm, &nonce, *alg, stale);
             reply = reply.header(header, value);

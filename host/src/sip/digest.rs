@@ -24,6 +24,38 @@ impl Algorithm {
         }
     }
 
+    fn code(self) -> u8 {
+        match self {
+            Algorithm::Md5 => 1,
+            Algorithm::Sha256 => 2,
+            Algorithm::Sha512_256 => 3,
+        }
+    }
+
+    /// A list of up to three algorithms in one byte, in order (what a nonce remembers of
+    /// the challenge it came with): two bits each, 0 for none.
+    pub fn pack(algorithms: &[Algorithm]) -> u8 {
+        algorithms
+            .iter()
+            .take(3)
+            .enumerate()
+            .fold(0, |b, (i, a)| b | a.code() << (2 * i))
+    }
+
+    /// The list [`Algorithm::pack`] packed; `None` for an empty one.
+    pub fn unpack(packed: u8) -> Option<Vec<Algorithm>> {
+        let mut out = Vec::with_capacity(3);
+        for i in 0..3 {
+            out.push(match packed >> (2 * i) & 3 {
+                0 => break,
+                1 => Algorithm::Md5,
+                2 => Algorithm::Sha256,
+                _ => Algorithm::Sha512_256,
+            });
+        }
+        (!out.is_empty() && packed >> 6 == 0).then_some(out)
+    }
+
     /// Reads a token (case-insensitive, as RFC 7616 section 3.3 asks).
     pub fn from_token(t: &str) -> Option<Algorithm> {
         if t.eq_ignore_ascii_case("MD5") {
@@ -155,6 +187,25 @@ pub fn write_challenge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_of_algorithms_packs_into_a_byte_in_order() {
+        use Algorithm::{Md5, Sha256, Sha512_256};
+        for list in [
+            vec![Md5],
+            vec![Sha256, Md5],
+            vec![Md5, Sha256],
+            vec![Sha512_256, Sha256, Md5],
+        ] {
+            assert_eq!(Algorithm::unpack(Algorithm::pack(&list)), Some(list));
+        }
+        assert_eq!(Algorithm::unpack(0), None);
+        assert_eq!(
+            Algorithm::unpack(0b0100_0001),
+            None,
+            "bits past three entries"
+        );
+    }
 
     #[test]
     fn reads_sipp_style_credentials() {

@@ -215,3 +215,42 @@ fn an_alias_of_its_own_algorithms_lets_baresip_register_beside_sha_256() {
         "bob, challenged with SHA-256 and MD5, is not"
     );
 }
+
+/// The same, decided per request: a script challenges a phone whose User-Agent says
+/// baresip with MD5 alone, and leaves everything else to the built-in policy (SHA-256 and
+/// MD5 for everyone, bob included). baresip registers alice; bob, whose phone says it is
+/// baresip too, registers as well, where the alias list alone would lock him out.
+#[test]
+fn a_script_offers_md5_alone_to_baresip_by_its_user_agent() {
+    need();
+    let certs = cert_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("offer.lua");
+    std::fs::write(
+        &script,
+        r#"
+return {
+  authenticate = function(ctx)
+    local agent = sip.user_agent() or ""
+    if ctx.username == nil and agent:find("^baresip") then
+      return sip.challenge { algorithms = { "MD5" } }
+    end
+  end,
+}
+"#,
+    )
+    .unwrap();
+    let served = server_with(
+        certs.path(),
+        &format!(
+            "\n[[aliases]]\nalias = \"bob@127.0.0.1\"\npassword = \"builder\"\n\n[[hooks]]\ntype = \"lua\"\nscript = \"{}\"\n",
+            script.display()
+        ),
+    );
+    let udp = served.running.addr(Transport::Udp).unwrap();
+    let ca = certs.path().join("cert.pem");
+    let _alice = baresip_as("alice", "wonderland", udp, Transport::Udp, &ca);
+    let _bob = baresip_as("bob", "builder", udp, Transport::Udp, &ca);
+    served.wait_registered("alice@127.0.0.1");
+    served.wait_registered("bob@127.0.0.1");
+}

@@ -28,6 +28,9 @@ function M.authenticate(ctx)
   end
   local password = ctx.username and passwords[ctx.username]
   if password == nil then
+    if ctx.aor == "quinn@example.com" then
+      return sip.challenge { algorithms = { "SHA-256", "MD5" } }
+    end
     return sip.challenge()
   end
   return sip.credentials { username = ctx.username, password = password }

@@ -22,6 +22,7 @@
 //! - `route`: `support@example.com` goes to `bob@example.com`; `closed@example.com` gets
 //!   480 "Closed"; anything else is left to the built-in routing.
 
+mod algorithms;
 mod authenticate;
 mod bind;
 mod expire;

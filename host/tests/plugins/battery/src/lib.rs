@@ -45,15 +45,20 @@ impl Plugin for Battery {
         if alias(auth.aor).is_none() {
             return AuthDecision::Respond(Reply::new(403));
         }
+        let challenge = if auth.aor == "quinn@example.com" {
+            AuthDecision::ChallengeWith(vec!["SHA-256".into(), "MD5".into()])
+        } else {
+            AuthDecision::Challenge
+        };
         let Some(user) = auth.username else {
-            return AuthDecision::Challenge;
+            return challenge;
         };
         match ALIASES.iter().find(|a| a.1 == user) {
             Some(a) => AuthDecision::Credentials {
                 username: user.to_owned(),
                 secret: Secret::Password(a.2.to_owned()),
             },
-            None => AuthDecision::Challenge,
+            None => challenge,
         }
     }
 
