@@ -101,9 +101,17 @@ impl Core {
     /// the wiring point ([`crate::app::App::build`]) makes all three.
     pub fn new(config: &Config, chain: HookChain, stores: &Stores) -> Core {
         let flows = Arc::new(Flows::new());
-        let proxy = Proxy::new(config, stores.location.clone(), flows.clone());
+        let routes = crate::auth::service_route::ServiceRoutes::configured(
+            config.auth.nonce_secret.as_deref(),
+        );
+        let proxy = Proxy::new(
+            config,
+            stores.location.clone(),
+            flows.clone(),
+            routes.clone(),
+        );
         let qualify = Arc::new(Qualify::new(&config.qualify));
-        let registrar = Registrar::new(config, chain.clone(), stores, qualify.clone());
+        let registrar = Registrar::new(config, chain.clone(), stores, qualify.clone(), routes);
         Core {
             registrar,
             qualify,

@@ -15,6 +15,7 @@ pub mod rewrite;
 pub mod target;
 pub mod token;
 
+use crate::auth::service_route::ServiceRoutes;
 use crate::config::{Config, Listen, ProxyMode, Transport};
 use crate::flows::Flows;
 use crate::hooks::{HookChain, RequestInfo, RouteDecision};
@@ -87,6 +88,8 @@ pub struct Proxy {
     advertise: Option<String>,
     locals: ArcSwap<Vec<Listen>>,
     tokens: FlowTokens,
+    /// The Service-Route values the registrar signed: a preloaded Route may follow one.
+    service_routes: ServiceRoutes,
     flows: Arc<Flows>,
     location: Arc<dyn LocationStore>,
 }
@@ -101,7 +104,12 @@ fn host_text(ip: IpAddr) -> String {
 impl Proxy {
     /// A proxy for a checked configuration, over the registrar's store and the server's
     /// connections.
-    pub fn new(config: &Config, location: Arc<dyn LocationStore>, flows: Arc<Flows>) -> Proxy {
+    pub fn new(
+        config: &Config,
+        location: Arc<dyn LocationStore>,
+        flows: Arc<Flows>,
+        service_routes: ServiceRoutes,
+    ) -> Proxy {
         let key = match &config.auth.nonce_secret {
             Some(s) => format!("flow:{s}").into_bytes(),
             None => rand::random::<[u8; 32]>().to_vec(),
@@ -113,6 +121,7 @@ impl Proxy {
             advertise: config.server.advertise.clone(),
             locals: ArcSwap::from_pointee(config.server.listen.clone()),
             tokens: FlowTokens::new(&key),
+            service_routes,
             flows,
             location,
         }
@@ -257,19 +266,21 @@ impl Proxy {
         };
         if let Some(next) = rest.first() {
             // Somebody else's route set: the first value is the next hop, but only along
-            // a dialog we record-routed; a route set a sender preloads would make us an
-            // open relay (Kamailio's default configuration refuses it the same way).
-            if !(ours > 0 && in_dialog) {
+            // a dialog we record-routed, or a Service-Route this server handed out (RFC
+            // 3608); any other route set a sender preloads would make us an open relay
+            // (Kamailio's default configuration refuses it the same way).
+            let addr = NameAddr::parse(next).ok();
+            let vouched = addr
+                .as_ref()
+                .is_some_and(|a| self.service_routes.vouches(a.uri));
+            if !(vouched || ours > 0 && in_dialog) {
                 return refused(
                     req,
                     Reply::with_reason(403, "Preload Route denied"),
                     "Preload Route denied",
                 );
             }
-            let Some(uri) = NameAddr::parse(next)
-                .ok()
-                .and_then(|a| SipUri::parse(a.uri).ok())
-            else {
+            let Some(uri) = addr.and_then(|a| SipUri::parse(a.uri).ok()) else {
                 return refused(
                     req,
                     Reply::with_reason(400, "Malformed Route"),

@@ -23,6 +23,7 @@ mod steps;
 use crate::auth::guard::Guard;
 use crate::auth::nonce::Nonces;
 use crate::auth::replay::NonceCounts;
+use crate::auth::service_route::ServiceRoutes;
 use crate::config::{Challenge, Config};
 use crate::history::History;
 use crate::hooks::{HookChain, RequestInfo};
@@ -80,6 +81,8 @@ pub struct Registrar {
     limits: Limits,
     /// The aliases with limits or reply headers of their own.
     alias_settings: std::collections::HashMap<String, limits::AliasSettings>,
+    /// Signs the Service-Route values of a 200, which the proxy then lets devices preload.
+    service_routes: ServiceRoutes,
     domains: Vec<String>,
     pub(crate) auth: AuthState,
     chain: HookChain,
@@ -97,6 +100,7 @@ impl Registrar {
         chain: HookChain,
         stores: &Stores,
         qualify: Arc<Qualify>,
+        service_routes: ServiceRoutes,
     ) -> Registrar {
         let realm = config
             .auth
@@ -112,6 +116,7 @@ impl Registrar {
         Registrar {
             limits: Limits::configured(&config.registrar),
             alias_settings: limits::alias_settings(&config.aliases),
+            service_routes,
             domains: config.server.domains.clone(),
             auth: AuthState {
                 mode: config.auth.challenge,

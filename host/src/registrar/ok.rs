@@ -42,7 +42,12 @@ impl Registrar {
                 .header("Flow-Timer", self.limits.flow_timer.to_string());
         }
         for (name, value) in self.reply_headers(&reg.aor, p) {
-            reply = reply.header(name.clone(), value.clone());
+            let value = if name.eq_ignore_ascii_case("Service-Route") {
+                self.service_routes.stamp(value)
+            } else {
+                value.clone()
+            };
+            reply = reply.header(name.clone(), value);
         }
         let reply = reply.header("Date", date::at(now_ms));
         match applied.durable {

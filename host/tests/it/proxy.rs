@@ -278,6 +278,57 @@ fn a_preloaded_route_to_us_is_consumed() {
     assert_eq!(f.to.addr, "192.0.2.10:5062".parse().unwrap());
 }
 
+/// RFC 3608: the Service-Route of a 200 (here carol's `[[aliases]] reply_headers`) is signed
+/// by this server; a device that preloads it as its Route is sent to that hop, with the
+/// Request-URI and the Route as they are. A preloaded Route it did not hand out (unsigned,
+/// or the signature moved to another hop) is still refused.
+#[test]
+fn a_preloaded_service_route_we_handed_out_is_followed() {
+    let config = format!(
+        "{CONFIG}\n[[aliases]]\nalias = \"carol@example.com\"\nreply_headers = {{ \"Service-Route\" = \"<sip:192.0.2.50:5070;lr>\" }}\n"
+    );
+    let h = Harness::new(&config);
+    let r = h.send(
+        &Register::new("carol@example.com")
+            .contact("<sip:carol@192.0.2.10:5060>")
+            .text(),
+    );
+    assert_eq!(r.code, 200, "{r:?}");
+    let route = r
+        .header("Service-Route")
+        .expect("a Service-Route")
+        .to_owned();
+    assert!(route.starts_with("<sip:192.0.2.50:5070;lr;sr="), "{route}");
+    let from_carol = |route: &str| {
+        invite("bob@example.com", &format!("Route: {route}\r\n")).replace(
+            "<sip:alice@example.com>;tag=a1",
+            "<sip:carol@example.com>;tag=c1",
+        )
+    };
+    let f = h.forwarded(&from_carol(&route));
+    assert_eq!(f.to.addr, "192.0.2.50:5070".parse().unwrap());
+    let text = String::from_utf8(f.bytes).unwrap();
+    assert!(
+        text.starts_with("INVITE sip:bob@example.com SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(text.contains(&format!("\r\nRoute: {route}\r\n")), "{text}");
+    for forged in [
+        "<sip:192.0.2.50:5070;lr>".to_owned(),
+        route.replace("192.0.2.50", "198.51.100.9"),
+    ] {
+        let lines = logged(|| {
+            let r = h.send(&from_carol(&forged));
+            assert_eq!(
+                (r.code, r.reason.as_str()),
+                (403, "Preload Route denied"),
+                "{forged}"
+            );
+        });
+        find(&lines, &["Preload Route denied"]);
+    }
+}
+
 /// Every method RFC 3261 and its extensions define for calls and events is routed the
 /// same way; a refusal is logged with its reason.
 #[test]
