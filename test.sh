@@ -5,7 +5,8 @@
 # status page; sipvicious's svwar and svcrack, and fail2ban's fail2ban-regex, which
 # attack the server and check the documented filter; baresip, a softphone that registers
 # over UDP, TCP and TLS; SIP.js for the WebRTC demo, which two headless Chromiums run;
-# aioice, a STUN client; pjsua2, a softphone over TLS),
+# aioice, a STUN client; pjsua2, a softphone over TLS; PostgreSQL, the sql-directory
+# plugin's database, which its tests start in a folder of their own),
 # then runs every test.
 #
 #   ./test.sh            # what CI runs
@@ -20,6 +21,7 @@ command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v svcrack >/dev/null 2>&1 || need_apt+=(sipvicious)
 command -v fail2ban-regex >/dev/null 2>&1 || need_apt+=(fail2ban)
 command -v baresip >/dev/null 2>&1 || need_apt+=(baresip)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}" >&2
   sudo_cmd=()

@@ -69,6 +69,11 @@ impl Process {
         }
     }
 
+    /// How many lines read so far (by earlier waits) contain `what`.
+    pub fn seen_with(&self, what: &str) -> usize {
+        self.seen.iter().filter(|l| l.contains(what)).count()
+    }
+
     /// A line read already (by an earlier wait) containing `what`.
     pub fn earlier(&self, what: &str) -> Option<&str> {
         self.seen
