@@ -27,7 +27,7 @@ pub trait Completes: Send + 'static {
 
 impl Completes for AuthDecision {
     fn write(self, answer: &mut AnswerC) {
-        crate::glue::auth_answer(answer, self);
+        crate::answer::auth_answer(answer, self);
     }
 }
 
@@ -65,7 +65,7 @@ impl<D: Completes> Done<D> {
         let mut answer = AnswerC::empty();
         decision.write(&mut answer);
         self.host.complete(self.call, status::OK, &answer);
-        crate::glue::release_answer(&answer);
+        crate::answer::release_answer(&answer);
     }
 
     /// Ends the call as failed (the request gets 500, and the log says `why`).
@@ -76,9 +76,9 @@ impl<D: Completes> Done<D> {
 
     fn failed(&self, why: String) {
         let mut answer = AnswerC::empty();
-        crate::glue::fill_text(&mut answer, why);
+        crate::answer::fill_text(&mut answer, why);
         self.host.complete(self.call, status::FAILED, &answer);
-        crate::glue::release_answer(&answer);
+        crate::answer::release_answer(&answer);
     }
 }
 

@@ -26,6 +26,7 @@
 
 #![allow(unsafe_code)] // the C boundary: every unsafe block says what it relies on
 
+mod answer;
 mod decision;
 pub mod ffi;
 mod glue;

@@ -1,15 +1,12 @@
 //! The limits of one address-of-record: `[registrar]`'s, under its alias's own
 //! (`[[aliases]] max_contacts`, `min_expires`, `max_expires`, `evict`), under what the
-//! `bind` hooks set for it ([`AorPolicy`]). They apply once `bind` has answered: a contact
-//! asking less than the minimum gets 423, every expiry is cut to the maximum, and the store
-//! keeps at most `max_contacts` bindings, evicting as `evict` says.
+//! `bind` hooks set for it ([`AorPolicy`]). They apply once `bind` has answered
+//! (`aor_limits.rs`): a contact asking less than the minimum gets 423, every expiry is cut
+//! to the maximum, and the store keeps at most `max_contacts` bindings, evicting as
+//! `evict` says.
 
-use super::register::Register;
-use super::steps::Proposal;
-use super::{Outcome, Registrar};
 use crate::config::{self, Evict};
-use crate::hooks::{AorPolicy, RequestInfo};
-use crate::sip::Reply;
+use crate::hooks::AorPolicy;
 use std::collections::HashMap;
 
 /// The limits a REGISTER is held to.
@@ -37,7 +34,7 @@ impl Limits {
     }
 
     /// These limits with `p`'s settings over them.
-    fn under(self, p: &AorPolicy) -> Limits {
+    pub fn under(self, p: &AorPolicy) -> Limits {
         Limits {
             min_expires: p.min_expires.unwrap_or(self.min_expires),
             max_expires: p.max_expires.unwrap_or(self.max_expires),
@@ -49,7 +46,7 @@ impl Limits {
 
     /// Why these limits cannot hold (a hook set a minimum above the maximum, or no room
     /// for any binding).
-    fn contradiction(&self) -> Option<String> {
+    pub fn contradiction(&self) -> Option<String> {
         if self.min_expires > self.max_expires {
             Some(format!(
                 "min_expires {} is above max_expires {}",
@@ -95,49 +92,4 @@ pub(super) fn alias_settings(aliases: &[config::Alias]) -> HashMap<String, Alias
             Some((a.aor()?, s))
         })
         .collect()
-}
-
-impl Registrar {
-    /// The limits of the REGISTER's AOR, applied to its proposal once `bind` has set its
-    /// own: 423 for a contact that asked less than the minimum, each expiry cut to the
-    /// maximum (an expiry no hook lowered is the one asked for, under the new maximum).
-    pub(super) fn aor_limits(
-        &self,
-        req: &RequestInfo<'_>,
-        reg: &Register<'_>,
-        p: &mut Proposal<'_>,
-    ) -> Result<Limits, Outcome> {
-        let aor = reg.aor.as_str();
-        let mut limits = self.limits;
-        if let Some(alias) = self.alias_settings.get(aor) {
-            limits = limits.under(&alias.policy);
-        }
-        let limits = limits.under(&p.bind.policy);
-        if let Some(why) = limits.contradiction() {
-            tracing::error!(target: "sipreg::hooks", alias = aor, error = %why, "bind set limits that cannot hold; request answered 500");
-            return Err(self.refuse(req, aor, Reply::new(500), "Limits that cannot hold"));
-        }
-        for (b, asked) in p.bind.bindings.iter_mut().zip(&p.asked) {
-            if asked.expires > 0 && asked.expires < limits.min_expires {
-                let reply = Reply::new(423).header("Min-Expires", limits.min_expires.to_string());
-                return Err(self.refuse(req, aor, reply, "Interval too brief"));
-            }
-            let lowered = b.expires != asked.expires.min(self.limits.max_expires);
-            b.expires = if lowered { b.expires } else { asked.expires }.min(limits.max_expires);
-        }
-        Ok(limits)
-    }
-
-    /// The headers of the alias's configuration and of the `bind` hooks, for the 200.
-    pub(super) fn reply_headers<'p>(
-        &'p self,
-        aor: &str,
-        p: &'p Proposal<'_>,
-    ) -> impl Iterator<Item = &'p (String, String)> {
-        let alias = self.alias_settings.get(aor).map(|a| a.headers.as_slice());
-        alias
-            .unwrap_or_default()
-            .iter()
-            .chain(p.bind.reply_headers())
-    }
 }

@@ -11,6 +11,7 @@
 //!   the `expire` chain, raised by the registrar in one place.
 //! - `log.rs`: the log lines, history entries and metrics of bindings and refusals.
 
+mod aor_limits;
 mod authenticate;
 mod date;
 mod events;
