@@ -143,9 +143,11 @@ impl Registrar {
             AuthDecision::Respond(r) => Err(self.refused_by_hook(req, aor, r)),
             AuthDecision::Credentials { username, secret } => {
                 let creds = HookCredentials { username, secret };
-                let (Some(c), Some(nonce)) = (supplied.as_ref(), nonce) else {
+                let Some(c) = supplied.as_ref() else {
                     return Err(challenge(&again, false, "No credentials"));
                 };
+                // Without a nonce the check finds the credentials incomplete.
+                let nonce = nonce.unwrap_or(NonceCheck::Invalid);
                 match self.check_digest(req.msg, &again, c, nonce, &creds, now_ms) {
                     Verdict::Ok => succeeded(creds.username),
                     Verdict::Malformed(why) => {
