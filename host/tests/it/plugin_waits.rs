@@ -4,7 +4,7 @@
 //! `host/tests/plugins/waiting` (its users are named by what they test).
 
 use crate::plugins::library;
-use crate::sippkit::Background;
+use crate::sippkit::register_digest_users;
 use crate::support::{Harness, Register, Reply, app, authorization, conf, find, logged, serve};
 use sipreg::config::{self, Transport};
 use std::sync::atomic::Ordering;
@@ -111,24 +111,11 @@ fn sipp_registers_every_user_through_a_plugin_that_answers_later() {
     let cfg = config::parse_in(&text, "waits.toml", dir.path().to_path_buf()).unwrap();
     let s = serve(&cfg, app(&cfg, Vec::new()).core);
     let users = 400;
-    let (scenario, csv_dir) = crate::sippkit::digest_each_call(1, users, "127.0.0.1", 200);
-    let csv = csv_dir.path().join("users.csv");
-    let run = Background::start(
+    let (run, _users) = register_digest_users(
         s.running.addr(Transport::Udp).unwrap(),
-        Transport::Udp,
-        &scenario,
-        &[
-            "-m",
-            &users.to_string(),
-            "-r",
-            "200",
-            "-l",
-            "1000",
-            "-inf",
-            csv.to_str().unwrap(),
-            "-auth_uri",
-            "127.0.0.1",
-        ],
+        users,
+        200,
+        "127.0.0.1",
     );
     run.finish().unwrap();
     for n in [1, users / 2, users] {

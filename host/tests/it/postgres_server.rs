@@ -134,13 +134,18 @@ impl PostgresServer {
 
     /// Stops it at once, its clients cut off (`-m fast`).
     pub fn stop(&self) {
+        self.pg_ctl_stop("fast");
+    }
+
+    /// `pg_ctl stop` in this shutdown mode, once it has stopped.
+    fn pg_ctl_stop(&self, mode: &str) {
         let _ = self
             .command("pg_ctl")
             .args([
                 "-D",
                 self.data().to_str().unwrap(),
                 "-m",
-                "fast",
+                mode,
                 "-w",
                 "stop",
             ])
@@ -179,18 +184,6 @@ impl PostgresServer {
 
 impl Drop for PostgresServer {
     fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args([
-                "-D",
-                self.data().to_str().unwrap(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        self.pg_ctl_stop("immediate");
     }
 }

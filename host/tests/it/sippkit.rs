@@ -128,6 +128,37 @@ pub fn digest_each_call(
     (scenario, dir)
 }
 
+/// SIPp, in the background, registering `u1`..`u<users>` of `domain` with digest
+/// ([`digest_each_call`], each expecting a 200) at `rate` a second over UDP to `server`;
+/// the folder of its user list goes with it.
+pub fn register_digest_users(
+    server: SocketAddr,
+    users: usize,
+    rate: u32,
+    domain: &str,
+) -> (Background, tempfile::TempDir) {
+    let (scenario, dir) = digest_each_call(1, users, domain, 200);
+    let csv = dir.path().join("users.csv");
+    let run = Background::start(
+        server,
+        Transport::Udp,
+        &scenario,
+        &[
+            "-m",
+            &users.to_string(),
+            "-r",
+            &rate.to_string(),
+            "-l",
+            "1000",
+            "-inf",
+            csv.to_str().unwrap(),
+            "-auth_uri",
+            domain,
+        ],
+    );
+    (run, dir)
+}
+
 /// A REGISTER per call for user `u<call number>` at 127.0.0.1 (so `-m N` registers N
 /// users): a 200 is logged `stored u<n>`, and with `refused` a 503 is accepted and logged
 /// `refused u<n>` (read them with `-trace_logs` and [`Background::finish_with_logs`]).

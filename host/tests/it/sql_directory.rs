@@ -7,7 +7,7 @@
 use crate::plugins::library;
 use crate::postgres_server::PostgresServer;
 use crate::process::Process;
-use crate::sippkit::{Background, digest_each_call};
+use crate::sippkit::register_digest_users;
 use crate::support::{
     Harness, Register, Reply, app, authorization, challenge_param, conf, md5_hex, serve,
 };
@@ -276,25 +276,8 @@ fn sipp_load_through_a_database_restarted_midway() {
     );
     let cfg = config::parse_in(&text, "sql.toml", dir.path().to_path_buf()).unwrap();
     let s = serve(&cfg, app(&cfg, Vec::new()).core);
-    let (scenario, csv_dir) = digest_each_call(1, users, REALM, 200);
-    let csv = csv_dir.path().join("users.csv");
-    let run = Background::start(
-        s.running.addr(Transport::Udp).unwrap(),
-        Transport::Udp,
-        &scenario,
-        &[
-            "-m",
-            &users.to_string(),
-            "-r",
-            "100",
-            "-l",
-            "1000",
-            "-inf",
-            csv.to_str().unwrap(),
-            "-auth_uri",
-            REALM,
-        ],
-    );
+    let (run, _users) =
+        register_digest_users(s.running.addr(Transport::Udp).unwrap(), users, 100, REALM);
     std::thread::sleep(Duration::from_millis(2000));
     pg.stop();
     std::thread::sleep(Duration::from_millis(2000));

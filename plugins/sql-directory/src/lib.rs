@@ -93,6 +93,8 @@ struct Ask {
 struct Inner {
     host: Host,
     config: Config,
+    /// Where the database is (`config.url`, read once).
+    at: Location,
     cache: Cache,
     health: Health,
     /// Whether a request came with another realm than the directory's (logged once).
@@ -240,10 +242,16 @@ impl Plugin for SqlDirectory {
             // The database may come later: requests get 503 meanwhile.
             Err(e) => health.failed(&e),
         }
-        let workers = Workers::start(config.workers, config.max_queued, at, config.table.clone());
+        let workers = Workers::start(
+            config.workers,
+            config.max_queued,
+            at.clone(),
+            config.table.clone(),
+        );
         Ok(SqlDirectory {
             inner: Arc::new(Inner {
                 host,
+                at,
                 cache: Cache::new(config.cache_ttl, config.negative_ttl, 100_000),
                 config,
                 health,
@@ -259,11 +267,14 @@ impl Plugin for SqlDirectory {
         let Some(ask) = Inner::ask(auth) else {
             return AuthDecision::Respond(Reply::new(403));
         };
-        let Ok(at) = Location::parse(&me.config.url, &me.host.config_dir()) else {
-            return me.outage();
-        };
         let mut conn = None;
-        match workers::lookup(&mut conn, &at, &me.config.table, &ask.user, me.domain(&ask)) {
+        match workers::lookup(
+            &mut conn,
+            &me.at,
+            &me.config.table,
+            &ask.user,
+            me.domain(&ask),
+        ) {
             Ok(found) => me.decide(&ask, found),
             Err(_) => me.outage(),
         }

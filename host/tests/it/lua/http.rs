@@ -2,7 +2,7 @@
 //! process) that answers after a pause: SIPp registers many users with digest while every
 //! lookup waits, and the sandbox refuses what `allow_http` does not list.
 
-use crate::sippkit::{Background, digest_each_call, free_udp_port};
+use crate::sippkit::{free_udp_port, register_digest_users};
 use crate::support::{Harness, Register, app, conf, serve};
 use sipreg::config::{self, Transport};
 use std::process::{Child, Command, Stdio};
@@ -135,24 +135,11 @@ fn sipp_registers_every_user_through_a_script_that_asks_a_slow_http_service() {
     let cfg = config::parse_in(&text, "http.toml", dir.path().to_path_buf()).unwrap();
     let s = serve(&cfg, app(&cfg, Vec::new()).core);
     let users = 300;
-    let (scenario, dir) = digest_each_call(1, users, "127.0.0.1", 200);
-    let csv = dir.path().join("users.csv");
-    let run = Background::start(
+    let (run, _users) = register_digest_users(
         s.running.addr(Transport::Udp).unwrap(),
-        Transport::Udp,
-        &scenario,
-        &[
-            "-m",
-            &users.to_string(),
-            "-r",
-            "100",
-            "-l",
-            "1000",
-            "-inf",
-            csv.to_str().unwrap(),
-            "-auth_uri",
-            "127.0.0.1",
-        ],
+        users,
+        100,
+        "127.0.0.1",
     );
     run.finish().unwrap();
     for n in [1, users / 2, users] {
